@@ -1,0 +1,204 @@
+/**
+ * Binary encoding of message payloads from a declarative schema (Barrelfish's Flounder, in
+ * miniature). A schema is an ordered record of field types; its TypeScript type is inferred, so a
+ * message type is declared exactly once and both sides are checked by the compiler.
+ *
+ * Encoding is little-endian and positional: no field names or tags on the wire. Strings and byte
+ * arrays carry a u32 length. Each schema compiles once into a list of closures: no JSON, no
+ * reflection on the hot path.
+ */
+
+export type Scalar = 'u8' | 'u16' | 'u32' | 'i32' | 'f64' | 'u64' | 'i64' | 'bool' | 'str' | 'bytes';
+export type FieldType = Scalar | readonly [FieldType] | { readonly [field: string]: FieldType };
+export type Schema = { readonly [field: string]: FieldType };
+
+/** The JavaScript value of a field type. */
+export type ValueOf<T> = T extends 'u8' | 'u16' | 'u32' | 'i32' | 'f64'
+  ? number
+  : T extends 'u64' | 'i64'
+    ? bigint
+    : T extends 'bool'
+      ? boolean
+      : T extends 'str'
+        ? string
+        : T extends 'bytes'
+          ? Uint8Array
+          : T extends readonly [infer E]
+            ? ValueOf<E>[]
+            : T extends Schema
+              ? { -readonly [K in keyof T]: ValueOf<T[K]> }
+              : never;
+
+/** Raised when bytes do not decode under the expected schema. */
+export class DecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** A growable output buffer, reused across messages. */
+export class Writer {
+  bytes: Uint8Array;
+  view: DataView;
+  pos = 0;
+
+  constructor(initial = 1024) {
+    this.bytes = new Uint8Array(initial);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  reset(start = 0): void {
+    this.pos = start;
+  }
+
+  ensure(extra: number): void {
+    const need = this.pos + extra;
+    if (need <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < need) size *= 2;
+    const bigger = new Uint8Array(size);
+    bigger.set(this.bytes.subarray(0, this.pos));
+    this.bytes = bigger;
+    this.view = new DataView(bigger.buffer);
+  }
+
+  u8(v: number): void { this.ensure(1); this.view.setUint8(this.pos, v); this.pos += 1; }
+  u16(v: number): void { this.ensure(2); this.view.setUint16(this.pos, v, true); this.pos += 2; }
+  u32(v: number): void { this.ensure(4); this.view.setUint32(this.pos, v, true); this.pos += 4; }
+  i32(v: number): void { this.ensure(4); this.view.setInt32(this.pos, v, true); this.pos += 4; }
+  f64(v: number): void { this.ensure(8); this.view.setFloat64(this.pos, v, true); this.pos += 8; }
+  u64(v: bigint): void { this.ensure(8); this.view.setBigUint64(this.pos, v, true); this.pos += 8; }
+  i64(v: bigint): void { this.ensure(8); this.view.setBigInt64(this.pos, v, true); this.pos += 8; }
+
+  raw(v: Uint8Array): void {
+    this.u32(v.length);
+    this.ensure(v.length);
+    this.bytes.set(v, this.pos);
+    this.pos += v.length;
+  }
+
+  str(v: string): void {
+    // Worst case three bytes per UTF-16 unit; encodeInto writes in place, no temporary array.
+    this.ensure(4 + v.length * 3);
+    const { written } = utf8Encoder.encodeInto(v, this.bytes.subarray(this.pos + 4));
+    this.view.setUint32(this.pos, written, true);
+    this.pos += 4 + written;
+  }
+}
+
+/** A bounds-checked cursor over received bytes; running past the end is a DecodeError. */
+export class Reader {
+  private readonly view: DataView;
+  pos: number;
+
+  constructor(readonly bytes: Uint8Array, offset = 0, readonly end = bytes.length) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = offset;
+  }
+
+  private take(n: number): number {
+    const at = this.pos;
+    if (at + n > this.end) throw new DecodeError(`truncated: need ${n} B at ${at}, have ${this.end - at}`);
+    this.pos = at + n;
+    return at;
+  }
+
+  u8(): number { return this.view.getUint8(this.take(1)); }
+  u16(): number { return this.view.getUint16(this.take(2), true); }
+  u32(): number { return this.view.getUint32(this.take(4), true); }
+  i32(): number { return this.view.getInt32(this.take(4), true); }
+  f64(): number { return this.view.getFloat64(this.take(8), true); }
+  u64(): bigint { return this.view.getBigUint64(this.take(8), true); }
+  i64(): bigint { return this.view.getBigInt64(this.take(8), true); }
+
+  /** A copy: the source may be ring memory that is about to be reused. */
+  raw(): Uint8Array {
+    const n = this.u32();
+    const at = this.take(n);
+    return this.bytes.slice(at, at + n);
+  }
+
+  str(): string {
+    const n = this.u32();
+    const at = this.take(n);
+    try {
+      return utf8Decoder.decode(this.bytes.subarray(at, at + n));
+    } catch {
+      throw new DecodeError(`invalid UTF-8 in string field at ${at}`);
+    }
+  }
+
+  bool(): boolean {
+    const v = this.u8();
+    if (v > 1) throw new DecodeError(`invalid bool ${v}`);
+    return v === 1;
+  }
+}
+
+type Encode = (w: Writer, v: unknown) => void;
+type Decode = (r: Reader) => unknown;
+
+/** A compiled schema: encode into a Writer, decode from a Reader. */
+export interface Codec<T> {
+  encode(w: Writer, value: T): void;
+  decode(r: Reader): T;
+}
+
+export function compile<S extends Schema>(schema: S): Codec<ValueOf<S>> {
+  const { encode, decode } = compileField(schema);
+  return { encode: encode as (w: Writer, v: ValueOf<S>) => void, decode: decode as (r: Reader) => ValueOf<S> };
+}
+
+const MAX_LIST = 1 << 24;
+
+function compileField(type: FieldType): { encode: Encode; decode: Decode } {
+  if (typeof type === 'string') return scalarCodec(type);
+  if (Array.isArray(type)) {
+    const item = compileField((type as readonly [FieldType])[0]);
+    return {
+      encode: (w, v) => {
+        const list = v as unknown[];
+        w.u32(list.length);
+        for (const x of list) item.encode(w, x);
+      },
+      decode: (r) => {
+        const n = r.u32();
+        if (n > MAX_LIST || n > r.end - r.pos) throw new DecodeError(`list length ${n} exceeds the message`);
+        const out = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) out[i] = item.decode(r);
+        return out;
+      },
+    };
+  }
+  const fields = Object.entries(type as Schema).map(([name, t]) => ({ name, ...compileField(t) }));
+  return {
+    encode: (w, v) => {
+      const obj = v as Record<string, unknown>;
+      for (const f of fields) f.encode(w, obj[f.name]);
+    },
+    decode: (r) => {
+      const obj: Record<string, unknown> = {};
+      for (const f of fields) obj[f.name] = f.decode(r);
+      return obj;
+    },
+  };
+}
+
+function scalarCodec(type: Scalar): { encode: Encode; decode: Decode } {
+  switch (type) {
+    case 'u8': return { encode: (w, v) => w.u8(v as number), decode: (r) => r.u8() };
+    case 'u16': return { encode: (w, v) => w.u16(v as number), decode: (r) => r.u16() };
+    case 'u32': return { encode: (w, v) => w.u32(v as number), decode: (r) => r.u32() };
+    case 'i32': return { encode: (w, v) => w.i32(v as number), decode: (r) => r.i32() };
+    case 'f64': return { encode: (w, v) => w.f64(v as number), decode: (r) => r.f64() };
+    case 'u64': return { encode: (w, v) => w.u64(v as bigint), decode: (r) => r.u64() };
+    case 'i64': return { encode: (w, v) => w.i64(v as bigint), decode: (r) => r.i64() };
+    case 'bool': return { encode: (w, v) => w.u8(v ? 1 : 0), decode: (r) => r.bool() };
+    case 'str': return { encode: (w, v) => w.str(v as string), decode: (r) => r.str() };
+    case 'bytes': return { encode: (w, v) => w.raw(v as Uint8Array), decode: (r) => r.raw() };
+  }
+}

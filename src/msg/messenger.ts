@@ -1,0 +1,388 @@
+/**
+ * The messaging API every kernel and host thread uses (Popcorn's pcn_kmsg): send a typed message
+ * to an endpoint, register a handler per message type, make requests whose replies come back as
+ * continuations. It hides the transport: a destination maps to a link (a ring, a TCP socket, or a
+ * ring toward a relay), and frames not addressed to us are relayed by their header alone.
+ *
+ * Handlers run to completion on the owner's thread. The owner drives the messenger: poll() drains
+ * the inbound rings, deliver() takes frames pushed by socket links, tick() expires requests and
+ * flush() moves frames that waited for ring space.
+ */
+
+import { DecodeError, Reader, Writer, compile, type Codec } from './codec.js';
+import { FRAGMENT_HEADER_BYTES } from './fragment.js';
+import { Reassembler } from './fragment.js';
+import { FRAME_HEADER_BYTES, FrameFlag, readHeader, type FrameHeader } from './frame.js';
+import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link.js';
+import { RemoteError, WaitStations, type Continuation } from './requests.js';
+import { describeEndpoint, nodeOf, type EndpointId } from './address.js';
+import {
+  MESSAGES,
+  type MessageName,
+  type Payload,
+  type ReplyName,
+  type ReplyPayload,
+  type RequestName,
+} from '../protocol.js';
+
+/** Where a message came from, and how to answer it if it is a request. */
+export interface Envelope {
+  readonly src: EndpointId;
+  readonly request: number;
+}
+
+export type Handler<N extends MessageName> = (payload: Payload<N>, from: Envelope) => void;
+
+/** Counters of a messenger, shown by `popcorn kernels`. */
+export interface MessengerStats {
+  sent: number;
+  received: number;
+  relayed: number;
+  fragmentsSent: number;
+  malformed: number;
+  unroutable: number;
+  lateReplies: number;
+  handlerErrors: number;
+}
+
+export interface MessengerOptions {
+  /** Monotonic milliseconds; injectable for tests. */
+  now?: () => number;
+  /** Where failures inside handlers are reported (never thrown into the transport). */
+  onError?: (error: Error, context: string) => void;
+}
+
+interface TypeEntry {
+  name: MessageName;
+  codec: Codec<unknown>;
+}
+
+const typesById = new Map<number, TypeEntry>();
+const codecs = new Map<MessageName, Codec<unknown>>();
+for (const [name, spec] of Object.entries(MESSAGES) as [MessageName, (typeof MESSAGES)[MessageName]][]) {
+  const codec = compile(spec.payload) as Codec<unknown>;
+  typesById.set(spec.id, { name, codec });
+  codecs.set(name, codec);
+}
+const FRAGMENT_TYPE = MESSAGES.fragment.id;
+const ERROR_TYPE = MESSAGES.error.id;
+
+export class Messenger {
+  readonly stats: MessengerStats = {
+    sent: 0, received: 0, relayed: 0, fragmentsSent: 0, malformed: 0, unroutable: 0, lateReplies: 0, handlerErrors: 0,
+  };
+  private readonly handlers = new Map<number, Handler<MessageName>>();
+  private readonly routes = new Map<EndpointId, OutLink>();
+  private readonly nodeRoutes = new Map<number, OutLink>();
+  private defaultRoute: OutLink | undefined;
+  private readonly inbound: InLink[] = [];
+  private readonly outbound = new Set<OutLink>();
+  private readonly stations = new WaitStations();
+  private readonly reassembler = new Reassembler();
+  private readonly writer = new Writer(4096);
+  private readonly local: Uint8Array[] = [];
+  private nextFragmentId = 1;
+  private readonly now: () => number;
+  private readonly onError: (error: Error, context: string) => void;
+  private readonly sink: FrameSink = (bytes, offset, length) => this.deliver(bytes, offset, length);
+
+  constructor(readonly self: EndpointId, options: MessengerOptions = {}) {
+    this.now = options.now ?? (() => performance.now());
+    this.onError = options.onError ?? ((error, context) => console.error(`[${describeEndpoint(self)}] ${context}:`, error));
+  }
+
+  // ---- wiring ----
+
+  /** Send frames for `dst` over `link`. */
+  route(dst: EndpointId, link: OutLink): void {
+    this.routes.set(dst, link);
+    this.outbound.add(link);
+  }
+
+  /** Send frames for every endpoint of `node` over `link` (a link to that node or a relay). */
+  routeNode(node: number, link: OutLink): void {
+    this.nodeRoutes.set(node, link);
+    this.outbound.add(link);
+  }
+
+  /** Send frames with no other route over `link` (a kernel's link to its host, which relays). */
+  routeDefault(link: OutLink): void {
+    this.defaultRoute = link;
+    this.outbound.add(link);
+  }
+
+  /** Poll `link` for frames. */
+  listen(link: InLink): void {
+    this.inbound.push(link);
+  }
+
+  /**
+   * A link went down: forget its routes, and fail every request waiting on a peer behind it
+   * with a LinkDownError, so nobody hangs.
+   */
+  linkDown(link: OutLink, reason: string): void {
+    const lost = (dst: EndpointId): boolean => this.linkFor(dst) === link;
+    this.stations.failWhere(lost, new LinkDownError(link.name, reason));
+    for (const [dst, l] of this.routes) if (l === link) { this.routes.delete(dst); this.reassembler.dropFrom(dst); }
+    for (const [node, l] of this.nodeRoutes) if (l === link) this.nodeRoutes.delete(node);
+    if (this.defaultRoute === link) this.defaultRoute = undefined;
+    this.outbound.delete(link);
+  }
+
+  /** Stop polling an inbound link. */
+  unlisten(link: InLink): void {
+    const i = this.inbound.indexOf(link);
+    if (i >= 0) this.inbound.splice(i, 1);
+  }
+
+  // ---- handlers ----
+
+  on<N extends MessageName>(name: N, handler: Handler<N>): void {
+    const id = MESSAGES[name].id;
+    if (this.handlers.has(id)) throw new Error(`a handler for ${name} is already registered`);
+    this.handlers.set(id, handler as unknown as Handler<MessageName>);
+  }
+
+  // ---- sending ----
+
+  /** Send a one-way message. Never blocks. */
+  send<N extends MessageName>(dst: EndpointId, name: N, payload: Payload<N>): void {
+    this.transmit({ type: MESSAGES[name].id, flags: 0, src: this.self, dst, request: 0 }, name, payload);
+  }
+
+  /**
+   * Send a request; `done` runs exactly once: with the reply, or with an error (RemoteError,
+   * RequestTimeoutError after `timeoutMs`, LinkDownError).
+   */
+  request<N extends RequestName>(
+    dst: EndpointId,
+    name: N,
+    payload: Payload<N>,
+    timeoutMs: number,
+    done: (error: Error | null, reply?: ReplyPayload<N>) => void,
+  ): void {
+    if (this.linkFor(dst) === undefined && dst !== this.self) {
+      this.stats.unroutable++;
+      done(new LinkDownError(describeEndpoint(dst), 'no route'));
+      return;
+    }
+    const id = this.stations.open(dst, name, timeoutMs, this.now(), done as Continuation);
+    this.transmit({ type: MESSAGES[name].id, flags: 0, src: this.self, dst, request: id }, name, payload);
+  }
+
+  /** Answer a request. */
+  reply<N extends RequestName>(to: Envelope, _request: N, payload: ReplyPayload<N>): void {
+    const name = (MESSAGES[_request] as { reply: string }).reply as ReplyName<N>;
+    this.transmit({ type: MESSAGES[name].id, flags: FrameFlag.Response, src: this.self, dst: to.src, request: to.request }, name, payload as Payload<ReplyName<N>>);
+  }
+
+  /** Answer a request with an error. */
+  fail(to: Envelope, code: string, message: string): void {
+    if (to.request === 0) return;
+    this.transmit(
+      { type: ERROR_TYPE, flags: FrameFlag.Response | FrameFlag.Error, src: this.self, dst: to.src, request: to.request },
+      'error',
+      { code, message },
+    );
+  }
+
+  private transmit(header: FrameHeader, name: MessageName, payload: unknown): void {
+    const w = this.writer;
+    w.reset(FRAME_HEADER_BYTES);
+    (codecs.get(name) as Codec<unknown>).encode(w, payload);
+    w.view.setUint16(0, header.type, true);
+    w.view.setUint16(2, header.flags, true);
+    w.view.setUint32(4, header.src, true);
+    w.view.setUint32(8, header.dst, true);
+    w.view.setUint32(12, header.request, true);
+    this.stats.sent++;
+    this.forward(header.dst, w.bytes.subarray(0, w.pos));
+  }
+
+  /** Put a complete frame on the way to `dst`: locally, in one piece, or in fragments. */
+  private forward(dst: EndpointId, frame: Uint8Array): void {
+    if (dst === this.self) {
+      this.local.push(frame.slice());
+      return;
+    }
+    const link = this.linkFor(dst);
+    if (link === undefined || !link.up) {
+      this.stats.unroutable++;
+      this.answerUnroutable(frame);
+      return;
+    }
+    if (frame.length <= link.maxFrame) link.send(frame);
+    else this.sendFragments(link, dst, frame);
+  }
+
+  private sendFragments(link: OutLink, dst: EndpointId, frame: Uint8Array): void {
+    const chunk = link.maxFrame - FRAME_HEADER_BYTES - FRAGMENT_HEADER_BYTES;
+    const message = this.nextFragmentId++ >>> 0;
+    const src = new DataView(frame.buffer, frame.byteOffset).getUint32(4, true);
+    const piece = new Uint8Array(FRAME_HEADER_BYTES + FRAGMENT_HEADER_BYTES + chunk);
+    const view = new DataView(piece.buffer);
+    view.setUint16(0, FRAGMENT_TYPE, true);
+    view.setUint16(2, 0, true);
+    view.setUint32(4, src, true);
+    view.setUint32(8, dst, true);
+    view.setUint32(12, 0, true);
+    view.setUint32(16, message, true);
+    view.setUint32(20, frame.length, true);
+    for (let offset = 0; offset < frame.length; offset += chunk) {
+      const slice = frame.subarray(offset, Math.min(offset + chunk, frame.length));
+      view.setUint32(24, offset, true);
+      piece.set(slice, FRAME_HEADER_BYTES + FRAGMENT_HEADER_BYTES);
+      link.send(piece.subarray(0, FRAME_HEADER_BYTES + FRAGMENT_HEADER_BYTES + slice.length));
+      this.stats.fragmentsSent++;
+    }
+  }
+
+  private linkFor(dst: EndpointId): OutLink | undefined {
+    return this.routes.get(dst) ?? this.nodeRoutes.get(nodeOf(dst)) ?? this.defaultRoute;
+  }
+
+  // ---- receiving ----
+
+  /** Drain inbound rings and local messages, up to `budget` frames per link. Returns the count. */
+  poll(budget = 64): number {
+    let n = 0;
+    while (this.local.length > 0 && n < budget) {
+      const frame = this.local.shift() as Uint8Array;
+      this.deliver(frame, 0, frame.length);
+      n++;
+    }
+    for (const link of this.inbound) n += link.poll(this.sink, budget);
+    return n;
+  }
+
+  /** True when a poll() would find something. */
+  hasInput(): boolean {
+    if (this.local.length > 0) return true;
+    for (const link of this.inbound) if (link.hasData()) return true;
+    return false;
+  }
+
+  /** Push links' entry point: one received frame, a view valid only during the call. */
+  deliver(bytes: Uint8Array, offset: number, length: number): void {
+    if (length < FRAME_HEADER_BYTES) {
+      this.stats.malformed++;
+      return;
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset + offset, length);
+    const header = readHeader(view, 0);
+    if (header.dst !== this.self) {
+      this.relay(header, bytes.subarray(offset, offset + length));
+      return;
+    }
+    this.stats.received++;
+    try {
+      if (header.type === FRAGMENT_TYPE) this.reassemble(header, bytes, offset, length);
+      else this.dispatch(header, bytes, offset, length);
+    } catch (error) {
+      if (error instanceof DecodeError) this.stats.malformed++;
+      else this.handlerFailed(error, header);
+    }
+  }
+
+  private relay(header: FrameHeader, frame: Uint8Array): void {
+    const link = this.linkFor(header.dst);
+    if (link === undefined || !link.up) {
+      this.stats.unroutable++;
+      this.answerUnroutable(frame);
+      return;
+    }
+    this.stats.relayed++;
+    link.send(frame);
+  }
+
+  /** A request with nowhere to go is answered at once, so its sender does not wait for a timeout. */
+  private answerUnroutable(frame: Uint8Array): void {
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.length);
+    const header = readHeader(view, 0);
+    if (header.request === 0 || (header.flags & FrameFlag.Response) !== 0) return;
+    const to = { src: header.src, request: header.request };
+    if (header.src === this.self) {
+      this.stations.complete(header.request, new LinkDownError(describeEndpoint(header.dst), 'no route'));
+    } else if (this.linkFor(header.src) !== undefined) {
+      this.fail(to, 'EHOSTUNREACH', `no route to ${describeEndpoint(header.dst)}`);
+    }
+  }
+
+  private reassemble(header: FrameHeader, bytes: Uint8Array, offset: number, length: number): void {
+    const r = new Reader(bytes, offset + FRAME_HEADER_BYTES, offset + length);
+    const message = r.u32();
+    const total = r.u32();
+    const at = r.u32();
+    const whole = this.reassembler.add(header.src, message, total, at, bytes.subarray(r.pos, offset + length));
+    if (whole === undefined) return;
+    this.stats.received--; // the whole message is counted once, when delivered below
+    this.deliver(whole, 0, whole.length);
+  }
+
+  private dispatch(header: FrameHeader, bytes: Uint8Array, offset: number, length: number): void {
+    const entry = typesById.get(header.type);
+    if (entry === undefined) throw new DecodeError(`unknown message type ${header.type}`);
+    const r = new Reader(bytes, offset + FRAME_HEADER_BYTES, offset + length);
+    const payload = entry.codec.decode(r);
+    if (r.pos !== offset + length) throw new DecodeError(`${length - (r.pos - offset)} trailing bytes after ${entry.name}`);
+    if ((header.flags & FrameFlag.Response) !== 0) {
+      this.settle(header, entry.name, payload);
+      return;
+    }
+    const handler = this.handlers.get(header.type);
+    if (handler === undefined) {
+      this.fail({ src: header.src, request: header.request }, 'ENOSYS', `no handler for ${entry.name} at ${describeEndpoint(this.self)}`);
+      this.stats.unroutable++;
+      return;
+    }
+    handler(payload as never, { src: header.src, request: header.request });
+  }
+
+  private settle(header: FrameHeader, name: MessageName, payload: unknown): void {
+    let settled: boolean;
+    if ((header.flags & FrameFlag.Error) !== 0 && name === 'error') {
+      const e = payload as Payload<'error'>;
+      settled = this.stations.complete(header.request, new RemoteError(e.code, e.message, describeEndpoint(header.src)));
+    } else {
+      settled = this.stations.complete(header.request, null, payload);
+    }
+    if (!settled) this.stats.lateReplies++;
+  }
+
+  private handlerFailed(error: unknown, header: FrameHeader): void {
+    this.stats.handlerErrors++;
+    const err = error instanceof Error ? error : new Error(String(error));
+    const name = typesById.get(header.type)?.name ?? `type ${header.type}`;
+    this.onError(err, `handler for ${name} from ${describeEndpoint(header.src)}`);
+    if ((header.flags & FrameFlag.Response) === 0) this.fail({ src: header.src, request: header.request }, 'EFAULT', err.message);
+  }
+
+  // ---- time and backpressure ----
+
+  /** Expire requests whose deadline passed. */
+  tick(): void {
+    this.stations.expire(this.now(), describeEndpoint);
+  }
+
+  /** Move frames that waited for transport space. True when nothing is left waiting. */
+  flush(): boolean {
+    let done = true;
+    for (const link of this.outbound) if (!link.flush()) done = false;
+    return done;
+  }
+
+  /** The earliest request deadline (ms on the `now` clock), or Infinity. */
+  get nextDeadline(): number {
+    return this.stations.earliestDeadline;
+  }
+
+  /** Requests still waiting for an answer. */
+  get outstanding(): number {
+    return this.stations.size;
+  }
+
+  /** Half-received long messages. */
+  get reassembling(): number {
+    return this.reassembler.pending;
+  }
+}

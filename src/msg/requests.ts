@@ -1,0 +1,81 @@
+/**
+ * Wait stations (Popcorn's name): each outstanding request is a continuation keyed by request id.
+ * Exactly one of three things ends it: the response, a timeout, or the loss of the link toward the
+ * peer. Whatever arrives later for the same id is a late reply, counted and dropped.
+ */
+
+export type Continuation = (error: Error | null, payload?: unknown) => void;
+
+/** The request got no answer by its deadline. */
+export class RequestTimeoutError extends Error {
+  constructor(readonly request: string, readonly peer: string, readonly timeoutMs: number) {
+    super(`request ${request} to ${peer} timed out after ${timeoutMs} ms`);
+    this.name = 'RequestTimeoutError';
+  }
+}
+
+/** The peer answered with an `error` message. */
+export class RemoteError extends Error {
+  constructor(readonly code: string, message: string, readonly peer: string) {
+    super(`${peer}: ${message}`);
+    this.name = 'RemoteError';
+  }
+}
+
+interface Station {
+  continuation: Continuation;
+  deadline: number;
+  dst: number;
+  describe: string;
+  timeoutMs: number;
+}
+
+export class WaitStations {
+  private readonly stations = new Map<number, Station>();
+  private nextId = 1;
+  private nextDeadline = Infinity;
+
+  /** Open a station; returns the request id to put in the frame. */
+  open(dst: number, describe: string, timeoutMs: number, now: number, continuation: Continuation): number {
+    const id = this.nextId;
+    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    const deadline = now + timeoutMs;
+    this.stations.set(id, { continuation, deadline, dst, describe, timeoutMs });
+    if (deadline < this.nextDeadline) this.nextDeadline = deadline;
+    return id;
+  }
+
+  /** Close the station with this id and hand it the outcome. False if there was none (late). */
+  complete(id: number, error: Error | null, payload?: unknown): boolean {
+    const station = this.stations.get(id);
+    if (station === undefined) return false;
+    this.stations.delete(id);
+    station.continuation(error, payload);
+    return true;
+  }
+
+  /** Fail every station whose deadline has passed. Cheap when none has. */
+  expire(now: number, peerName: (dst: number) => string): void {
+    if (now < this.nextDeadline) return;
+    let next = Infinity;
+    for (const [id, s] of this.stations) {
+      if (s.deadline <= now) this.complete(id, new RequestTimeoutError(s.describe, peerName(s.dst), s.timeoutMs));
+      else if (s.deadline < next) next = s.deadline;
+    }
+    this.nextDeadline = next;
+  }
+
+  /** Fail every station waiting on a destination for which `lost` says true. */
+  failWhere(lost: (dst: number) => boolean, error: Error): void {
+    for (const [id, s] of this.stations) if (lost(s.dst)) this.complete(id, error);
+  }
+
+  /** The earliest deadline, for a thread deciding how long it may sleep. */
+  get earliestDeadline(): number {
+    return this.nextDeadline;
+  }
+
+  get size(): number {
+    return this.stations.size;
+  }
+}

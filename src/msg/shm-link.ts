@@ -1,0 +1,67 @@
+/**
+ * The shared-memory transport: one ring per ordered pair of endpoints on a node. A full ring
+ * never blocks the sender (kernel handlers must not block) and never overwrites: frames wait in a
+ * local FIFO and are moved by flush(), which the owner's loop calls each round and whenever the
+ * consumer rings our doorbell after freeing space.
+ */
+
+import type { FrameSink, InLink, OutLink } from './link.js';
+import { RingConsumer, RingProducer, type RingShared } from './ring.js';
+
+export class RingOutLink implements OutLink {
+  readonly producer: RingProducer;
+  readonly maxFrame: number;
+  readonly up = true;
+  private readonly backlog: Uint8Array[] = [];
+  private backlogHead = 0;
+
+  constructor(readonly name: string, shared: RingShared) {
+    this.producer = new RingProducer(shared);
+    this.maxFrame = this.producer.maxPayload;
+  }
+
+  send(frame: Uint8Array): void {
+    if (frame.length > this.maxFrame) throw new RangeError(`${this.name}: frame of ${frame.length} B exceeds ${this.maxFrame} B`);
+    if (this.backlogHead === this.backlog.length && this.producer.trySend(frame)) return;
+    this.backlog.push(frame.slice());
+  }
+
+  flush(): boolean {
+    while (this.backlogHead < this.backlog.length) {
+      const frame = this.backlog[this.backlogHead];
+      if (!this.producer.trySend(frame)) {
+        // Ask the consumer to ring us when it frees space; if space appeared meanwhile, retry now.
+        if (this.producer.awaitSpace(frame.length) && this.producer.trySend(frame)) {
+          this.backlogHead++;
+          continue;
+        }
+        return false;
+      }
+      this.backlogHead++;
+    }
+    this.backlog.length = 0;
+    this.backlogHead = 0;
+    return true;
+  }
+
+  /** Frames waiting for ring space. */
+  get queued(): number {
+    return this.backlog.length - this.backlogHead;
+  }
+}
+
+export class RingInLink implements InLink {
+  readonly consumer: RingConsumer;
+
+  constructor(readonly name: string, shared: RingShared) {
+    this.consumer = new RingConsumer(shared);
+  }
+
+  poll(sink: FrameSink, budget: number): number {
+    return this.consumer.poll(sink, budget);
+  }
+
+  hasData(): boolean {
+    return this.consumer.hasData();
+  }
+}
