@@ -1,0 +1,200 @@
+/**
+ * The path_* system calls. Every guest path is resolved by sandbox.ts inside the directory fd it
+ * is relative to; only the resulting host path reaches node:fs, and the final component is never
+ * a symlink the host could follow (we resolved or refused it), so host calls use the l* forms.
+ */
+import * as fs from 'node:fs';
+import { dirOf, need, timesFrom } from './access.js';
+import { Errno, WasiError, host } from './errno.js';
+import type { FdTable } from './fd-table.js';
+import { HostDirectory, HostFile, filestatOf, setPathTimes } from './file-description.js';
+import type { GuestMemory } from './memory.js';
+import { resolve, type Resolved } from './sandbox.js';
+import { Fdflags, Lookupflags, Oflags, Rights, type Filestat } from './types.js';
+import { writeFilestat } from './layout.js';
+
+const C = fs.constants;
+
+/** Refuses to create or remove the directory itself, or "x/." / "x/..". */
+function requireName(r: Resolved, errno: number, what: string): void {
+  if (r.parts.length === 0 || r.endsInDot) throw new WasiError(errno, `${what}: path names no entry`);
+}
+
+export function pathCreateDirectory(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
+  const dir = dirOf(fds, fd, Rights.PATH_CREATE_DIRECTORY);
+  const r = resolve(dir.hostPath, mem.string(p, len), false);
+  requireName(r, Errno.EXIST, 'mkdir');
+  if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'mkdir: exists');
+  host('mkdir', () => fs.mkdirSync(r.hostPath, 0o777));
+}
+
+export function pathFilestatGet(
+  fds: FdTable, mem: GuestMemory, fd: number, flags: number, p: number, len: number, out: number,
+): void {
+  const dir = dirOf(fds, fd, Rights.PATH_FILESTAT_GET);
+  mem.check(out, 64);
+  const r = resolve(dir.hostPath, mem.string(p, len), (flags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'stat: no such entry');
+  const st: Filestat = filestatOf(host('lstat', () => fs.lstatSync(r.hostPath, { bigint: true })));
+  writeFilestat(mem, out, st);
+}
+
+export function pathFilestatSetTimes(
+  fds: FdTable, mem: GuestMemory, fd: number, flags: number, p: number, len: number,
+  atim: bigint, mtim: bigint, fst: number,
+): void {
+  const dir = dirOf(fds, fd, Rights.PATH_FILESTAT_SET_TIMES);
+  const [a, m] = timesFrom(atim, mtim, fst);
+  const r = resolve(dir.hostPath, mem.string(p, len), (flags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'utimes: no such entry');
+  // The resolved final component is a symlink only when not following: lutimes is right both ways.
+  setPathTimes(r.hostPath, a, m, false);
+}
+
+export function pathLink(
+  fds: FdTable, mem: GuestMemory, oldFd: number, oldFlags: number, oldP: number, oldLen: number,
+  newFd: number, newP: number, newLen: number,
+): void {
+  const from = dirOf(fds, oldFd, Rights.PATH_LINK_SOURCE);
+  const to = dirOf(fds, newFd, Rights.PATH_LINK_TARGET);
+  const src = resolve(from.hostPath, mem.string(oldP, oldLen), (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+  const dst = resolve(to.hostPath, mem.string(newP, newLen), false);
+  if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'link: no source');
+  requireName(dst, Errno.EXIST, 'link');
+  if (dst.stat !== undefined) throw new WasiError(Errno.EXIST, 'link: target exists');
+  if (src.stat.isDirectory()) throw new WasiError(Errno.PERM, 'link: source is a directory');
+  host('link', () => fs.linkSync(src.hostPath, dst.hostPath));
+}
+
+/** Rights that ask for write access (wasmtime opens for writing if any of them is requested). */
+const WRITE_RIGHTS = Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
+const READ_RIGHTS = Rights.FD_READ | Rights.FD_READDIR;
+
+export function pathOpen(
+  fds: FdTable, mem: GuestMemory, fd: number, dirflags: number, p: number, len: number,
+  oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number, out: number,
+): void {
+  const entry = fds.get(fd);
+  const dir = dirOf(fds, fd, Rights.PATH_OPEN);
+  if (oflags & Oflags.CREAT) need(entry, Rights.PATH_CREATE_FILE);
+  if (oflags & ~0xf) throw new WasiError(Errno.INVAL, `oflags ${oflags}`);
+  if (fdflags & ~0x1f) throw new WasiError(Errno.INVAL, `fdflags ${fdflags}`);
+  mem.check(out, 4); // before any side effect: a bad pointer must not leak a created file
+  // Only the low 30 bits are defined rights; the rest are ignored (wasi-libc asks for ~0).
+  const base = Number(rightsBase & 0x3fff_ffffn) & entry.rightsInheriting;
+  const inheriting = Number(rightsInheriting & 0x3fff_ffffn) & entry.rightsInheriting;
+  const excl = (oflags & (Oflags.CREAT | Oflags.EXCL)) === (Oflags.CREAT | Oflags.EXCL);
+  // O_CREAT|O_EXCL never follows the final symlink (POSIX): a dangling link counts as existing.
+  const follow = (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !excl;
+  const r = resolve(dir.hostPath, mem.string(p, len), follow);
+  const wantWrite = (base & WRITE_RIGHTS) !== 0 || (oflags & Oflags.TRUNC) !== 0;
+  const wantRead = (base & READ_RIGHTS) !== 0 || !wantWrite;
+
+  const description = r.stat === undefined
+    ? createFile(r, oflags, wantRead, fdflags)
+    : openExisting(r, oflags, excl, wantRead, wantWrite, fdflags);
+  const newFd = fds.add({
+    description,
+    rightsBase: base & description.maxRights,
+    rightsInheriting: description instanceof HostDirectory ? inheriting : 0,
+  });
+  mem.u32set(out, newFd);
+}
+
+function createFile(r: Resolved, oflags: number, read: boolean, fdflags: number): HostFile {
+  if (!(oflags & Oflags.CREAT)) throw new WasiError(Errno.NOENT, `open: ${r.parts.join('/')} does not exist`);
+  if (oflags & Oflags.DIRECTORY) throw new WasiError(Errno.INVAL, 'open: O_CREAT with O_DIRECTORY');
+  requireName(r, Errno.ISDIR, 'open');
+  const mode = (read ? C.O_RDWR : C.O_WRONLY) | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | syncFlags(fdflags);
+  const hfd = host('open', () => fs.openSync(r.hostPath, mode, 0o666));
+  return new HostFile(hfd, read, true, fdflags);
+}
+
+function openExisting(
+  r: Resolved, oflags: number, excl: boolean, read: boolean, write: boolean, fdflags: number,
+): HostFile | HostDirectory {
+  const st = r.stat!;
+  if (excl) throw new WasiError(Errno.EXIST, 'open: exists');
+  // Reached only with lookupflags lacking SYMLINK_FOLLOW: O_NOFOLLOW on a symlink is ELOOP.
+  if (st.isSymbolicLink()) throw new WasiError(Errno.LOOP, 'open: final component is a symlink');
+  if (st.isDirectory()) {
+    if (write) throw new WasiError(Errno.ISDIR, 'open: directory for writing');
+    return new HostDirectory(r.hostPath);
+  }
+  if (oflags & Oflags.DIRECTORY) throw new WasiError(Errno.NOTDIR, 'open: not a directory');
+  // A FIFO opened blocking would hang the whole kernel until a writer appears.
+  const nonblock = st.isFIFO() ? C.O_NONBLOCK : 0;
+  const access = read && write ? C.O_RDWR : write ? C.O_WRONLY : C.O_RDONLY;
+  const trunc = oflags & Oflags.TRUNC ? C.O_TRUNC : 0;
+  const mode = access | trunc | C.O_NOFOLLOW | nonblock | syncFlags(fdflags);
+  const hfd = host('open', () => fs.openSync(r.hostPath, mode));
+  return new HostFile(hfd, read, write, fdflags);
+}
+
+function syncFlags(fdflags: number): number {
+  let f = 0;
+  if (fdflags & Fdflags.SYNC) f |= C.O_SYNC;
+  if (fdflags & Fdflags.DSYNC) f |= C.O_DSYNC;
+  return f;
+}
+
+export function pathReadlink(
+  fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number, buf: number, bufLen: number, out: number,
+): void {
+  const dir = dirOf(fds, fd, Rights.PATH_READLINK);
+  mem.check(buf, bufLen >>> 0);
+  mem.check(out, 4);
+  const r = resolve(dir.hostPath, mem.string(p, len), false);
+  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'readlink: no such entry');
+  if (!r.stat.isSymbolicLink()) throw new WasiError(Errno.INVAL, 'readlink: not a symlink');
+  const target = host('readlink', () => fs.readlinkSync(r.hostPath, { encoding: 'buffer' }));
+  // Truncated to the buffer, like POSIX readlink (and wasi-libc expects bufused <= buf_len).
+  const n = Math.min(target.length, bufLen >>> 0);
+  mem.writeBytes(buf, target.subarray(0, n));
+  mem.u32set(out, n);
+}
+
+export function pathRemoveDirectory(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
+  const dir = dirOf(fds, fd, Rights.PATH_REMOVE_DIRECTORY);
+  const r = resolve(dir.hostPath, mem.string(p, len), false);
+  requireName(r, Errno.INVAL, 'rmdir');
+  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'rmdir: no such entry');
+  if (!r.stat.isDirectory()) throw new WasiError(Errno.NOTDIR, 'rmdir: not a directory');
+  host('rmdir', () => fs.rmdirSync(r.hostPath));
+}
+
+export function pathRename(
+  fds: FdTable, mem: GuestMemory, fd: number, oldP: number, oldLen: number, newFd: number, newP: number, newLen: number,
+): void {
+  const from = dirOf(fds, fd, Rights.PATH_RENAME_SOURCE);
+  const to = dirOf(fds, newFd, Rights.PATH_RENAME_TARGET);
+  const src = resolve(from.hostPath, mem.string(oldP, oldLen), false);
+  const dst = resolve(to.hostPath, mem.string(newP, newLen), false);
+  requireName(src, Errno.BUSY, 'rename');
+  requireName(dst, Errno.BUSY, 'rename');
+  if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'rename: no source');
+  host('rename', () => fs.renameSync(src.hostPath, dst.hostPath));
+}
+
+export function pathSymlink(
+  fds: FdTable, mem: GuestMemory, oldP: number, oldLen: number, fd: number, newP: number, newLen: number,
+): void {
+  const dir = dirOf(fds, fd, Rights.PATH_SYMLINK);
+  const target = mem.string(oldP, oldLen);
+  if (target.includes('\0')) throw new WasiError(Errno.ILSEQ, 'symlink: NUL in target');
+  // The target is stored as given, even absolute or climbing out (cap-std does not check it
+  // either): it is only data until someone resolves it, and our resolver refuses the escape.
+  const r = resolve(dir.hostPath, mem.string(newP, newLen), false);
+  requireName(r, Errno.EXIST, 'symlink');
+  if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'symlink: exists');
+  host('symlink', () => fs.symlinkSync(target, r.hostPath));
+}
+
+export function pathUnlinkFile(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
+  const dir = dirOf(fds, fd, Rights.PATH_UNLINK_FILE);
+  const r = resolve(dir.hostPath, mem.string(p, len), false);
+  requireName(r, Errno.ISDIR, 'unlink');
+  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'unlink: no such entry');
+  if (r.stat.isDirectory()) throw new WasiError(Errno.ISDIR, 'unlink: is a directory');
+  host('unlink', () => fs.unlinkSync(r.hostPath));
+}
