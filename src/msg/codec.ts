@@ -58,7 +58,7 @@ export class Writer {
   ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.bytes.length) return;
-    let size = this.bytes.length * 2;
+    let size = Math.max(this.bytes.length * 2, 64);
     while (size < need) size *= 2;
     const bigger = new Uint8Array(size);
     bigger.set(this.bytes.subarray(0, this.pos));
@@ -155,10 +155,29 @@ export function compile<S extends Schema>(schema: S): Codec<ValueOf<S>> {
 
 const MAX_LIST = 1 << 24;
 
+/** The fewest bytes a value of `type` encodes to: bounds how many list items the input can hold. */
+function minBytes(type: FieldType): number {
+  if (typeof type === 'string') {
+    switch (type) {
+      case 'u8': case 'bool': return 1;
+      case 'u16': return 2;
+      case 'u32': case 'i32': case 'str': case 'bytes': return 4;
+      default: return 8;
+    }
+  }
+  if (Array.isArray(type)) return 4;
+  let n = 0;
+  for (const t of Object.values(type as Schema)) n += minBytes(t);
+  return n;
+}
+
 function compileField(type: FieldType): { encode: Encode; decode: Decode } {
   if (typeof type === 'string') return scalarCodec(type);
   if (Array.isArray(type)) {
-    const item = compileField((type as readonly [FieldType])[0]);
+    const itemType = (type as readonly [FieldType])[0];
+    const item = compileField(itemType);
+    // Items that encode to nothing (an empty struct) cannot be bounded by the remaining bytes.
+    const itemMin = minBytes(itemType);
     return {
       encode: (w, v) => {
         const list = v as unknown[];
@@ -167,7 +186,7 @@ function compileField(type: FieldType): { encode: Encode; decode: Decode } {
       },
       decode: (r) => {
         const n = r.u32();
-        if (n > MAX_LIST || n > r.end - r.pos) throw new DecodeError(`list length ${n} exceeds the message`);
+        if (n > MAX_LIST || n * itemMin > r.end - r.pos) throw new DecodeError(`list length ${n} exceeds the message`);
         const out = new Array<unknown>(n);
         for (let i = 0; i < n; i++) out[i] = item.decode(r);
         return out;

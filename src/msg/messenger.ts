@@ -65,6 +65,7 @@ for (const [name, spec] of Object.entries(MESSAGES) as [MessageName, (typeof MES
   codecs.set(name, codec);
 }
 const FRAGMENT_TYPE = MESSAGES.fragment.id;
+const WRITER_KEEP_BYTES = 1 << 20;
 const ERROR_TYPE = MESSAGES.error.id;
 
 export class Messenger {
@@ -77,9 +78,9 @@ export class Messenger {
   private defaultRoute: OutLink | undefined;
   private readonly inbound: InLink[] = [];
   private readonly outbound = new Set<OutLink>();
-  private readonly stations = new WaitStations();
+  private readonly stations = new WaitStations((error, describe) => this.continuationFailed(error, describe));
   private readonly reassembler = new Reassembler();
-  private readonly writer = new Writer(4096);
+  private writer = new Writer(4096);
   private readonly local: Uint8Array[] = [];
   private nextFragmentId = 1;
   private readonly now: () => number;
@@ -121,7 +122,7 @@ export class Messenger {
    * with a LinkDownError, so nobody hangs.
    */
   linkDown(link: OutLink, reason: string): void {
-    const lost = (dst: EndpointId): boolean => this.linkFor(dst) === link;
+    const lost = (dst: EndpointId): boolean => dst !== this.self && this.linkFor(dst) === link;
     this.stations.failWhere(lost, new LinkDownError(link.name, reason));
     for (const [dst, l] of this.routes) if (l === link) { this.routes.delete(dst); this.reassembler.dropFrom(dst); }
     for (const [node, l] of this.nodeRoutes) if (l === link) this.nodeRoutes.delete(node);
@@ -166,7 +167,8 @@ export class Messenger {
       done(new LinkDownError(describeEndpoint(dst), 'no route'));
       return;
     }
-    const id = this.stations.open(dst, name, timeoutMs, this.now(), done as Continuation);
+    const replyType = MESSAGES[(MESSAGES[name] as { reply: MessageName }).reply].id;
+    const id = this.stations.open(dst, name, timeoutMs, this.now(), done as Continuation, replyType);
     this.transmit({ type: MESSAGES[name].id, flags: 0, src: this.self, dst, request: id }, name, payload);
   }
 
@@ -197,6 +199,9 @@ export class Messenger {
     w.view.setUint32(12, header.request, true);
     this.stats.sent++;
     this.forward(header.dst, w.bytes.subarray(0, w.pos));
+    // Links copy what they send, so the buffer is free again. Do not keep one sized for the
+    // largest message ever sent (a checkpoint) for the rest of the kernel's life.
+    if (w.bytes.length > WRITER_KEEP_BYTES) this.writer = new Writer(4096);
   }
 
   /** Put a complete frame on the way to `dst`: locally, in one piece, or in fragments. */
@@ -215,10 +220,16 @@ export class Messenger {
     else this.sendFragments(link, dst, frame);
   }
 
+  /**
+   * Fragments carry this messenger as their source, whatever the frame's own source: the
+   * reassembler keys partial messages by (fragment source, fragment id), and fragment ids are
+   * only unique per fragmenting messenger. A relay that re-fragments a frame for a link with a
+   * smaller maxFrame must not collide with the originator's own fragment ids.
+   */
   private sendFragments(link: OutLink, dst: EndpointId, frame: Uint8Array): void {
     const chunk = link.maxFrame - FRAME_HEADER_BYTES - FRAGMENT_HEADER_BYTES;
     const message = this.nextFragmentId++ >>> 0;
-    const src = new DataView(frame.buffer, frame.byteOffset).getUint32(4, true);
+    const src = this.self;
     const piece = new Uint8Array(FRAME_HEADER_BYTES + FRAGMENT_HEADER_BYTES + chunk);
     const view = new DataView(piece.buffer);
     view.setUint16(0, FRAGMENT_TYPE, true);
@@ -271,7 +282,11 @@ export class Messenger {
     const view = new DataView(bytes.buffer, bytes.byteOffset + offset, length);
     const header = readHeader(view, 0);
     if (header.dst !== this.self) {
-      this.relay(header, bytes.subarray(offset, offset + length));
+      try {
+        this.relay(header, bytes.subarray(offset, offset + length));
+      } catch (error) {
+        this.handlerFailed(error, header);
+      }
       return;
     }
     this.stats.received++;
@@ -292,7 +307,9 @@ export class Messenger {
       return;
     }
     this.stats.relayed++;
-    link.send(frame);
+    // The next link may carry shorter frames than the one this came by (TCP in, ring out).
+    if (frame.length <= link.maxFrame) link.send(frame);
+    else this.sendFragments(link, header.dst, frame);
   }
 
   /** A request with nowhere to go is answered at once, so its sender does not wait for a timeout. */
@@ -339,14 +356,35 @@ export class Messenger {
   }
 
   private settle(header: FrameHeader, name: MessageName, payload: unknown): void {
+    const expected = this.stations.replyTypeOf(header.request);
+    if (expected === undefined) {
+      this.stats.lateReplies++;
+      return;
+    }
+    // A reply of another type than the request declares would reach the continuation with a
+    // payload of the wrong shape: treat it (and an error flag on a non-error type) as malformed.
+    const isError = (header.flags & FrameFlag.Error) !== 0;
+    if (isError !== (name === 'error') || (!isError && expected !== 0 && header.type !== expected)) {
+      this.stats.malformed++;
+      const error = new DecodeError(`${describeEndpoint(header.src)} answered with ${name} (flags ${header.flags}), not the declared reply`);
+      this.stations.complete(header.request, error);
+      return;
+    }
     let settled: boolean;
-    if ((header.flags & FrameFlag.Error) !== 0 && name === 'error') {
+    if (isError) {
       const e = payload as Payload<'error'>;
       settled = this.stations.complete(header.request, new RemoteError(e.code, e.message, describeEndpoint(header.src)));
     } else {
       settled = this.stations.complete(header.request, null, payload);
     }
     if (!settled) this.stats.lateReplies++;
+  }
+
+  /** A request's continuation threw: report it, and go on with the others. */
+  private continuationFailed(error: unknown, describe: string): void {
+    this.stats.handlerErrors++;
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.onError(err, `continuation of ${describe}`);
   }
 
   private handlerFailed(error: unknown, header: FrameHeader): void {

@@ -24,6 +24,8 @@ export class RemoteError extends Error {
 
 interface Station {
   continuation: Continuation;
+  /** The message type id the answer must have (besides `error`); 0: any. */
+  replyType: number;
   deadline: number;
   dst: number;
   describe: string;
@@ -35,12 +37,22 @@ export class WaitStations {
   private nextId = 1;
   private nextDeadline = Infinity;
 
+  /**
+   * `report` receives what a continuation throws: a failing continuation must not stop the
+   * others (expire and failWhere end many at once) nor escape into the transport or the timer.
+   * Without it the exception propagates to whoever completed the station.
+   */
+  constructor(private readonly report?: (error: unknown, describe: string) => void) {}
+
   /** Open a station; returns the request id to put in the frame. */
-  open(dst: number, describe: string, timeoutMs: number, now: number, continuation: Continuation): number {
-    const id = this.nextId;
-    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+  open(dst: number, describe: string, timeoutMs: number, now: number, continuation: Continuation, replyType = 0): number {
+    let id = this.nextId;
+    // After 2^32 requests ids wrap: skip any still waiting (a very long request must not be
+    // answered by the reply meant for a newer one).
+    while (this.stations.has(id)) id = id === 0xffffffff ? 1 : id + 1;
+    this.nextId = id === 0xffffffff ? 1 : id + 1;
     const deadline = now + timeoutMs;
-    this.stations.set(id, { continuation, deadline, dst, describe, timeoutMs });
+    this.stations.set(id, { continuation, replyType, deadline, dst, describe, timeoutMs });
     if (deadline < this.nextDeadline) this.nextDeadline = deadline;
     return id;
   }
@@ -50,8 +62,21 @@ export class WaitStations {
     const station = this.stations.get(id);
     if (station === undefined) return false;
     this.stations.delete(id);
-    station.continuation(error, payload);
+    if (this.report === undefined) {
+      station.continuation(error, payload);
+      return true;
+    }
+    try {
+      station.continuation(error, payload);
+    } catch (thrown) {
+      this.report(thrown, station.describe);
+    }
     return true;
+  }
+
+  /** The reply type the station `id` expects (0: any), or undefined if there is no such station. */
+  replyTypeOf(id: number): number | undefined {
+    return this.stations.get(id)?.replyType;
   }
 
   /** Fail every station whose deadline has passed. Cheap when none has. */

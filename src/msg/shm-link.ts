@@ -12,7 +12,7 @@ export class RingOutLink implements OutLink {
   readonly producer: RingProducer;
   readonly maxFrame: number;
   readonly up = true;
-  private readonly backlog: Uint8Array[] = [];
+  private readonly backlog: (Uint8Array | undefined)[] = [];
   private backlogHead = 0;
 
   constructor(readonly name: string, shared: RingShared) {
@@ -28,20 +28,28 @@ export class RingOutLink implements OutLink {
 
   flush(): boolean {
     while (this.backlogHead < this.backlog.length) {
-      const frame = this.backlog[this.backlogHead];
+      const frame = this.backlog[this.backlogHead] as Uint8Array;
       if (!this.producer.trySend(frame)) {
         // Ask the consumer to ring us when it frees space; if space appeared meanwhile, retry now.
-        if (this.producer.awaitSpace(frame.length) && this.producer.trySend(frame)) {
-          this.backlogHead++;
-          continue;
+        if (!(this.producer.awaitSpace(frame.length) && this.producer.trySend(frame))) {
+          this.compact();
+          return false;
         }
-        return false;
       }
-      this.backlogHead++;
+      // Release each frame once it is in the ring: a long backlog under steady pressure must not
+      // keep every frame it ever held alive until it drains completely.
+      this.backlog[this.backlogHead++] = undefined;
     }
     this.backlog.length = 0;
     this.backlogHead = 0;
     return true;
+  }
+
+  private compact(): void {
+    if (this.backlogHead > 1024 && this.backlogHead * 2 > this.backlog.length) {
+      this.backlog.splice(0, this.backlogHead);
+      this.backlogHead = 0;
+    }
   }
 
   /** Frames waiting for ring space. */
