@@ -29,6 +29,55 @@ export const MESSAGES = {
   /** Round-trip probe, used by tests and benchmarks. */
   ping: { id: 4, payload: { seq: 'u32', data: 'bytes' }, reply: 'pong' },
   pong: { id: 5, payload: { seq: 'u32', data: 'bytes' } },
+
+  // ---- node and kernel lifecycle (src/node, src/kernel/kernel.ts) ----
+  /** A kernel finished booting and serves messages. */
+  kernel_ready: { id: 20, payload: { kernel: 'u32' } },
+  /** Stop: the kernel ends its processes (SIGKILL) and its loop, then answers. */
+  shutdown: { id: 21, payload: {}, reply: 'shutdown_done' },
+  shutdown_done: { id: 22, payload: { kernel: 'u32' } },
+  /** Something a kernel wants the operator to see (warnings, guest faults it survived). */
+  log: { id: 23, payload: { level: 'u8', text: 'str' } },
+
+  // ---- processes (src/services/process.ts) ----
+  /** Start a process on the receiving kernel from a module in the instrumented-module cache. */
+  proc_start: {
+    id: 30,
+    payload: {
+      pid: 'u32',
+      /** Who hears of its end: the endpoint that gets proc_exited. */
+      parent: 'u32',
+      /** Content hash of the original module; the kernel loads the instrumented one by it. */
+      hash: 'str',
+      /** The name shown in ps and in trap messages (usually the module's file name). */
+      name: 'str',
+      args: ['str'],
+      env: ['str'],
+      dirs: [{ host: 'str', guest: 'str' }],
+      /** Host streams behind fds 0, 1 and 2. */
+      stdio: ['u32'],
+      sliceMs: 'f64',
+    },
+    reply: 'proc_started',
+  },
+  proc_started: { id: 31, payload: { pid: 'u32', kernel: 'u32' } },
+  /**
+   * A process ended. `signal` is 0 for a normal exit; `trap` holds the trap message and wasm
+   * backtrace when it trapped (then status is 128 + SIGABRT, as wasmtime exits).
+   */
+  proc_exited: { id: 32, payload: { pid: 'u32', status: 'i32', signal: 'u8', trap: 'str' } },
+  /** Deliver a signal to a process. */
+  proc_kill: { id: 33, payload: { pid: 'u32', signal: 'u8' } },
+
+  // ---- host streams: the terminal, files and pipes of the popcorn command (src/node/streams.ts) ----
+  /** Bytes for a host stream (stdout, stderr). The host answers with stream_credit once written. */
+  stream_write: { id: 40, payload: { stream: 'u32', data: 'bytes' } },
+  /** That many bytes of the kernel's writes to a stream are out of the pipeline: flow control. */
+  stream_credit: { id: 41, payload: { stream: 'u32', bytes: 'u32' } },
+  /** A reader on the kernel waits for a host stream (stdin): send what there is. */
+  stream_want: { id: 42, payload: { stream: 'u32' } },
+  /** Bytes read from a host stream; `eof` once it has ended. */
+  stream_data: { id: 43, payload: { stream: 'u32', data: 'bytes', eof: 'bool' } },
 } as const satisfies Record<string, MessageSpec>;
 
 export type MessageName = keyof typeof MESSAGES;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BufferedStream } from '../src/kernel/wasi/file-description.js';
-import { createStandaloneContext, type StandaloneContext } from '../src/kernel/wasi/standalone.js';
+import { createWasiContext, type ProcessContext } from '../src/kernel/wasi/context.js';
 import { createWasiImports, type WasiImports } from '../src/kernel/wasi/wasi.js';
 
 export function tempDir(prefix = 'wasi-test-'): string {
@@ -15,7 +15,7 @@ export function tempDir(prefix = 'wasi-test-'): string {
 
 export interface Harness {
   dir: string;
-  ctx: StandaloneContext;
+  ctx: ProcessContext;
   w: WasiImports;
   memory: WebAssembly.Memory;
   dv: DataView;
@@ -42,7 +42,7 @@ export function harness(opts: { args?: string[]; env?: string[]; pages?: number 
   const dir = tempDir();
   const stdin = new BufferedStream();
   const stdout = new BufferedStream();
-  const ctx = createStandaloneContext({
+  const ctx = createWasiContext({
     args: opts.args ?? ['prog'], env: opts.env ?? [], stdio: [stdin, stdout, new BufferedStream()],
     preopens: { '/sandbox': dir },
     log: (m, e) => { throw new Error(`unexpected host error in ${m}: ${String(e)}`); },

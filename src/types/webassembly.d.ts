@@ -1,3 +1,4 @@
+/* eslint-disable */
 // The WebAssembly JS API types, taken from TypeScript's lib.dom.d.ts: @types/node does not declare them
 // and the DOM lib would bring browser globals that do not exist in Node.
 type BufferSource = ArrayBufferView | ArrayBuffer;

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * The popcorn command. Each subcommand lives in its own file; this one only parses arguments
+ * (commander) and turns errors into messages and exit statuses.
+ */
+
+import { Command, InvalidArgumentError } from 'commander';
+import { runCommand } from './run.js';
+import { UsageError } from './usage.js';
+
+function integer(name: string, min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+function positive(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+    return n;
+  };
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+const program = new Command()
+  .name('popcorn')
+  .description('A replicated-kernel operating system for WebAssembly (WASI) programs.')
+  .enablePositionalOptions()
+  .showHelpAfterError();
+
+program
+  .command('run')
+  .description('run a WASI program on a machine of kernel instances')
+  .argument('<module>', 'the WebAssembly module (.wasm)')
+  .argument('[args...]', 'arguments for the program')
+  .option('-k, --kernels <n>', 'number of kernel instances (default: one per CPU)', integer('--kernels', 1))
+  .option('--on <kernel>', 'kernel to start the program on', integer('--on', 0))
+  .option('--dir <HOST[::GUEST]>', 'grant access to a host directory, as GUEST (repeatable)', collect, [])
+  .option('--env <NAME[=VAL]>', 'set an environment variable for the program (repeatable)', collect, [])
+  .option('--slice-ms <ms>', 'scheduler time slice in milliseconds', positive('--slice-ms'))
+  .passThroughOptions()
+  .action(async (module: string, args: string[], options) => {
+    process.exitCode = await runCommand(module, args, options);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const err = error instanceof Error ? error : new Error(String(error));
+  process.stderr.write(`popcorn: ${err.message}\n`);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+});

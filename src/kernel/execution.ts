@@ -1,0 +1,205 @@
+/**
+ * An execution context: one instance of an instrumented module and the machinery to take it off
+ * the CPU and put it back (Asyncify unwind and rewind). The same capture serves a context switch,
+ * a migration and a checkpoint: once unwound, the whole wasm stack is bytes in `savedStack`, and
+ * the rest of the state is linear memory and the exported mutable globals.
+ *
+ * Every import the program calls goes through `wrapImport`: when the program is being rewound,
+ * the wrapper first finishes the rewind and then runs the import again from the top. That is why
+ * a syscall that blocks must be free of side effects (see wasi/blocking.ts).
+ */
+
+import {
+  FUEL_EXPORT,
+  GLOBAL_EXPORT_PREFIX,
+  SCRATCH_BYTES,
+  SCRATCH_PAGES,
+  type InstrumentedExports,
+} from '../wasm/abi.js';
+import { BLOCKED, ProcessExit, type WaitSpec } from './wasi/blocking.js';
+
+/** Why a slice ended. */
+export type SliceOutcome =
+  | { kind: 'preempted' }
+  | { kind: 'blocked'; wait: WaitSpec }
+  | { kind: 'yielded' }
+  | { kind: 'exited'; status: number; signal?: number }
+  | { kind: 'trapped'; error: Error };
+
+/** What the execution asks of its kernel while it runs. */
+export interface ExecutionHooks {
+  /**
+   * Called when the fuel runs out. Returns true to take the process off the CPU now. The kernel
+   * may also handle messages here (interrupt context): it must not touch this instance.
+   */
+  shouldPreempt(): boolean;
+  /** A syscall begins; `rerun` when it is the same call again after the process was woken. */
+  beginSyscall(rerun: boolean): void;
+  /** The wait registered by the syscall that just returned BLOCKED. */
+  takeWait(): WaitSpec | 'yield';
+}
+
+/** Fuel per refill, adapted so the kernel looks at the clock about every CHECK_INTERVAL_MS. */
+const CHECK_INTERVAL_MS = 0.5;
+const MIN_FUEL = 1_000;
+const MAX_FUEL = 50_000_000;
+const HEADER_BYTES = 8;
+
+export class Execution {
+  readonly instance: WebAssembly.Instance;
+  readonly exports: InstrumentedExports;
+  /** The unwound wasm stack while the process is off the CPU; null while it runs or before start. */
+  savedStack: Uint8Array | null = null;
+  private started = false;
+  private rewinding = false;
+  private rewindBytes = 0;
+  private unwindOutcome: SliceOutcome | null = null;
+  private readonly fuel: WebAssembly.Global;
+  private fuelChunk = 100_000;
+  private lastCheck = 0;
+  private readonly entry: () => void;
+
+  /**
+   * `imports` are the program's imports (wasi_snapshot_preview1, popcorn) before wrapping; the
+   * runtime module (popcorn_rt) is added here.
+   */
+  constructor(module: WebAssembly.Module, imports: Record<string, Record<string, (...args: never[]) => unknown>>, private readonly hooks: ExecutionHooks) {
+    const wrapped: WebAssembly.Imports = { popcorn_rt: { preempt: () => this.preempt() } };
+    for (const [mod, fns] of Object.entries(imports)) {
+      const table: Record<string, (...args: never[]) => unknown> = {};
+      for (const [name, fn] of Object.entries(fns)) table[name] = this.wrapImport(fn);
+      wrapped[mod] = table;
+    }
+    this.instance = new WebAssembly.Instance(module, wrapped);
+    this.exports = this.instance.exports as unknown as InstrumentedExports;
+    this.addScratchPages();
+    this.fuel = this.exports[FUEL_EXPORT] as WebAssembly.Global;
+    const entry = this.exports._start ?? this.exports._initialize;
+    if (entry === undefined) throw new Error('module has neither _start nor _initialize');
+    this.entry = entry;
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.exports.memory;
+  }
+
+  /** Run until the program is preempted, blocks, yields, exits or traps. */
+  run(): SliceOutcome {
+    if (this.savedStack !== null) this.beginRewind(this.savedStack);
+    else if (this.started) return { kind: 'exited', status: 0 };
+    this.started = true;
+    this.unwindOutcome = null;
+    this.lastCheck = performance.now();
+    this.fuel.value = this.fuelChunk;
+    try {
+      this.entry();
+    } catch (error) {
+      this.rewinding = false;
+      if (error instanceof ProcessExit) return { kind: 'exited', status: error.status, signal: error.signal };
+      return { kind: 'trapped', error: error instanceof Error ? error : new Error(String(error)) };
+    }
+    if (this.unwindOutcome !== null) {
+      this.exports.asyncify_stop_unwind();
+      this.savedStack = this.finishUnwind();
+      return this.unwindOutcome;
+    }
+    return { kind: 'exited', status: 0 };
+  }
+
+  /** The exported mutable globals, by export name: part of a capture. */
+  globals(): Map<string, WebAssembly.Global> {
+    const out = new Map<string, WebAssembly.Global>();
+    for (const [name, value] of Object.entries(this.exports)) {
+      if (name.startsWith(GLOBAL_EXPORT_PREFIX)) out.set(name, value as WebAssembly.Global);
+    }
+    return out;
+  }
+
+  private preempt(): void {
+    if (this.rewinding) {
+      this.endRewind();
+      this.fuel.value = this.fuelChunk;
+      return;
+    }
+    this.adaptFuel();
+    if (this.hooks.shouldPreempt()) this.startUnwind({ kind: 'preempted' });
+    else this.fuel.value = this.fuelChunk;
+  }
+
+  /** Keep clock checks about CHECK_INTERVAL_MS apart, whatever the program's loop speed. */
+  private adaptFuel(): void {
+    const now = performance.now();
+    const elapsed = now - this.lastCheck;
+    this.lastCheck = now;
+    if (elapsed > 0) {
+      const scaled = Math.round(this.fuelChunk * Math.min(2, Math.max(0.5, CHECK_INTERVAL_MS / elapsed)));
+      this.fuelChunk = Math.min(MAX_FUEL, Math.max(MIN_FUEL, scaled));
+    }
+  }
+
+  private wrapImport(fn: (...args: never[]) => unknown): (...args: never[]) => unknown {
+    return (...args: never[]): unknown => {
+      const rerun = this.rewinding;
+      if (rerun) this.endRewind();
+      this.hooks.beginSyscall(rerun);
+      const result = fn(...args);
+      if (result !== BLOCKED) return result;
+      const wait = this.hooks.takeWait();
+      this.startUnwind(wait === 'yield' ? { kind: 'yielded' } : { kind: 'blocked', wait });
+      return 0;
+    };
+  }
+
+  /** Grow the memory by the scratch pages the instrumented program does not see. */
+  private addScratchPages(): void {
+    try {
+      this.memory.grow(SCRATCH_PAGES);
+    } catch {
+      throw new Error(`the module's maximum memory leaves no room for popcorn's ${SCRATCH_PAGES} scratch pages`);
+    }
+  }
+
+  /** The scratch region is the top of real memory (see SCRATCH_PAGES in abi.ts). */
+  private scratchBase(): number {
+    return this.memory.buffer.byteLength - SCRATCH_BYTES;
+  }
+
+  private startUnwind(outcome: SliceOutcome): void {
+    const base = this.scratchBase();
+    const words = new Uint32Array(this.memory.buffer, base, 2);
+    words[0] = base + HEADER_BYTES;
+    words[1] = base + SCRATCH_BYTES;
+    this.unwindOutcome = outcome;
+    this.exports.asyncify_start_unwind(base);
+  }
+
+  /** Copy the saved stack out of the scratch region and zero what was used. */
+  private finishUnwind(): Uint8Array {
+    const base = this.scratchBase();
+    const end = new Uint32Array(this.memory.buffer, base, 1)[0];
+    const region = new Uint8Array(this.memory.buffer, base, end - base);
+    const saved = region.slice(HEADER_BYTES);
+    region.fill(0);
+    return saved;
+  }
+
+  private beginRewind(stack: Uint8Array): void {
+    const base = this.scratchBase();
+    const bytes = new Uint8Array(this.memory.buffer, base, HEADER_BYTES + stack.length);
+    bytes.set(stack, HEADER_BYTES);
+    const words = new Uint32Array(this.memory.buffer, base, 2);
+    words[0] = base + HEADER_BYTES + stack.length;
+    words[1] = base + SCRATCH_BYTES;
+    this.savedStack = null;
+    this.rewinding = true;
+    this.rewindBytes = HEADER_BYTES + stack.length;
+    this.exports.asyncify_start_rewind(base);
+  }
+
+  /** The rewind reached the import that unwound: stop it and zero the scratch it used. */
+  private endRewind(): void {
+    this.exports.asyncify_stop_rewind();
+    this.rewinding = false;
+    new Uint8Array(this.memory.buffer, this.scratchBase(), this.rewindBytes).fill(0);
+  }
+}

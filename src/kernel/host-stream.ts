@@ -1,0 +1,126 @@
+/**
+ * File descriptions for the host streams (the popcorn command's stdin, stdout, stderr) as a
+ * kernel sees them. The host owns them (invariant: one owner per resource); a kernel only sends
+ * messages. Writes are asynchronous with credit-based flow control: a kernel may have up to
+ * WRITE_WINDOW bytes in flight per stream, and a writer beyond that blocks until credit returns.
+ * Reads ask the host for data only while someone waits, so an unread terminal is left alone.
+ */
+
+import { isatty } from 'node:tty';
+import type { Messenger } from '../msg/messenger.js';
+import type { EndpointId } from '../msg/address.js';
+import { BLOCKED, type Blocked, type Pollable } from './wasi/blocking.js';
+import { BaseDescription, BufferedStream } from './wasi/file-description.js';
+import { Filetype, STREAM_RIGHTS } from './wasi/types.js';
+
+/** Bytes a kernel may have in flight to one host stream before writers wait. */
+export const WRITE_WINDOW = 1 << 20;
+
+/** A terminal is a character device to WASI (isatty() looks at this); anything else is unknown. */
+const filetypeOf = (fd: number): number => (isatty(fd) ? Filetype.CHARACTER_DEVICE : Filetype.UNKNOWN);
+
+/** One host stream as seen from this kernel: shared by every process of the kernel that uses it. */
+export class HostStreamChannel {
+  private inFlight = 0;
+  private readonly writeWatchers = new Set<() => void>();
+  /** Received input not yet read (input streams only). */
+  readonly input = new BufferedStream({ writable: true, readable: true });
+  private wanting = false;
+  readonly filetype: number;
+
+  constructor(readonly stream: number, private readonly messenger: Messenger, private readonly host: EndpointId) {
+    this.filetype = filetypeOf(stream);
+  }
+
+  get writable(): boolean {
+    return this.inFlight < WRITE_WINDOW;
+  }
+
+  send(data: Uint8Array): void {
+    this.inFlight += data.length;
+    this.messenger.send(this.host, 'stream_write', { stream: this.stream, data });
+  }
+
+  /** The host wrote `bytes` of ours: writers waiting for the window may go on. */
+  credit(bytes: number): void {
+    this.inFlight = Math.max(0, this.inFlight - bytes);
+    for (const wake of [...this.writeWatchers]) wake();
+  }
+
+  watchWritable(fn: () => void): () => void {
+    this.writeWatchers.add(fn);
+    return () => this.writeWatchers.delete(fn);
+  }
+
+  /** Ask the host for input, once until it answers. */
+  want(): void {
+    if (this.wanting) return;
+    this.wanting = true;
+    this.messenger.send(this.host, 'stream_want', { stream: this.stream });
+  }
+
+  received(data: Uint8Array, eof: boolean): void {
+    this.wanting = false;
+    this.input.push(data);
+    if (eof) this.input.end();
+  }
+}
+
+/** A process's fd on a host output stream. */
+export class HostOutput extends BaseDescription {
+  readonly maxRights = STREAM_RIGHTS;
+  readonly readable = false;
+  readonly writable = true;
+  readonly filetype: number;
+  override readonly pollable: Pollable;
+
+  constructor(private readonly channel: HostStreamChannel) {
+    super();
+    this.filetype = channel.filetype;
+    this.pollable = {
+      readReady: () => false,
+      writeReady: () => channel.writable,
+      watch: (fn) => channel.watchWritable(fn),
+    };
+  }
+
+  override write(buf: Uint8Array, off: number, len: number): number | Blocked {
+    if (len === 0) return 0;
+    if (!this.channel.writable) return BLOCKED;
+    this.channel.send(buf.slice(off, off + len));
+    return len;
+  }
+}
+
+/** A process's fd on a host input stream. */
+export class HostInput extends BaseDescription {
+  readonly maxRights = STREAM_RIGHTS;
+  readonly readable = true;
+  readonly writable = false;
+  readonly filetype: number;
+  override readonly pollable: Pollable;
+
+  constructor(private readonly channel: HostStreamChannel) {
+    super();
+    this.filetype = channel.filetype;
+    const input = channel.input.pollable;
+    this.pollable = {
+      readReady: () => input.readReady(),
+      writeReady: () => false,
+      watch: (fn) => {
+        if (!input.readReady()) channel.want();
+        return input.watch(fn);
+      },
+    };
+  }
+
+  override read(buf: Uint8Array, off: number, len: number): number | Blocked {
+    const n = this.channel.input.read(buf, off, len);
+    if (n === BLOCKED) this.channel.want();
+    return n;
+  }
+
+  override readableBytes(): bigint {
+    return this.channel.input.readableBytes();
+  }
+}

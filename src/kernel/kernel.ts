@@ -1,0 +1,127 @@
+/**
+ * One kernel instance: a worker thread with its own heap, its own processes and its own
+ * scheduler, connected to the other kernels and to its node's host thread only by rings.
+ *
+ * The main loop is a plain synchronous loop, as in a real kernel: drain messages (handlers run to
+ * completion), fire timers, run one time slice, and when there is nothing to do spin briefly, then
+ * sleep on the doorbell until a message arrives or the next timer is due. The worker's own event
+ * loop is never returned to, so nothing here may rely on promises or Node timers.
+ */
+
+import { Messenger } from '../msg/messenger.js';
+import { describeEndpoint, type EndpointId } from '../msg/address.js';
+import type { Doorbell } from '../msg/doorbell.js';
+import { attachWiring, type EndpointWiring } from '../node/topology.js';
+import { Scheduler } from './scheduler.js';
+import type { Process } from './process.js';
+import { monotonicMs } from './clock.js';
+import type { SliceOutcome } from './execution.js';
+
+/** What the node hands a kernel at boot (the worker's workerData). */
+export interface KernelBoot {
+  wiring: EndpointWiring;
+  /** The node's host thread: terminals, sockets, the operator. */
+  host: EndpointId;
+  /** Every kernel of the node, this one included. */
+  kernels: EndpointId[];
+  /** Default time slice. */
+  sliceMs: number;
+}
+
+/** Messages drained per ring per loop round: bounded so processes are not starved by traffic. */
+const POLL_BUDGET = 64;
+/** How long an idle kernel keeps checking its rings before it sleeps. */
+const IDLE_SPIN_MS = 0.05;
+
+/** Services extend the kernel by registering message handlers and end-of-process hooks. */
+export type ProcessEndHook = (process: Process, outcome: SliceOutcome) => void;
+
+export class Kernel {
+  readonly id: EndpointId;
+  readonly messenger: Messenger;
+  readonly scheduler: Scheduler;
+  readonly processes = new Map<number, Process>();
+  readonly host: EndpointId;
+  readonly kernels: EndpointId[];
+  private readonly bell: Doorbell;
+  private readonly endHooks: ProcessEndHook[] = [];
+  private stopping = false;
+
+  constructor(boot: KernelBoot) {
+    this.id = boot.wiring.self;
+    this.host = boot.host;
+    this.kernels = boot.kernels;
+    this.messenger = new Messenger(this.id, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
+    this.bell = attachWiring(this.messenger, boot.wiring);
+    this.scheduler = new Scheduler({
+      sliceMs: boot.sliceMs,
+      onEnd: (p, outcome) => this.processEnded(p, outcome),
+    });
+  }
+
+  get name(): string {
+    return describeEndpoint(this.id);
+  }
+
+  /** Called by services: run `hook` whenever a process of this kernel ends. */
+  onProcessEnd(hook: ProcessEndHook): void {
+    this.endHooks.push(hook);
+  }
+
+  /** Tell the operator something (it goes to the host's log). */
+  log(text: string, level = 1): void {
+    this.messenger.send(this.host, 'log', { level, text: `${this.name}: ${text}` });
+  }
+
+  /** Serve until shutdown. */
+  serve(): void {
+    this.messenger.send(this.host, 'kernel_ready', { kernel: this.id });
+    while (!this.stopping || this.scheduler.runnable > 0) {
+      this.interrupts();
+      if (!this.scheduler.runSlice()) this.idle();
+    }
+  }
+
+  /** Wait until every queued frame is in a ring: the last messages before the thread ends. */
+  drainOutput(): void {
+    while (!this.messenger.flush()) this.bell.sleep(() => false, 1);
+  }
+
+  /**
+   * Everything that is not running a process: messages, request timeouts, timers, frames waiting
+   * for ring space. Also called from inside a running process at its preemption checks, so a
+   * busy kernel still answers promptly (an interrupt, in kernel terms).
+   */
+  interrupts(): void {
+    this.messenger.poll(POLL_BUDGET);
+    this.messenger.tick();
+    this.scheduler.fireTimers();
+    this.messenger.flush();
+  }
+
+  /** Stop after the current round: kill every process, then leave the loop. */
+  stop(): void {
+    this.stopping = true;
+    for (const p of [...this.processes.values()]) this.scheduler.kill(p, 9);
+  }
+
+  private idle(): void {
+    if (this.stopping) return;
+    const spinUntil = performance.now() + IDLE_SPIN_MS;
+    while (performance.now() < spinUntil) if (this.messenger.hasInput()) return;
+    this.bell.sleep(() => this.messenger.hasInput(), this.sleepBudgetMs());
+  }
+
+  /** How long the kernel may sleep: until the next process or request deadline. */
+  private sleepBudgetMs(): number {
+    const timer = this.scheduler.nextDeadline - monotonicMs();
+    const request = this.messenger.nextDeadline - performance.now();
+    const ms = Math.min(timer, request, 1000);
+    return Math.max(0, ms);
+  }
+
+  private processEnded(p: Process, outcome: SliceOutcome): void {
+    this.processes.delete(p.pid);
+    for (const hook of this.endHooks) hook(p, outcome);
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * The kernel worker's entry point: build the kernel from the boot data, install the services,
+ * serve until shutdown.
+ */
+
+import { workerData } from 'node:worker_threads';
+import { Kernel, type KernelBoot } from './kernel.js';
+import { installProcessService } from '../services/process.js';
+
+// Deep wasm backtraces: the default of 10 frames cuts traps short.
+Error.stackTraceLimit = 64;
+
+const kernel = new Kernel(workerData as KernelBoot);
+installProcessService(kernel);
+
+let shutdownRequest: { src: number; request: number } | undefined;
+kernel.messenger.on('shutdown', (_msg, from) => {
+  shutdownRequest = from;
+  kernel.stop();
+});
+kernel.serve();
+if (shutdownRequest !== undefined) kernel.messenger.reply(shutdownRequest, 'shutdown', { kernel: kernel.id });
+kernel.drainOutput();

@@ -1,0 +1,131 @@
+/**
+ * The per-kernel scheduler: round-robin time slices over a run queue. A process that must wait
+ * is parked, not spun: it sleeps until a watched object wakes it or its deadline passes. The
+ * kernel thread itself never blocks on a process.
+ */
+
+import type { SliceOutcome } from './execution.js';
+import type { Process } from './process.js';
+import { TimerHeap } from './timer-heap.js';
+import type { WaitSpec } from './wasi/blocking.js';
+import { monotonicMs } from './clock.js';
+
+export interface SchedulerOptions {
+  /** Length of a time slice when others are waiting for the CPU. */
+  sliceMs: number;
+  /** Called once a process has ended (exit, trap or kill) and left the scheduler. */
+  onEnd: (process: Process, outcome: SliceOutcome) => void;
+}
+
+export class Scheduler {
+  private readonly runQueue: Process[] = [];
+  private readonly sleepers = new TimerHeap<Process>();
+  /** The process on the CPU, if any. */
+  current: Process | null = null;
+  private sliceEnd = 0;
+
+  constructor(private readonly options: SchedulerOptions) {}
+
+  get runnable(): number {
+    return this.runQueue.length;
+  }
+
+  /** Earliest wake-up deadline of a sleeping process (monotonic ms), or Infinity. */
+  get nextDeadline(): number {
+    return this.sleepers.next;
+  }
+
+  admit(process: Process): void {
+    process.state = 'runnable';
+    this.runQueue.push(process);
+  }
+
+  /**
+   * Asked by a running process when its fuel runs out: give up the CPU if its slice is over and
+   * someone else is waiting, or if it has been told to stop.
+   */
+  shouldPreempt(): boolean {
+    const p = this.current;
+    if (p === null) return false;
+    if (p.pendingKill !== undefined) return true;
+    return this.runQueue.length > 0 && performance.now() >= this.sliceEnd;
+  }
+
+  /** Run the next runnable process for one slice. Returns false when none was runnable. */
+  runSlice(): boolean {
+    const p = this.runQueue.shift();
+    if (p === undefined) return false;
+    this.current = p;
+    p.state = 'running';
+    const start = performance.now();
+    this.sliceEnd = start + this.options.sliceMs;
+    const outcome = p.run();
+    p.cpuMs += performance.now() - start;
+    this.current = null;
+    this.settle(p, outcome);
+    return true;
+  }
+
+  private settle(p: Process, outcome: SliceOutcome): void {
+    if (p.pendingKill !== undefined && outcome.kind !== 'exited' && outcome.kind !== 'trapped') {
+      this.end(p, { kind: 'exited', status: 128 + p.pendingKill, signal: p.pendingKill });
+      return;
+    }
+    switch (outcome.kind) {
+      case 'preempted':
+      case 'yielded':
+        this.admit(p);
+        return;
+      case 'blocked':
+        this.park(p, outcome.wait);
+        return;
+      case 'exited':
+      case 'trapped':
+        this.end(p, outcome);
+    }
+  }
+
+  private park(p: Process, wait: WaitSpec): void {
+    p.state = 'blocked';
+    const wake = (): void => this.wake(p);
+    p.cancelWait = wait.pollables.map((pollable) => pollable.watch(wake));
+    if (wait.deadlineNs !== undefined) this.sleepers.push(Number(wait.deadlineNs) / 1e6, p);
+  }
+
+  /** Make a blocked process runnable again; it will retry the syscall it blocked in. */
+  wake(p: Process): void {
+    if (p.state !== 'blocked') return;
+    this.unpark(p);
+    this.admit(p);
+  }
+
+  private unpark(p: Process): void {
+    for (const cancel of p.cancelWait) cancel();
+    p.cancelWait = [];
+    this.sleepers.remove(p);
+  }
+
+  /** Wake every sleeper whose deadline has passed. */
+  fireTimers(): void {
+    if (this.sleepers.size === 0) return;
+    for (const p of this.sleepers.popDue(monotonicMs())) this.wake(p);
+  }
+
+  /**
+   * Stop a process with a fatal signal. A running one stops at its next preemption check, a
+   * runnable or blocked one at once.
+   */
+  kill(p: Process, signal: number): void {
+    p.pendingKill = signal;
+    if (p.state === 'running') return;
+    if (p.state === 'blocked') this.unpark(p);
+    else if (p.state === 'runnable') this.runQueue.splice(this.runQueue.indexOf(p), 1);
+    else return;
+    this.end(p, { kind: 'exited', status: 128 + signal, signal });
+  }
+
+  private end(p: Process, outcome: SliceOutcome): void {
+    p.state = 'exited';
+    this.options.onEnd(p, outcome);
+  }
+}

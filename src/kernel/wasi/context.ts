@@ -1,0 +1,96 @@
+/**
+ * A WasiContext on real clocks and randomness, for one process. A BLOCKED syscall leaves its
+ * wait in `pendingWait`; whoever runs the process (the kernel's scheduler, or standalone.ts for
+ * tests) takes it, waits, and runs the syscall again.
+ */
+import { randomFillSync } from 'node:crypto';
+import * as fs from 'node:fs';
+import { BLOCKED, type Blocked, type WaitSpec } from './blocking.js';
+import { FdTable } from './fd-table.js';
+import { HostDirectory, type FileDescription } from './file-description.js';
+import { GuestMemory } from './memory.js';
+import { defaultRaise, type WasiContext } from './wasi.js';
+
+export interface ContextOptions {
+  args?: string[];
+  env?: Record<string, string> | string[];
+  /** fd 0, 1, 2 (missing ones stay closed). */
+  stdio?: [FileDescription?, FileDescription?, FileDescription?];
+  /** guest path → host directory, added in order from fd 3. */
+  preopens?: Record<string, string>;
+  log?: (message: string, err: unknown) => void;
+}
+
+/** A context whose wait() is recorded for `syncImports` to perform. */
+export interface ProcessContext extends WasiContext {
+  /** The memory the context uses; set before the first syscall (after instantiation). */
+  setMemory(memory: WebAssembly.Memory): void;
+  /** The wait requested by the last BLOCKED syscall, cleared when taken. */
+  pendingWait: WaitSpec | undefined;
+  /** Deadlines handed out by deadlineFor during the current syscall (kept for its re-runs). */
+  deadlines: bigint[];
+  deadlineIndex: number;
+  /** sched_yield re-run marker. */
+  yielded: boolean;
+}
+
+const EPOCH_OFFSET_NS = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+/** hrtime (ms) at performance's timeOrigin, so fastClock.monotonicNs matches monotonicNs. */
+const PERF_ORIGIN_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+
+export function createWasiContext(opts: ContextOptions = {}): ProcessContext {
+  const fds = new FdTable();
+  opts.stdio?.forEach((d, i) => {
+    if (d) fds.set(i, { description: d, rightsBase: d.maxRights, rightsInheriting: d.maxInheritingRights });
+  });
+  for (const [guest, hostDir] of Object.entries(opts.preopens ?? {})) {
+    fds.preopen(new HostDirectory(fs.realpathSync(hostDir)), guest);
+  }
+  const env = Array.isArray(opts.env) ? opts.env : Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  let guestMemory: GuestMemory | undefined;
+  const ctx: ProcessContext = {
+    args: opts.args ?? ['program'],
+    env,
+    fds,
+    pendingWait: undefined,
+    deadlines: [],
+    deadlineIndex: 0,
+    yielded: false,
+    setMemory(memory) {
+      guestMemory = new GuestMemory(memory);
+    },
+    memory() {
+      if (guestMemory === undefined) throw new Error('standalone WASI context has no memory yet');
+      return guestMemory;
+    },
+    wait(spec): Blocked {
+      ctx.pendingWait = spec;
+      return BLOCKED;
+    },
+    yield() {
+      if (ctx.yielded) return undefined;
+      ctx.yielded = true;
+      return BLOCKED;
+    },
+    raise: defaultRaise,
+    deadlineFor(relativeNs) {
+      // Same index on a re-run → same deadline, as the kernel does.
+      const i = ctx.deadlineIndex++;
+      if (i >= ctx.deadlines.length) ctx.deadlines.push(process.hrtime.bigint() + relativeNs);
+      return ctx.deadlines[i]!;
+    },
+    monotonicNs: () => process.hrtime.bigint(),
+    realtimeNs: () => process.hrtime.bigint() + EPOCH_OFFSET_NS,
+    fastClock: {
+      // performance.now() is hrtime-based ms since timeOrigin: same clock as hrtime, no BigInt.
+      monotonicNs: () => Math.round((performance.now() + PERF_ORIGIN_MS) * 1e6),
+      realtimeNs: () => Math.round((performance.now() + performance.timeOrigin) * 1e6),
+    },
+    randomFill: (buf) => {
+      randomFillSync(buf);
+    },
+    ...(opts.log ? { log: opts.log } : {}),
+  };
+  return ctx;
+}
+

@@ -1,0 +1,190 @@
+/**
+ * A node: one host OS process running popcorn. It boots K kernel instances (worker threads),
+ * wires them with rings, and runs the host endpoint on the main thread: host streams, process
+ * start and exit notices, kernel health. A kernel that dies is reported, never ignored: its
+ * processes are reported ended with a distinct status.
+ */
+
+import { Worker } from 'node:worker_threads';
+import { cpus } from 'node:os';
+import { Messenger } from '../msg/messenger.js';
+import { endpointId, hostOf, describeEndpoint, type EndpointId } from '../msg/address.js';
+import { AsyncDriver } from '../msg/async-driver.js';
+import { attachWiring, buildTopology } from './topology.js';
+import { HostStreams, type HostStreamSet } from './streams.js';
+import type { KernelBoot } from '../kernel/kernel.js';
+import type { Payload } from '../protocol.js';
+
+export interface NodeOptions {
+  /** Number of kernel instances; default: one per CPU. */
+  kernels?: number;
+  /** Time slice in ms. */
+  sliceMs?: number;
+  /** The popcorn command's own stdio. */
+  io?: HostStreamSet;
+  /** Where kernel logs go. */
+  log?: (text: string) => void;
+}
+
+/** How a process ended, as its parent learns it. */
+export interface ExitInfo {
+  pid: number;
+  status: number;
+  signal: number;
+  /** Trap report (wasmtime-shaped) when the program trapped, else ''. */
+  trap: string;
+}
+
+/** Status reported for processes lost with their kernel: 128 + SIGKILL, like a killed process. */
+export const LOST_STATUS = 137;
+
+export interface StartSpec {
+  hash: string;
+  name: string;
+  args: string[];
+  env: string[];
+  dirs: { host: string; guest: string }[];
+  /** Kernel index on this node; default 0. */
+  kernel?: number;
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export class PopcornNode {
+  readonly messenger: Messenger;
+  readonly kernels: EndpointId[];
+  private readonly workers = new Map<EndpointId, Worker>();
+  private readonly streams: HostStreams;
+  private readonly driver: AsyncDriver;
+  private readonly exits = new Map<number, (info: ExitInfo) => void>();
+  private readonly located = new Map<number, EndpointId>();
+  private nextPid = 1;
+  private stopping = false;
+  readonly sliceMs: number;
+  private readonly log: (text: string) => void;
+
+  private constructor(options: NodeOptions, readonly self: EndpointId) {
+    const count = options.kernels ?? cpus().length;
+    if (!Number.isInteger(count) || count < 1 || count > 254) throw new RangeError(`--kernels must be 1–254, got ${count}`);
+    this.sliceMs = options.sliceMs ?? 10;
+    this.log = options.log ?? ((text) => process.stderr.write(`popcorn: ${text}\n`));
+    this.kernels = Array.from({ length: count }, (_, i) => endpointId(0, i));
+    this.messenger = new Messenger(self, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
+    const topology = buildTopology([...this.kernels, self], self);
+    const bell = attachWiring(this.messenger, topology.get(self) as NonNullable<ReturnType<typeof topology.get>>);
+    this.driver = new AsyncDriver(this.messenger, { bell, onError: (error) => this.log(`host: ${String(error)}`) });
+    this.streams = new HostStreams(this.messenger, options.io ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+    this.messenger.on('proc_exited', (msg) => this.exited(msg));
+    this.messenger.on('log', (msg) => this.log(msg.text));
+    for (const kernel of this.kernels) this.spawnKernel(kernel, topology.get(kernel) as KernelBoot['wiring']);
+  }
+
+  /** Boot a node and wait until every kernel is ready. */
+  static async boot(options: NodeOptions = {}): Promise<PopcornNode> {
+    const node = new PopcornNode(options, hostOf(0));
+    await node.ready();
+    return node;
+  }
+
+  private readyKernels = new Set<EndpointId>();
+
+  private ready(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.messenger.on('kernel_ready', (msg) => {
+        this.readyKernels.add(msg.kernel);
+        if (this.readyKernels.size === this.kernels.length) resolve();
+      });
+      this.bootFailed = reject;
+      this.driver.start();
+    });
+  }
+
+  private bootFailed: ((error: Error) => void) | null = null;
+
+  private spawnKernel(id: EndpointId, wiring: KernelBoot['wiring']): void {
+    const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs };
+    const worker = new Worker(new URL('../kernel/main.js', import.meta.url), { workerData: boot });
+    worker.on('error', (error) => this.kernelDied(id, error.message));
+    worker.on('exit', (code) => {
+      if (!this.stopping) this.kernelDied(id, `exited with code ${code}`);
+    });
+    this.workers.set(id, worker);
+  }
+
+  /** A kernel is gone: say so, and end its processes for their waiters. */
+  private kernelDied(id: EndpointId, reason: string): void {
+    if (!this.workers.has(id)) return;
+    this.workers.delete(id);
+    this.log(`kernel ${describeEndpoint(id)} died: ${reason}`);
+    this.bootFailed?.(new Error(`kernel ${describeEndpoint(id)} died during boot: ${reason}`));
+    for (const [pid, kernel] of this.located) {
+      if (kernel === id) this.exited({ pid, status: LOST_STATUS, signal: 9, trap: '' });
+    }
+  }
+
+  /** Start a program; resolves with its pid once the kernel has it running. */
+  start(spec: StartSpec): Promise<number> {
+    const kernelIndex = spec.kernel ?? 0;
+    const kernel = this.kernels[kernelIndex];
+    if (kernel === undefined) return Promise.reject(new RangeError(`no kernel ${kernelIndex}: this node has ${this.kernels.length}`));
+    const pid = this.nextPid++;
+    const payload: Payload<'proc_start'> = {
+      pid, parent: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
+      stdio: [0, 1, 2], sliceMs: this.sliceMs,
+    };
+    return new Promise((resolve, reject) => {
+      this.driver.kick();
+      this.messenger.request(kernel, 'proc_start', payload, REQUEST_TIMEOUT_MS, (error) => {
+        if (error !== null) reject(error);
+        else {
+          this.located.set(pid, kernel);
+          resolve(pid);
+        }
+      });
+    });
+  }
+
+  /** Resolves when the process ends. */
+  waitExit(pid: number): Promise<ExitInfo> {
+    return new Promise((resolve) => this.exits.set(pid, resolve));
+  }
+
+  private exited(msg: Payload<'proc_exited'>): void {
+    this.located.delete(msg.pid);
+    const waiter = this.exits.get(msg.pid);
+    this.exits.delete(msg.pid);
+    waiter?.(msg);
+  }
+
+  /** Send a signal to a process. */
+  kill(pid: number, signal: number): void {
+    const kernel = this.located.get(pid);
+    if (kernel !== undefined) this.messenger.send(kernel, 'proc_kill', { pid, signal });
+  }
+
+  /** Everything written so far has reached the host's stdout and stderr. */
+  flushed(): Promise<void> {
+    return this.streams.flushed();
+  }
+
+  /** Stop every kernel (their processes are killed) and wait for the threads to end. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    const live = [...this.workers.entries()];
+    await Promise.all(
+      live.map(
+        ([id, worker]) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 5_000);
+            worker.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            this.messenger.request(id, 'shutdown', {}, 5_000, () => undefined);
+          }),
+      ),
+    );
+    await this.driver.stop();
+    this.streams.close();
+  }
+}

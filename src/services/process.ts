@@ -1,0 +1,78 @@
+/**
+ * The process service, kernel side (Popcorn's process_server): starts processes on this kernel,
+ * delivers signals to them, and tells each process's parent how it ended.
+ */
+
+import type { Kernel } from '../kernel/kernel.js';
+import { Process } from '../kernel/process.js';
+import type { SliceOutcome } from '../kernel/execution.js';
+import { HostInput, HostOutput, HostStreamChannel } from '../kernel/host-stream.js';
+import { formatTrap, TRAP_EXIT_STATUS } from '../kernel/trap.js';
+import { compileCached } from '../wasm/compiled.js';
+import type { FileDescription } from '../kernel/wasi/file-description.js';
+import type { Payload } from '../protocol.js';
+
+export function installProcessService(kernel: Kernel): void {
+  const channels = new Map<number, HostStreamChannel>();
+  const channel = (stream: number): HostStreamChannel => {
+    let c = channels.get(stream);
+    if (c === undefined) {
+      c = new HostStreamChannel(stream, kernel.messenger, kernel.host);
+      channels.set(stream, c);
+    }
+    return c;
+  };
+  const m = kernel.messenger;
+
+  m.on('proc_start', (msg, from) => {
+    try {
+      const p = startProcess(kernel, msg, channel);
+      m.reply(from, 'proc_start', { pid: p.pid, kernel: kernel.id });
+    } catch (error) {
+      m.fail(from, 'ENOEXEC', error instanceof Error ? error.message : String(error));
+    }
+  });
+  m.on('proc_kill', (msg) => {
+    const p = kernel.processes.get(msg.pid);
+    if (p !== undefined && msg.signal !== 0) kernel.scheduler.kill(p, msg.signal);
+  });
+  m.on('stream_credit', (msg) => channels.get(msg.stream)?.credit(msg.bytes));
+  m.on('stream_data', (msg) => channel(msg.stream).received(msg.data, msg.eof));
+  kernel.onProcessEnd((p, outcome) => reportEnd(kernel, p, outcome));
+}
+
+function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, channel: (stream: number) => HostStreamChannel): Process {
+  if (kernel.processes.has(msg.pid)) throw new Error(`pid ${msg.pid} already exists on ${kernel.name}`);
+  const module = compileCached(msg.hash);
+  const stdio = [0, 1, 2].map((fd): FileDescription => {
+    const stream = channel(msg.stdio[fd] ?? fd);
+    return fd === 0 ? new HostInput(stream) : new HostOutput(stream);
+  }) as [FileDescription, FileDescription, FileDescription];
+  const p = new Process(
+    { pid: msg.pid, parent: msg.parent, name: msg.name, args: msg.args, env: msg.env, dirs: msg.dirs, stdio },
+    module,
+    () => {
+      kernel.interrupts();
+      return kernel.scheduler.shouldPreempt();
+    },
+    (text) => kernel.log(text),
+  );
+  kernel.processes.set(p.pid, p);
+  kernel.scheduler.admit(p);
+  return p;
+}
+
+function reportEnd(kernel: Kernel, p: Process, outcome: SliceOutcome): void {
+  p.release();
+  let status = 0;
+  let signal = 0;
+  let trap = '';
+  if (outcome.kind === 'exited') {
+    status = outcome.status;
+    signal = outcome.signal ?? 0;
+  } else if (outcome.kind === 'trapped') {
+    status = TRAP_EXIT_STATUS;
+    trap = formatTrap(p.name, outcome.error);
+  }
+  kernel.messenger.send(p.parent, 'proc_exited', { pid: p.pid, status, signal, trap });
+}

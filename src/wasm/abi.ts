@@ -1,0 +1,86 @@
+/**
+ * The contract between the instrumenter (src/wasm/instrument.ts) and the runtime that executes
+ * instrumented modules (src/kernel/). Every name a rewritten module imports or exports for
+ * popcorn's own use is declared here, once.
+ */
+
+/** Import module of the runtime hooks the instrumenter adds. */
+export const RUNTIME_MODULE = 'popcorn_rt';
+
+/**
+ * `popcorn_rt.preempt: () -> ()` is called by instrumented code when the fuel counter drops below
+ * zero (at a loop header, or at the entry of a function that may recurse). The runtime either
+ * refills the fuel and returns, or starts an Asyncify unwind to take the process off the CPU.
+ * The refill must be at least 1: after preempt returns at a loop header, the loop is re-entered
+ * and that header's check runs again, so a refill of 0 would preempt forever.
+ */
+export const PREEMPT_IMPORT = 'preempt';
+
+/** Exported mutable i32 global: the fuel counter. Each check decrements it by one. */
+export const FUEL_EXPORT = 'popcorn_fuel';
+
+/**
+ * Every mutable global of the original module (the shadow stack pointer among them) is exported
+ * as `popcorn_global_<index>` so a process's complete state can be captured from outside.
+ */
+export const GLOBAL_EXPORT_PREFIX = 'popcorn_global_';
+
+/** The function table, exported so the kernel can call guest function pointers (signal handlers). */
+export const TABLE_EXPORT = 'popcorn_table';
+
+/** The linear memory is always exported under this name (in addition to the module's own name). */
+export const MEMORY_EXPORT = 'memory';
+
+/** Binaryen Asyncify's exports. */
+export const ASYNCIFY = {
+  startUnwind: 'asyncify_start_unwind',
+  stopUnwind: 'asyncify_stop_unwind',
+  startRewind: 'asyncify_start_rewind',
+  stopRewind: 'asyncify_stop_rewind',
+  getState: 'asyncify_get_state',
+} as const;
+
+/** Values returned by asyncify_get_state. */
+export const enum AsyncifyState {
+  Normal = 0,
+  Unwinding = 1,
+  Rewinding = 2,
+}
+
+/** The typed export surface of an instrumented module instance. */
+export interface InstrumentedExports {
+  memory: WebAssembly.Memory;
+  popcorn_fuel: WebAssembly.Global;
+  popcorn_table?: WebAssembly.Table;
+  asyncify_start_unwind(dataAddr: number): void;
+  asyncify_stop_unwind(): void;
+  asyncify_start_rewind(dataAddr: number): void;
+  asyncify_stop_rewind(): void;
+  asyncify_get_state(): number;
+  _start?: () => void;
+  _initialize?: () => void;
+  [name: string]: unknown;
+}
+
+/**
+ * The Asyncify scratch region: the top SCRATCH_PAGES of linear memory, hidden from the program.
+ *
+ * Asyncify needs memory to save the wasm stack while unwinding, but a popcorn process owns all of
+ * its linear memory: allocators in older wasi-libc (and TinyGo) take everything up to memory.size
+ * at their first call, so pages grown behind the program's back would be handed out by malloc.
+ * Instead the instrumenter raises the declared initial (and maximum) memory by SCRATCH_PAGES and
+ * rewrites every `memory.size` and `memory.grow` so the program sees SCRATCH_PAGES fewer pages:
+ * the scratch region is always the top of real memory. The runtime uses it only while no program
+ * code runs (during an unwind or rewind), copies the saved stack out to the process's own state,
+ * and zeroes what it used, so the pages the program later grows into are zero as it expects.
+ */
+export const SCRATCH_PAGES = 16;
+export const WASM_PAGE_BYTES = 65536;
+export const SCRATCH_BYTES = SCRATCH_PAGES * WASM_PAGE_BYTES;
+
+/**
+ * Bump whenever the instrumenter's output for a given input changes (placement of checks, pass
+ * options, binaryen version, this ABI): it is part of the cache key, so stale instrumented
+ * modules are never used.
+ */
+export const INSTRUMENTATION_VERSION = 2;

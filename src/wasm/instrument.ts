@@ -1,0 +1,243 @@
+/**
+ * Rewrites a WASI module so popcorn can run it: fuel checks (preemption points), Binaryen's
+ * Asyncify (so a running stack can be unwound to the kernel and rewound later), and exports of
+ * every piece of state a process capture needs. The contract with the runtime is in abi.ts.
+ */
+import binaryen from 'binaryen';
+import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT, TABLE_EXPORT } from './abi.js';
+import { addressTakenFunctions, recursiveFunctions } from './callgraph.js';
+import { sha256Hex } from './cache.js';
+import { ModuleError } from './errors.js';
+import { addFuelChecks, addFuelRuntime, PREEMPT_QUALIFIED } from './fuel.js';
+import { hideScratchPages } from './scratch.js';
+import { summarizeFunction, type FunctionSummary } from './summary.js';
+import { UnsupportedExpressionError } from './walk.js';
+
+/** Import modules a guest may use. `popcorn` is the future popcorn ABI: any name is accepted. */
+export const ALLOWED_IMPORT_MODULES: readonly string[] = ['wasi_snapshot_preview1', 'popcorn'];
+
+/**
+ * WebAssembly features accepted. Exception handling and tail calls are left out because
+ * Asyncify cannot unwind through them; GC, memory64 and multi-memory because Node 20 does not
+ * run them (and the walker does not know their instructions).
+ */
+const F = binaryen.Features;
+const ACCEPTED_FEATURES =
+  F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.SignExt |
+  F.ReferenceTypes | F.Multivalue | F.ExtendedConst | F.CallIndirectOverlong | F.Atomics;
+
+/** Names the instrumented module exports for popcorn; a guest that already uses one is refused. */
+const RESERVED_EXPORT_PREFIXES = [FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, TABLE_EXPORT, 'asyncify_'];
+
+export type ProgramKind = 'command' | 'reactor';
+
+export interface InstrumentInfo {
+  kind: ProgramKind;
+  /** sha256 (hex) of the original bytes: the cache key, and the program's identity. */
+  originalHash: string;
+  /** Indices (in the original global index space) of mutable globals, exported as popcorn_global_<i>. */
+  mutableGlobals: number[];
+  /** The original function imports, as "module.field". */
+  imports: string[];
+}
+
+export interface InstrumentResult {
+  bytes: Uint8Array;
+  info: InstrumentInfo;
+}
+
+export interface InstrumentOptions {
+  /** Path or name of the module, used in error messages. */
+  source?: string;
+}
+
+/** Instruments `original`. Throws ModuleError for a module popcorn refuses to run. */
+export function instrument(original: Uint8Array, opts: InstrumentOptions = {}): InstrumentResult {
+  const source = opts.source ?? '<module>';
+  validateWithEngine(original, source);
+  const module = readBinary(original, ACCEPTED_FEATURES);
+  try {
+    validateWithBinaryen(module, source);
+    const info = inspect(module, source, sha256Hex(original));
+    rewrite(module, source, info);
+    const bytes = module.emitBinary();
+    if (!WebAssembly.validate(bytes)) {
+      throw new Error(`instrumenting ${source} produced an invalid module (a popcorn bug)`);
+    }
+    return { bytes, info };
+  } finally {
+    module.dispose();
+  }
+}
+
+/** binaryen.js takes the feature set as a second argument; its index.d.ts does not say so. */
+const readBinary = binaryen.readBinary as (bytes: Uint8Array, features: binaryen.Features) => binaryen.Module;
+
+/** V8 validates first: it is fast, and it is the engine that will run the module. */
+function validateWithEngine(bytes: Uint8Array, source: string): void {
+  if (WebAssembly.validate(bytes)) return;
+  try {
+    new WebAssembly.Module(bytes);
+  } catch (err) {
+    throw new ModuleError(source, `not a valid WebAssembly module: ${(err as Error).message}`);
+  }
+  throw new ModuleError(source, 'not a valid WebAssembly module');
+}
+
+/**
+ * Binaryen's validator catches what V8 accepts but popcorn cannot instrument (a feature outside
+ * ACCEPTED_FEATURES). It prints its findings to stderr, so they are captured for the message.
+ */
+function validateWithBinaryen(module: binaryen.Module, source: string): void {
+  const write = process.stderr.write;
+  const printed: string[] = [];
+  process.stderr.write = ((chunk: string | Uint8Array): boolean => {
+    printed.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+  let valid: number;
+  try {
+    valid = module.validate();
+  } finally {
+    process.stderr.write = write;
+  }
+  if (!valid) {
+    const detail = printed.join('').split('\n').slice(0, 6).join('\n').trim();
+    throw new ModuleError(source, `uses a WebAssembly feature popcorn does not support: ${detail}`);
+  }
+}
+
+/** Checks everything popcorn requires of a module and gathers its InstrumentInfo. */
+function inspect(module: binaryen.Module, source: string, originalHash: string): InstrumentInfo {
+  checkMemory(module, source);
+  checkNonFunctionImports(module, source);
+  return {
+    kind: programKind(module, source),
+    originalHash,
+    mutableGlobals: mutableGlobalIndices(module),
+    imports: functionImports(module, source),
+  };
+}
+
+function checkMemory(module: binaryen.Module, source: string): void {
+  if (!module.hasMemory()) throw new ModuleError(source, 'has no linear memory (a WASI program needs one)');
+  const memory = module.getMemoryInfo();
+  if (memory.module) {
+    throw new ModuleError(source, `imports its memory (${memory.module}.${memory.base}); popcorn gives each process its own memory, so the module must define it`);
+  }
+}
+
+function checkNonFunctionImports(module: binaryen.Module, source: string): void {
+  for (let i = 0; i < module.getNumTables(); i++) {
+    const table = binaryen.getTableInfo(module.getTableByIndex(i));
+    if (table.module) throw new ModuleError(source, `imports a table (${table.module}.${table.base}); the module must define its tables`);
+  }
+  for (let i = 0; i < module.getNumGlobals(); i++) {
+    const global = binaryen.getGlobalInfo(module.getGlobalByIndex(i));
+    if (global.module) throw new ModuleError(source, `imports a global (${global.module}.${global.base}); popcorn provides only function imports`);
+  }
+}
+
+/** Function imports as "module.field"; refuses any outside ALLOWED_IMPORT_MODULES. */
+function functionImports(module: binaryen.Module, source: string): string[] {
+  const imports: string[] = [];
+  for (let i = 0; i < module.getNumFunctions(); i++) {
+    const func = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
+    if (func.module) imports.push(`${func.module}.${func.base}`);
+  }
+  const unknown = imports.filter((name) => !ALLOWED_IMPORT_MODULES.includes(name.slice(0, name.indexOf('.'))));
+  if (unknown.length > 0) {
+    throw new ModuleError(source, `imports ${unknown.join(', ')}, which popcorn does not provide (allowed import modules: ${ALLOWED_IMPORT_MODULES.join(', ')})`);
+  }
+  return imports;
+}
+
+function exportsOf(module: binaryen.Module): binaryen.ExportInfo[] {
+  const exports: binaryen.ExportInfo[] = [];
+  for (let i = 0; i < module.getNumExports(); i++) exports.push(binaryen.getExportInfo(module.getExportByIndex(i)));
+  return exports;
+}
+
+/** A command exports `_start`, a reactor `_initialize` (WASI application ABI); not both. */
+function programKind(module: binaryen.Module, source: string): ProgramKind {
+  const exports = exportsOf(module);
+  const reserved = exports.find((e) => RESERVED_EXPORT_PREFIXES.some((prefix) => e.name.startsWith(prefix)));
+  if (reserved) throw new ModuleError(source, `exports "${reserved.name}", a name popcorn reserves for itself`);
+  const named = (name: string): boolean => exports.some((e) => e.name === name && e.kind === binaryen.ExternalFunction);
+  const [start, initialize] = [named('_start'), named('_initialize')];
+  if (start && initialize) throw new ModuleError(source, 'exports both _start and _initialize; a WASI module is either a command or a reactor');
+  if (start) return 'command';
+  if (initialize) return 'reactor';
+  throw new ModuleError(source, 'exports neither _start (a command) nor _initialize (a reactor)');
+}
+
+/** Indices of mutable globals. Imported globals are refused, so these are module indices too. */
+function mutableGlobalIndices(module: binaryen.Module): number[] {
+  const indices: number[] = [];
+  for (let i = 0; i < module.getNumGlobals(); i++) {
+    if (binaryen.getGlobalInfo(module.getGlobalByIndex(i)).mutable) indices.push(i);
+  }
+  return indices;
+}
+
+function rewrite(module: binaryen.Module, source: string, info: InstrumentInfo): void {
+  const summaries = summarizeDefinedFunctions(module, source);
+  const recursive = recursiveFunctions(summaries, addressTakenFunctions(module, summaries));
+  exportState(module, info);
+  addFuelRuntime(module);
+  addFuelChecks(module, summaries, recursive);
+  hideScratchPages(module);
+  runAsyncify(module, info.imports);
+}
+
+function summarizeDefinedFunctions(module: binaryen.Module, source: string): FunctionSummary[] {
+  const summaries: FunctionSummary[] = [];
+  for (let i = 0; i < module.getNumFunctions(); i++) {
+    const func = module.getFunctionByIndex(i);
+    const { name, module: importedFrom } = binaryen.getFunctionInfo(func);
+    if (importedFrom) continue;
+    try {
+      summaries.push(summarizeFunction(func));
+    } catch (err) {
+      if (err instanceof UnsupportedExpressionError) throw new ModuleError(source, `function ${name}: ${err.message}`);
+      throw err;
+    }
+  }
+  return summaries;
+}
+
+/** Exports mutable globals, the memory and the table, so a process can be captured from outside. */
+function exportState(module: binaryen.Module, info: InstrumentInfo): void {
+  for (const index of info.mutableGlobals) {
+    const { name } = binaryen.getGlobalInfo(module.getGlobalByIndex(index));
+    module.addGlobalExport(name, `${GLOBAL_EXPORT_PREFIX}${index}`);
+  }
+  const exports = exportsOf(module);
+  const memoryExport = exports.find((e) => e.kind === binaryen.ExternalMemory);
+  if (!exports.some((e) => e.name === MEMORY_EXPORT && e.kind === binaryen.ExternalMemory)) {
+    // binaryen.js cannot name a memory; a module's only memory is "0" unless it was exported
+    // (then the export names it) or the name section names it (then validation below fails).
+    module.addMemoryExport(memoryExport?.value ?? '0', MEMORY_EXPORT);
+  }
+  if (module.getNumTables() > 0) {
+    module.addTableExport(binaryen.getTableInfo(module.getTableByIndex(0)).name, TABLE_EXPORT);
+  }
+}
+
+/**
+ * Asyncify, restricted to the imports that may unwind: preempt, and every WASI and popcorn call
+ * (any of them may have to wait). Optimizing while it runs, as `wasm-opt --asyncify -O2` does,
+ * matters: unoptimized Asyncify output is much slower. Indirect calls stay instrumented
+ * (no asyncify-ignore-indirect): any function pointer may lead to a fuel check.
+ */
+function runAsyncify(module: binaryen.Module, imports: readonly string[]): void {
+  binaryen.setOptimizeLevel(2);
+  binaryen.setShrinkLevel(0);
+  binaryen.setDebugInfo(true); // keep the name section: traps then name the function
+  binaryen.setPassArgument('asyncify-imports', [PREEMPT_QUALIFIED, ...imports].join(','));
+  try {
+    module.runPasses(['asyncify']);
+  } finally {
+    binaryen.clearPassArguments();
+  }
+}

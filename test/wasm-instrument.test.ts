@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AsyncifyState, type InstrumentedExports } from '../src/wasm/abi.js';
+import { stronglyConnectedComponents } from '../src/wasm/callgraph.js';
+import { ModuleError } from '../src/wasm/errors.js';
+import { instrument } from '../src/wasm/instrument.js';
+import { sha256Hex } from '../src/wasm/cache.js';
+import { reserveUnwindBuffer, resetUnwindBuffer, type UnwindBuffer } from '../src/wasm/unwind-buffer.js';
+import { PROGRAM, wat } from './wasm-fixtures.js';
+
+const program = wat(PROGRAM);
+const instrumented = instrument(program, { source: 'program.wasm' });
+
+type Fn = (...args: number[]) => number;
+
+/** Instantiates the instrumented program; preempt refills the fuel to `refill` and counts. */
+function instantiate(refill: number, onPreempt?: (exports: InstrumentedExports) => void) {
+  const counter = { preempts: 0 };
+  let exports!: InstrumentedExports;
+  const imports = {
+    wasi_snapshot_preview1: { proc_exit: () => {} },
+    popcorn_rt: {
+      preempt: () => {
+        counter.preempts++;
+        exports.popcorn_fuel.value = refill;
+        onPreempt?.(exports);
+      },
+    },
+  };
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(instrumented.bytes), imports);
+  exports = instance.exports as unknown as InstrumentedExports;
+  exports.popcorn_fuel.value = refill;
+  return { exports, counter, fn: (name: string) => exports[name] as Fn };
+}
+
+function refusal(bytes: Uint8Array): string {
+  try {
+    instrument(bytes, { source: 'bad.wasm' });
+  } catch (err) {
+    assert.ok(err instanceof ModuleError, `expected ModuleError, got ${String(err)}`);
+    assert.equal(err.source, 'bad.wasm');
+    return err.message;
+  }
+  assert.fail('module was accepted');
+}
+
+describe('instrument: result', () => {
+  it('describes the module', () => {
+    assert.equal(instrumented.info.kind, 'command');
+    assert.equal(instrumented.info.originalHash, sha256Hex(program));
+    assert.deepEqual(instrumented.info.mutableGlobals, [0, 2]);
+    assert.deepEqual(instrumented.info.imports, ['wasi_snapshot_preview1.proc_exit']);
+  });
+
+  it('exports state and the asyncify and fuel interface', () => {
+    const names = WebAssembly.Module.exports(new WebAssembly.Module(instrumented.bytes)).map((e) => e.name);
+    for (const name of ['memory', 'popcorn_fuel', 'popcorn_table', 'popcorn_global_0', 'popcorn_global_2', 'asyncify_start_unwind', 'asyncify_stop_unwind', 'asyncify_start_rewind', 'asyncify_stop_rewind', 'asyncify_get_state']) {
+      assert.ok(names.includes(name), `missing export ${name}`);
+    }
+    assert.ok(!names.includes('popcorn_global_1'), 'an immutable global was exported');
+    const { exports } = instantiate(1000);
+    assert.equal((exports['popcorn_global_0'] as WebAssembly.Global).value, 4096);
+    assert.equal((exports['popcorn_global_2'] as WebAssembly.Global).value, 2);
+  });
+
+  it('keeps function names for traps', () => {
+    assert.ok(Buffer.from(instrumented.bytes).includes(Buffer.from('squares')));
+  });
+
+  it('flags reactors', () => {
+    const reactor = wat('(module (memory 1) (func (export "_initialize")))');
+    assert.equal(instrument(reactor).info.kind, 'reactor');
+  });
+});
+
+describe('instrument: fuel checks', () => {
+  it('checks at every loop header', () => {
+    // count(99) runs its loop body 100 times. With fuel 10 every 11th check preempts, and the
+    // re-entered header checks again: each slice runs 10 bodies, so 100 bodies take 9 preempts.
+    const { fn, counter } = instantiate(10);
+    assert.equal(fn('count')(99), 99);
+    assert.equal(counter.preempts, 9);
+  });
+
+  it('keeps value-producing loops correct', () => {
+    const { fn, counter } = instantiate(1);
+    assert.equal(fn('squares')(10), 285);
+    assert.equal(counter.preempts, 9);
+  });
+
+  it('checks at the entry of self-recursive, mutually recursive and table-recursive functions only', () => {
+    // Fuel 0, refilled to 0: every check preempts, so preempts = checks passed.
+    const cases: [string, number, number, number][] = [
+      ['leaf', 1, 8, 0],
+      ['twice', 1, 15, 0],
+      ['fact', 5, 120, 5],
+      ['even', 4, 1, 5],
+      ['isum', 3, 6, 4],
+    ];
+    for (const [name, arg, result, checks] of cases) {
+      const { fn, counter } = instantiate(0);
+      assert.equal(fn(name)(arg), result, name);
+      assert.equal(counter.preempts, checks, `checks passed in ${name}(${arg})`);
+    }
+  });
+
+  it('finds strongly connected components', () => {
+    const graph = new Map([
+      ['a', ['b']],
+      ['b', ['c', 'a']],
+      ['c', []],
+      ['d', ['d']],
+    ]);
+    const components = stronglyConnectedComponents(graph).map((c) => c.sort().join());
+    assert.deepEqual(components.sort(), ['a,b', 'c', 'd']);
+  });
+});
+
+/**
+ * Runs `call` to completion while preempt unwinds the stack as often as it can (fuel 1). Between
+ * the unwind and the rewind it runs other guest code, as a kernel would run another process.
+ */
+function runWithContextSwitches(name: string, arg: number): { result: number; switches: number } {
+  let buffer!: UnwindBuffer;
+  const { exports, fn } = instantiate(1, (ex) => {
+    if (ex.asyncify_get_state() === AsyncifyState.Rewinding) {
+      ex.asyncify_stop_rewind(); // back where we unwound: carry on
+      return;
+    }
+    resetUnwindBuffer(ex.memory, buffer);
+    ex.asyncify_start_unwind(buffer.addr);
+  });
+  buffer = reserveUnwindBuffer(exports.memory);
+  let switches = 0;
+  for (;;) {
+    const result = fn(name)(arg);
+    if (exports.asyncify_get_state() !== AsyncifyState.Unwinding) return { result, switches };
+    exports.asyncify_stop_unwind();
+    switches++;
+    assert.equal(fn('twice')(1), 15); // another computation on the same instance in between
+    exports.asyncify_start_rewind(buffer.addr);
+  }
+}
+
+describe('instrument: asyncify unwind and rewind', () => {
+  it('resumes a loop after each unwind with its locals intact', () => {
+    assert.deepEqual(runWithContextSwitches('squares', 20), { result: 2470, switches: 19 });
+  });
+
+  it('resumes deep recursion (many frames saved and restored)', () => {
+    const expected = Array.from({ length: 200 }, (_, i) => i + 1).reduce((s, n) => s + n + (n % 3), 0);
+    // 201 entry checks, every second one unwinds: the deepest unwind saves 200 frames.
+    assert.deepEqual(runWithContextSwitches('deep', 200), { result: expected, switches: 100 });
+  });
+
+  it('resumes mutual and indirect recursion', () => {
+    assert.equal(runWithContextSwitches('even', 9).result, 0);
+    assert.equal(runWithContextSwitches('isum', 30).result, 465);
+  });
+});
+
+describe('instrument: refusals', () => {
+  it('refuses bytes that are not WebAssembly', () => {
+    assert.match(refusal(new Uint8Array([1, 2, 3, 4])), /bad\.wasm: not a valid WebAssembly module/);
+  });
+
+  it('refuses a truncated module', () => {
+    assert.match(refusal(program.subarray(0, program.length - 10)), /not a valid WebAssembly module/);
+  });
+
+  it('names an unknown import', () => {
+    const bytes = wat('(module (import "env" "foo" (func)) (memory 1) (func (export "_start") (call 0)))');
+    assert.match(refusal(bytes), /imports env\.foo, which popcorn does not provide/);
+  });
+
+  it('accepts any function of the popcorn module', () => {
+    const bytes = wat('(module (import "popcorn" "whatever" (func)) (memory 1) (func (export "_start") (call 0)))');
+    assert.deepEqual(instrument(bytes).info.imports, ['popcorn.whatever']);
+  });
+
+  it('refuses a module without memory', () => {
+    assert.match(refusal(wat('(module (func (export "_start")))')), /has no linear memory/);
+  });
+
+  it('refuses an imported memory', () => {
+    assert.match(refusal(wat('(module (import "wasi_snapshot_preview1" "mem" (memory 1)) (func (export "_start")))')), /imports its memory/);
+  });
+
+  it('refuses an imported table', () => {
+    assert.match(refusal(wat('(module (import "wasi_snapshot_preview1" "t" (table 1 funcref)) (memory 1) (func (export "_start")))')), /imports a table/);
+  });
+
+  it('refuses a module that is neither a command nor a reactor', () => {
+    assert.match(refusal(wat('(module (memory 1) (func (export "main")))')), /neither _start .* nor _initialize/);
+  });
+
+  it('refuses reserved export names', () => {
+    assert.match(refusal(wat('(module (memory 1) (func (export "_start")) (func (export "asyncify_get_state")))')), /reserves/);
+  });
+});
