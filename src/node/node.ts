@@ -57,6 +57,8 @@ export class PopcornNode {
   private readonly streams: HostStreams;
   private readonly driver: AsyncDriver;
   private readonly exits = new Map<number, (info: ExitInfo) => void>();
+  /** Ended processes nobody has waited for yet (zombies): their status is kept until waited. */
+  private readonly zombies = new Map<number, ExitInfo>();
   private readonly located = new Map<number, EndpointId>();
   private nextPid = 1;
   private stopping = false;
@@ -144,22 +146,38 @@ export class PopcornNode {
     });
   }
 
-  /** Resolves when the process ends. */
+  /** Resolves when the process ends (at once if it already has). */
   waitExit(pid: number): Promise<ExitInfo> {
+    const zombie = this.zombies.get(pid);
+    if (zombie !== undefined) {
+      this.zombies.delete(pid);
+      return Promise.resolve(zombie);
+    }
     return new Promise((resolve) => this.exits.set(pid, resolve));
   }
 
+  /** A process ended: hand its status to the waiter, or keep it until someone waits. */
   private exited(msg: Payload<'proc_exited'>): void {
     this.located.delete(msg.pid);
     const waiter = this.exits.get(msg.pid);
     this.exits.delete(msg.pid);
-    waiter?.(msg);
+    if (waiter !== undefined) waiter(msg);
+    else this.zombies.set(msg.pid, msg);
   }
 
   /** Send a signal to a process. */
   kill(pid: number, signal: number): void {
     const kernel = this.located.get(pid);
     if (kernel !== undefined) this.messenger.send(kernel, 'proc_kill', { pid, signal });
+  }
+
+  /**
+   * Forcibly stop a kernel's thread, as a crash would (fault injection for tests and operators).
+   * The node reports it and ends the kernel's processes with LOST_STATUS.
+   */
+  async terminateKernel(index: number): Promise<void> {
+    const worker = this.workers.get(this.kernels[index]);
+    if (worker !== undefined) await worker.terminate();
   }
 
   /** Everything written so far has reached the host's stdout and stderr. */
