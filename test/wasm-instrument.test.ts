@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AsyncifyState, type InstrumentedExports } from '../src/wasm/abi.js';
+import { Execution, type SliceOutcome } from '../src/kernel/execution.js';
+import { ProcessExit } from '../src/kernel/wasi/blocking.js';
+import { AsyncifyState, SCRATCH_BYTES, SCRATCH_PAGES, type InstrumentedExports } from '../src/wasm/abi.js';
 import { stronglyConnectedComponents } from '../src/wasm/callgraph.js';
 import { ModuleError } from '../src/wasm/errors.js';
 import { instrument } from '../src/wasm/instrument.js';
 import { sha256Hex } from '../src/wasm/cache.js';
-import { reserveUnwindBuffer, resetUnwindBuffer, type UnwindBuffer } from '../src/wasm/unwind-buffer.js';
-import { PROGRAM, wat } from './wasm-fixtures.js';
+import { contextSwitchProgram, contextSwitchResult, PROGRAM, wat } from './wasm-fixtures.js';
 
 const program = wat(PROGRAM);
 const instrumented = instrument(program, { source: 'program.wasm' });
@@ -16,7 +17,6 @@ type Fn = (...args: number[]) => number;
 /** Instantiates the instrumented program; preempt refills the fuel to `refill` and counts. */
 function instantiate(refill: number, onPreempt?: (exports: InstrumentedExports) => void) {
   const counter = { preempts: 0 };
-  let exports!: InstrumentedExports;
   const imports = {
     wasi_snapshot_preview1: { proc_exit: () => {} },
     popcorn_rt: {
@@ -28,7 +28,8 @@ function instantiate(refill: number, onPreempt?: (exports: InstrumentedExports) 
     },
   };
   const instance = new WebAssembly.Instance(new WebAssembly.Module(instrumented.bytes), imports);
-  exports = instance.exports as unknown as InstrumentedExports;
+  const exports = instance.exports as unknown as InstrumentedExports;
+  exports.memory.grow(SCRATCH_PAGES); // as the runtime does: the scratch region is the top
   exports.popcorn_fuel.value = refill;
   return { exports, counter, fn: (name: string) => exports[name] as Fn };
 }
@@ -88,19 +89,43 @@ describe('instrument: fuel checks', () => {
     assert.equal(counter.preempts, 9);
   });
 
-  it('checks at the entry of self-recursive, mutually recursive and table-recursive functions only', () => {
+  it('checks at the entry of one function per cycle of calls only', () => {
     // Fuel 0, refilled to 0: every check preempts, so preempts = checks passed.
+    // even/odd: one of the two carries the check (odd, the one chosen), so even(4) passes 2.
     const cases: [string, number, number, number][] = [
       ['leaf', 1, 8, 0],
       ['twice', 1, 15, 0],
       ['fact', 5, 120, 5],
-      ['even', 4, 1, 5],
+      ['even', 4, 1, 2],
       ['isum', 3, 6, 4],
     ];
     for (const [name, arg, result, checks] of cases) {
       const { fn, counter } = instantiate(0);
       assert.equal(fn(name)(arg), result, name);
       assert.equal(counter.preempts, checks, `checks passed in ${name}(${arg})`);
+    }
+  });
+
+  it('counts every check exactly across calls between functions with loops', () => {
+    // The counter is kept in a local per function: nothing may be lost at calls and returns.
+    for (const [n, m, refill] of [[10, 5, 3], [7, 40, 10], [30, 0, 1]] as const) {
+      let fuel = refill;
+      let expected = 0;
+      const check = (): void => {
+        fuel--;
+        while (fuel < 0) {
+          expected++;
+          fuel = refill - 1; // refilled; a loop header is re-entered, so it checks again
+        }
+      };
+      for (let i = 0; ; i++) {
+        check();
+        if (i === n) break;
+        for (let j = 0; j <= m; j++) check();
+      }
+      const { fn, counter } = instantiate(refill);
+      assert.equal(fn('outer')(n, m), n * m);
+      assert.equal(counter.preempts, expected, `outer(${n}, ${m}) with fuel ${refill}`);
     }
   });
 
@@ -117,28 +142,36 @@ describe('instrument: fuel checks', () => {
 });
 
 /**
- * Runs `call` to completion while preempt unwinds the stack as often as it can (fuel 1). Between
+ * Runs `call` to completion while preempt unwinds the stack as often as it can (fuel 1), with the
+ * runtime's protocol: the unwind data lives in the scratch region at the top of memory. Between
  * the unwind and the rewind it runs other guest code, as a kernel would run another process.
  */
-function runWithContextSwitches(name: string, arg: number): { result: number; switches: number } {
-  let buffer!: UnwindBuffer;
+function runWithContextSwitches(name: string, ...args: number[]): { result: number; switches: number } {
+  const header = (ex: InstrumentedExports): number => {
+    const base = ex.memory.buffer.byteLength - SCRATCH_BYTES;
+    new Uint32Array(ex.memory.buffer, base, 2).set([base + 8, base + SCRATCH_BYTES]);
+    return base;
+  };
+  let saved = 0;
   const { exports, fn } = instantiate(1, (ex) => {
     if (ex.asyncify_get_state() === AsyncifyState.Rewinding) {
       ex.asyncify_stop_rewind(); // back where we unwound: carry on
       return;
     }
-    resetUnwindBuffer(ex.memory, buffer);
-    ex.asyncify_start_unwind(buffer.addr);
+    ex.asyncify_start_unwind(header(ex));
   });
-  buffer = reserveUnwindBuffer(exports.memory);
   let switches = 0;
   for (;;) {
-    const result = fn(name)(arg);
+    const result = fn(name)(...args);
     if (exports.asyncify_get_state() !== AsyncifyState.Unwinding) return { result, switches };
     exports.asyncify_stop_unwind();
     switches++;
+    const base = exports.memory.buffer.byteLength - SCRATCH_BYTES;
+    saved = Math.max(saved, new Uint32Array(exports.memory.buffer, base, 1)[0]! - base);
+    const stack = new Uint8Array(exports.memory.buffer, base, saved).slice();
     assert.equal(fn('twice')(1), 15); // another computation on the same instance in between
-    exports.asyncify_start_rewind(buffer.addr);
+    new Uint8Array(exports.memory.buffer, base, stack.length).set(stack);
+    exports.asyncify_start_rewind(base);
   }
 }
 
@@ -153,9 +186,45 @@ describe('instrument: asyncify unwind and rewind', () => {
     assert.deepEqual(runWithContextSwitches('deep', 200), { result: expected, switches: 100 });
   });
 
-  it('resumes mutual and indirect recursion', () => {
+  it('resumes mutual and indirect recursion, and loops that call loops', () => {
     assert.equal(runWithContextSwitches('even', 9).result, 0);
     assert.equal(runWithContextSwitches('isum', 30).result, 465);
+    assert.equal(runWithContextSwitches('outer', 9, 4).result, 36);
+  });
+});
+
+describe('instrument: under the runtime (Execution)', () => {
+  const [recurse, spin, fib] = [150, 30_000_000, 27];
+  const module = new WebAssembly.Module(instrument(wat(contextSwitchProgram(recurse, spin, fib))).bytes);
+  const imports = {
+    wasi_snapshot_preview1: {
+      proc_exit: (status: number) => {
+        throw new ProcessExit(status);
+      },
+    },
+  };
+  const hooks = { shouldPreempt: () => true, beginSyscall: () => undefined, takeWait: () => 'yield' as const };
+
+  it('two processes preempted in deep recursion and in recursion-only code run to the right result', () => {
+    const processes = [new Execution(module, imports, hooks), new Execution(module, imports, hooks)];
+    const outcomes: SliceOutcome[][] = [[], []];
+    let maxSaved = 0;
+    for (let running = true; running; ) {
+      running = false;
+      processes.forEach((p, i) => {
+        const last = outcomes[i]!.at(-1);
+        if (last !== undefined && last.kind !== 'preempted') return;
+        outcomes[i]!.push(p.run());
+        maxSaved = Math.max(maxSaved, p.savedStack?.length ?? 0);
+        running = true;
+      });
+    }
+    const expected = contextSwitchResult(recurse, spin, fib);
+    for (const list of outcomes) {
+      assert.deepEqual(list.at(-1), { kind: 'exited', status: expected, signal: undefined });
+      assert.ok(list.length >= 4, `preempted ${list.length - 1} times`);
+    }
+    assert.ok(maxSaved > recurse * 8, `an unwind saved the deep stack (${maxSaved} bytes)`);
   });
 });
 

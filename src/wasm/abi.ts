@@ -16,7 +16,12 @@ export const RUNTIME_MODULE = 'popcorn_rt';
  */
 export const PREEMPT_IMPORT = 'preempt';
 
-/** Exported mutable i32 global: the fuel counter. Each check decrements it by one. */
+/**
+ * Exported mutable i32 global: the fuel counter. Each check decrements it by one. The runtime may
+ * change it only inside preempt and while no program code runs (between slices): functions with
+ * loops keep the counter in a local and sync it only around calls that may reach a check, never
+ * around the program's other imports.
+ */
 export const FUEL_EXPORT = 'popcorn_fuel';
 
 /**
@@ -83,4 +88,4 @@ export const SCRATCH_BYTES = SCRATCH_PAGES * WASM_PAGE_BYTES;
  * options, binaryen version, this ABI): it is part of the cache key, so stale instrumented
  * modules are never used.
  */
-export const INSTRUMENTATION_VERSION = 2;
+export const INSTRUMENTATION_VERSION = 3;

@@ -1,7 +1,8 @@
 /**
- * Which functions may take part in recursion. Loops get fuel checks at their headers; recursion
- * is the only other way wasm code can run unbounded, so every function on a call-graph cycle
- * gets a check at its entry too. Checking every function instead costs ≈ 2.7× (DESIGN.md).
+ * The call graph, for placing entry checks. Loops get fuel checks at their headers; recursion
+ * is the only other way wasm code can run unbounded, so every cycle of the call graph passes a
+ * check at the entry of one of its functions. Checking every function instead costs ≈ 2.7×
+ * (DESIGN.md).
  */
 import binaryen from 'binaryen';
 import type { FunctionSummary, Signature } from './summary.js';
@@ -40,7 +41,7 @@ const signatureKey = (s: Signature): string => `${s.params}:${s.results}`;
  * address-taken function whose signature matches: the table's contents can change at run time.
  * Calls to imports end here: the runtime never re-enters the guest from inside an import.
  */
-function callGraph(summaries: readonly FunctionSummary[], addressTaken: ReadonlySet<string>): Map<string, string[]> {
+export function callGraph(summaries: readonly FunctionSummary[], addressTaken: ReadonlySet<string>): Map<string, string[]> {
   const defined = new Set(summaries.map((s) => s.name));
   const bySignature = new Map<string, string[]>();
   for (const s of summaries) {
@@ -59,20 +60,49 @@ function callGraph(summaries: readonly FunctionSummary[], addressTaken: Readonly
   return graph;
 }
 
-/** Functions in a cycle of the call graph: a strongly connected component of size > 1, or a self loop. */
-export function recursiveFunctions(
-  summaries: readonly FunctionSummary[],
-  addressTaken: ReadonlySet<string>,
-): Set<string> {
-  const graph = callGraph(summaries, addressTaken);
-  const recursive = new Set<string>();
-  for (const component of stronglyConnectedComponents(graph)) {
-    const [only] = component;
-    if (component.length > 1 || (only !== undefined && graph.get(only)?.includes(only))) {
-      for (const name of component) recursive.add(name);
+function isCycle(graph: ReadonlyMap<string, readonly string[]>, component: readonly string[]): boolean {
+  const [only] = component;
+  return component.length > 1 || (only !== undefined && (graph.get(only)?.includes(only) ?? false));
+}
+
+/**
+ * A feedback vertex set: functions such that every cycle of the call graph passes through one of
+ * them. A check at the entry of each is enough to bound recursion (every path of calls longer
+ * than the number of functions passes a check), and costs less than a check in every recursive
+ * function: only one per cycle. Greedy: a self-recursive function is always in; otherwise the
+ * function with the most calls in and out within its component, then the rest is split again.
+ */
+export function feedbackVertexSet(graph: ReadonlyMap<string, readonly string[]>): Set<string> {
+  const chosen = new Set<string>();
+  const pending = stronglyConnectedComponents(graph).filter((c) => isCycle(graph, c));
+  for (let component = pending.pop(); component !== undefined; component = pending.pop()) {
+    const members = new Set(component);
+    const selfLoops = component.filter((name) => graph.get(name)?.includes(name));
+    if (selfLoops.length > 0) {
+      for (const name of selfLoops) {
+        chosen.add(name);
+        members.delete(name);
+      }
+    } else {
+      const inDegree = new Map<string, number>();
+      for (const name of members) {
+        for (const callee of graph.get(name) ?? []) if (members.has(callee)) inDegree.set(callee, (inDegree.get(callee) ?? 0) + 1);
+      }
+      let best = component[0]!;
+      let bestScore = -1;
+      for (const name of component) {
+        const out = (graph.get(name) ?? []).filter((callee) => members.has(callee)).length;
+        const score = out * (inDegree.get(name) ?? 0);
+        if (score > bestScore) [best, bestScore] = [name, score];
+      }
+      chosen.add(best);
+      members.delete(best);
     }
+    const rest = new Map<string, string[]>();
+    for (const name of members) rest.set(name, (graph.get(name) ?? []).filter((callee) => members.has(callee)));
+    for (const sub of stronglyConnectedComponents(rest)) if (isCycle(rest, sub)) pending.push(sub);
   }
-  return recursive;
+  return chosen;
 }
 
 /**
@@ -127,4 +157,27 @@ export function stronglyConnectedComponents(graph: ReadonlyMap<string, readonly 
     }
   }
   return components;
+}
+
+/**
+ * Functions that may change the fuel counter when called: those with a fuel check, and every
+ * function that may call one of them (directly or through a table). Imports do not count: the
+ * runtime changes the counter only inside preempt, which only checks call (abi.ts).
+ */
+export function fuelTouchingFunctions(graph: ReadonlyMap<string, readonly string[]>, checked: ReadonlySet<string>): Set<string> {
+  const callers = new Map<string, string[]>();
+  for (const [caller, callees] of graph) {
+    for (const callee of callees) callers.set(callee, [...(callers.get(callee) ?? []), caller]);
+  }
+  const touching = new Set(checked);
+  const work = [...checked];
+  for (let name = work.pop(); name !== undefined; name = work.pop()) {
+    for (const caller of callers.get(name) ?? []) {
+      if (!touching.has(caller)) {
+        touching.add(caller);
+        work.push(caller);
+      }
+    }
+  }
+  return touching;
 }

@@ -67,10 +67,19 @@ const CHILD_FIELDS: ReadonlyMap<number, readonly string[]> = new Map<number, rea
 
 /** Binaryen's name of an expression kind, for error messages ("TableFillId"). */
 export function kindName(id: number): string {
-  const table = binaryen as unknown as Record<string, unknown>;
-  const name = Object.keys(table).find((key) => key.endsWith('Id') && table[key] === id);
-  return name ?? `expression kind ${id}`;
+  return KIND_NAMES.get(id) ?? `expression kind ${id}`;
 }
+
+/** Expression kind → name, built once: childSlotsOf needs it for every expression it visits. */
+const KIND_NAMES: ReadonlyMap<number, string> = (() => {
+  const table = binaryen as unknown as Record<string, unknown>;
+  const names = new Map<number, string>();
+  for (const key of Object.keys(table)) {
+    const id = table[key];
+    if (key.endsWith('Id') && typeof id === 'number' && !names.has(id)) names.set(id, key);
+  }
+  return names;
+})();
 
 /** An expression kind the walker does not know; it may contain code that needs fuel checks. */
 export class UnsupportedExpressionError extends Error {
