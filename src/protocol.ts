@@ -78,6 +78,32 @@ export const MESSAGES = {
   stream_want: { id: 42, payload: { stream: 'u32' } },
   /** Bytes read from a host stream; `eof` once it has ended. */
   stream_data: { id: 43, payload: { stream: 'u32', data: 'bytes', eof: 'bool' } },
+
+  // ---- information: what ps and `popcorn kernels` show (src/services/info.ts) ----
+  /** Ask a kernel for its processes, load and message counters. */
+  kernel_info: { id: 60, payload: {}, reply: 'kernel_info_reply' },
+  kernel_info_reply: {
+    id: 61,
+    payload: {
+      kernel: 'u32',
+      /** Processes waiting for the CPU (the run queue), plus the one on it, if any. */
+      load: 'u32',
+      processes: [{
+        pid: 'u32',
+        /** The endpoint (or, later, the process) told when it ends. */
+        parent: 'u32',
+        state: 'str',
+        cpu_ms: 'f64',
+        memory_bytes: 'f64',
+        name: 'str',
+        args: ['str'],
+      }],
+      /** The kernel's messenger counters (MessengerStats). */
+      messages: {
+        sent: 'f64', received: 'f64', relayed: 'f64', fragmentsSent: 'f64', malformed: 'f64', unroutable: 'f64', lateReplies: 'f64', handlerErrors: 'f64',
+      },
+    },
+  },
 } as const satisfies Record<string, MessageSpec>;
 
 export type MessageName = keyof typeof MESSAGES;

@@ -7,6 +7,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runCommand } from './run.js';
 import { UsageError } from './usage.js';
+import { bootCommand } from './boot.js';
+import { psCommand } from './ps.js';
+import { killCommand } from './kill.js';
+import { kernelsCommand } from './kernels.js';
+import { shutdownCommand } from './shutdown.js';
 
 function integer(name: string, min: number): (value: string) => number {
   return (value) => {
@@ -42,9 +47,53 @@ program
   .option('--dir <HOST[::GUEST]>', 'grant access to a host directory, as GUEST (repeatable)', collect, [])
   .option('--env <NAME[=VAL]>', 'set an environment variable for the program (repeatable)', collect, [])
   .option('--slice-ms <ms>', 'scheduler time slice in milliseconds', positive('--slice-ms'))
+  .option('-d, --detach', 'start the program on the running node, print its PID and return')
   .passThroughOptions()
   .action(async (module: string, args: string[], options) => {
     process.exitCode = await runCommand(module, args, options);
+  });
+
+program
+  .command('boot')
+  .description('start a node in the background, with a control socket')
+  .option('-k, --kernels <n>', 'number of kernel instances (default: one per CPU)', integer('--kernels', 1))
+  .option('--slice-ms <ms>', 'scheduler time slice in milliseconds', positive('--slice-ms'))
+  .option('--foreground', 'run the node in this process (what boot starts in the background)')
+  .action(async (options) => {
+    process.exitCode = await bootCommand(options);
+  });
+
+program
+  .command('ps')
+  .description('list every process of every kernel of the running node')
+  .option('--json', 'one JSON array')
+  .action(async (options) => {
+    process.exitCode = await psCommand(options);
+  });
+
+program
+  .command('kill')
+  .description('send a signal (default TERM) to processes: kill [-SIGNAL | -s SIGNAL] PID…')
+  .argument('<words...>', '[-SIGNAL | -s SIGNAL] PID…')
+  .allowUnknownOption()
+  .helpOption(false)
+  .action(async (words: string[]) => {
+    process.exitCode = await killCommand(words);
+  });
+
+program
+  .command('kernels')
+  .description("show each kernel's processes, load and message counters")
+  .option('--json', 'one JSON object')
+  .action(async (options) => {
+    process.exitCode = await kernelsCommand(options);
+  });
+
+program
+  .command('shutdown')
+  .description('stop the running node')
+  .action(async () => {
+    process.exitCode = await shutdownCommand();
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -1,13 +1,17 @@
 /**
- * `popcorn run`: boot a node (or, later, use a running one), run one WASI program on it with the
- * command's stdio, and exit with the program's status, as `wasmtime run` does. Ctrl-C sends
- * SIGINT to the program; a second Ctrl-C sends SIGKILL.
+ * `popcorn run`: run one WASI program with the command's stdio, and exit with the program's
+ * status, as `wasmtime run` does. Ctrl-C sends SIGINT to the program; a second Ctrl-C sends
+ * SIGKILL. The program runs on the running node (`popcorn boot`) if there is one — its stdio
+ * relayed over the control connection — else on a node embedded in this command. `--kernels` or
+ * `--slice-ms` describe an embedded node and always get one. `--detach` starts the program on the
+ * running node, prints its PID and returns; its output goes to the node's log.
  */
 
 import { basename, resolve } from 'node:path';
 import { PopcornNode } from '../node/node.js';
 import { prepareProgram } from '../wasm/loader.js';
 import { UsageError } from './usage.js';
+import { ControlClient, connectControl, controlRequest, ControlError, type ControlMessage } from '../node/control.js';
 
 export interface RunOptions {
   kernels?: number;
@@ -15,6 +19,7 @@ export interface RunOptions {
   dir: string[];
   env: string[];
   sliceMs?: number;
+  detach?: boolean;
 }
 
 const SIGINT = 2;
@@ -44,6 +49,18 @@ export async function runCommand(modulePath: string, args: string[], options: Ru
   const dirs = options.dir.map(parseDir);
   const env = options.env.map(parseEnv).filter((e): e is string => e !== undefined);
   const program = await prepareProgram(modulePath, { onProgress: (text) => process.stderr.write(`popcorn: ${text}\n`) });
+  const embedded = options.kernels !== undefined || options.sliceMs !== undefined;
+  const request = { op: 'run', module: resolve(modulePath), name: basename(modulePath), args, env, dirs, on: options.on };
+  if (options.detach === true) {
+    if (embedded) throw new UsageError('--detach runs on the running node: --kernels and --slice-ms do not apply');
+    const answer = await controlRequest({ ...request, detach: true }).catch(usageOf);
+    process.stdout.write(`${String(answer.pid)}\n`);
+    return 0;
+  }
+  if (!embedded) {
+    const socket = await connectControl();
+    if (socket !== null) return runOnNode(new ControlClient(socket), request);
+  }
   const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs });
   try {
     if (options.on !== undefined && (options.on < 0 || options.on >= node.kernels.length)) {
@@ -52,7 +69,7 @@ export async function runCommand(modulePath: string, args: string[], options: Ru
     const name = basename(modulePath);
     const pid = await node.start({ hash: program.hash, name, args: [name, ...args], env, dirs, kernel: options.on });
     let interrupts = 0;
-    const onSigint = (): void => node.kill(pid, ++interrupts === 1 ? SIGINT : SIGKILL);
+    const onSigint = (): void => void node.kill(pid, ++interrupts === 1 ? SIGINT : SIGKILL);
     process.on('SIGINT', onSigint);
     const exit = await node.waitExit(pid);
     process.off('SIGINT', onSigint);
@@ -61,5 +78,63 @@ export async function runCommand(modulePath: string, args: string[], options: Ru
     return exit.status;
   } finally {
     await node.shutdown();
+  }
+}
+
+/** A refusal the node marks as a usage mistake (a bad --on) is one here too. */
+function usageOf(error: unknown): never {
+  if (error instanceof ControlError && error.usage) throw new UsageError(error.message);
+  throw error;
+}
+
+/** Run through the running node: relay the program's stdio and signals over the connection. */
+async function runOnNode(client: ControlClient, request: ControlMessage): Promise<number> {
+  client.send(request);
+  let stdinListening = false;
+  const wantInput = (): void => {
+    if (stdinListening) {
+      process.stdin.resume();
+      return;
+    }
+    stdinListening = true;
+    process.stdin.on('data', (chunk: Buffer) => {
+      process.stdin.pause();
+      client.send({ op: 'stdin', data: chunk.toString('base64') });
+    });
+    process.stdin.on('end', () => client.send({ op: 'eof' }));
+    process.stdin.on('error', () => client.send({ op: 'eof' }));
+  };
+  let interrupts = 0;
+  const onSigint = (): void => client.send({ op: 'signal', signal: ++interrupts === 1 ? SIGINT : SIGKILL });
+  process.on('SIGINT', onSigint);
+  try {
+    for (;;) {
+      const msg = await client.next();
+      if (msg === null) throw new Error('lost the connection to the popcorn node');
+      if (msg.ok === false) {
+        if (msg.usage === true) throw new UsageError(String(msg.error));
+        throw new Error(String(msg.error));
+      }
+      if (msg.ev === 'out') {
+        const target = msg.fd === 2 ? process.stderr : process.stdout;
+        if (!target.write(Buffer.from(String(msg.data), 'base64'))) {
+          client.socket.pause();
+          target.once('drain', () => client.socket.resume());
+        }
+      } else if (msg.ev === 'want') {
+        wantInput();
+      } else if (msg.ev === 'exit') {
+        if (typeof msg.trap === 'string' && msg.trap !== '') process.stderr.write(msg.trap);
+        return Number(msg.status);
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    client.close();
+    if (stdinListening) {
+      process.stdin.pause();
+      process.stdin.removeAllListeners('data');
+      process.stdin.unref();
+    }
   }
 }

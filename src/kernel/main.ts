@@ -6,12 +6,14 @@
 import { workerData } from 'node:worker_threads';
 import { Kernel, type KernelBoot } from './kernel.js';
 import { installProcessService } from '../services/process.js';
+import { installInfoService } from '../services/info.js';
 
 // Deep wasm backtraces: the default of 10 frames cuts traps short.
 Error.stackTraceLimit = 64;
 
 const kernel = new Kernel(workerData as KernelBoot);
 installProcessService(kernel);
+installInfoService(kernel);
 
 let shutdownRequest: { src: number; request: number } | undefined;
 kernel.messenger.on('shutdown', (_msg, from) => {

@@ -22,6 +22,8 @@ export class Scheduler {
   private readonly sleepers = new TimerHeap<Process>();
   /** The process on the CPU, if any. */
   current: Process | null = null;
+  /** When the current process's slice began (performance.now()): ps adds it to its CPU time. */
+  currentSince = 0;
   private sliceEnd = 0;
 
   constructor(private readonly options: SchedulerOptions) {}
@@ -58,6 +60,7 @@ export class Scheduler {
     this.current = p;
     p.state = 'running';
     const start = performance.now();
+    this.currentSince = start;
     this.sliceEnd = start + this.options.sliceMs;
     const outcome = p.run();
     p.cpuMs += performance.now() - start;

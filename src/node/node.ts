@@ -11,9 +11,9 @@ import { Messenger } from '../msg/messenger.js';
 import { endpointId, hostOf, describeEndpoint, type EndpointId } from '../msg/address.js';
 import { AsyncDriver } from '../msg/async-driver.js';
 import { attachWiring, buildTopology } from './topology.js';
-import { HostStreams, type HostStreamSet } from './streams.js';
+import { HostStreams, streamIds, type HostStreamSet } from './streams.js';
 import type { KernelBoot } from '../kernel/kernel.js';
-import type { Payload } from '../protocol.js';
+import type { Payload, ReplyPayload } from '../protocol.js';
 
 export interface NodeOptions {
   /** Number of kernel instances; default: one per CPU. */
@@ -46,7 +46,12 @@ export interface StartSpec {
   dirs: { host: string; guest: string }[];
   /** Kernel index on this node; default 0. */
   kernel?: number;
+  /** The stream set behind fds 0–2 (from attachStreams); default 0, the node's own stdio. */
+  streams?: number;
 }
+
+/** One kernel's answer to kernel_info, with its index on this node. */
+export type KernelInfo = ReplyPayload<'kernel_info'> & { index: number };
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -132,7 +137,7 @@ export class PopcornNode {
     const pid = this.nextPid++;
     const payload: Payload<'proc_start'> = {
       pid, parent: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
-      stdio: [0, 1, 2], sliceMs: this.sliceMs,
+      stdio: streamIds(spec.streams ?? 0), sliceMs: this.sliceMs,
     };
     return new Promise((resolve, reject) => {
       this.driver.kick();
@@ -165,10 +170,44 @@ export class PopcornNode {
     else this.zombies.set(msg.pid, msg);
   }
 
-  /** Send a signal to a process. */
-  kill(pid: number, signal: number): void {
+  /** Send a signal to a process. False when no live process has that pid. */
+  kill(pid: number, signal: number): boolean {
     const kernel = this.located.get(pid);
-    if (kernel !== undefined) this.messenger.send(kernel, 'proc_kill', { pid, signal });
+    if (kernel === undefined) return false;
+    this.messenger.send(kernel, 'proc_kill', { pid, signal });
+    this.driver.kick();
+    return true;
+  }
+
+  /** The index on this node of the kernel a live process runs on, or undefined. */
+  kernelOf(pid: number): number | undefined {
+    const kernel = this.located.get(pid);
+    return kernel === undefined ? undefined : this.kernels.indexOf(kernel);
+  }
+
+  /** Ask every kernel for its processes, load and message counters (ps, `popcorn kernels`). */
+  info(timeoutMs = 5_000): Promise<KernelInfo[]> {
+    return Promise.all(
+      this.kernels.map(
+        (kernel, index) =>
+          new Promise<KernelInfo>((resolve, reject) => {
+            this.driver.kick();
+            this.messenger.request(kernel, 'kernel_info', {}, timeoutMs, (error, reply) => {
+              if (error !== null || reply === undefined) reject(error ?? new Error('no reply'));
+              else resolve({ ...reply, index });
+            });
+          }),
+      ),
+    );
+  }
+
+  /** Serve fds 0–2 of processes started with `streams: set` from `io` (a run session). */
+  attachStreams(io: HostStreamSet): number {
+    return this.streams.attach(io);
+  }
+
+  detachStreams(set: number): void {
+    this.streams.detach(set);
   }
 
   /**
@@ -181,8 +220,8 @@ export class PopcornNode {
   }
 
   /** Everything written so far has reached the host's stdout and stderr. */
-  flushed(): Promise<void> {
-    return this.streams.flushed();
+  flushed(set = 0): Promise<void> {
+    return this.streams.flushed(set);
   }
 
   /** Stop every kernel (their processes are killed) and wait for the threads to end. */
