@@ -36,6 +36,18 @@ export const TABLE_EXPORT = 'popcorn_table';
 /** The linear memory is always exported under this name (in addition to the module's own name). */
 export const MEMORY_EXPORT = 'memory';
 
+/** The WASI preview 1 import module. */
+export const WASI_MODULE = 'wasi_snapshot_preview1';
+
+/**
+ * The WASI imports the runtime may unwind the process from (they may have to wait). Every other
+ * WASI import must return or throw, never unwind: the instrumenter leaves code that reaches only
+ * them without Asyncify's bookkeeping, so an unwind started there would corrupt the stack. Every
+ * `popcorn` import and preempt may unwind. The kernel's list (MAY_BLOCK in src/kernel/wasi/wasi.ts)
+ * must be a subset of this one; a test checks it.
+ */
+export const WASI_MAY_UNWIND: readonly string[] = ['fd_read', 'fd_write', 'poll_oneoff', 'sched_yield'];
+
 /** Binaryen Asyncify's exports. */
 export const ASYNCIFY = {
   startUnwind: 'asyncify_start_unwind',
@@ -88,4 +100,4 @@ export const SCRATCH_BYTES = SCRATCH_PAGES * WASM_PAGE_BYTES;
  * options, binaryen version, this ABI): it is part of the cache key, so stale instrumented
  * modules are never used.
  */
-export const INSTRUMENTATION_VERSION = 3;
+export const INSTRUMENTATION_VERSION = 4;

@@ -29,7 +29,7 @@ interface BodyAccessors {
     setBody(loop: Expr, body: Expr): void;
   };
   Function: { setBody(func: binaryen.FunctionRef, body: Expr): void };
-  Call: { setOperandAt(call: Expr, index: number, operand: Expr): void };
+  Call: { setOperandAt(call: Expr, index: number, operand: Expr): void; setTarget(call: Expr, target: string): void };
   CallIndirect: { setOperandAt(call: Expr, index: number, operand: Expr): void; setTarget(call: Expr, target: Expr): void };
   _BinaryenFunctionAddVar(func: binaryen.FunctionRef, type: binaryen.Type): number;
 }
@@ -78,6 +78,57 @@ export function addFuelChecks(
     if (entry) counts.entries++;
   }
   return counts;
+}
+
+/** Loop-free self-recursive functions up to this many expressions get an unchecked twin. */
+const TWIN_MAX_EXPRESSIONS = 400;
+/**
+ * Twins per function: a check every TWIN_DEPTH + 1 levels. On fib one twin took the overhead from
+ * ≈ 2.2× to ≈ 1.8×; three gained nothing more (what is left is Asyncify's bookkeeping).
+ */
+const TWIN_DEPTH = 1;
+
+/**
+ * Halves the entry checks of small self-recursive functions without loops (fib, tree walks):
+ * `f` keeps its entry check but its self-calls go to `popcorn$twin1$f`, an unchecked copy of
+ * the original body whose self-calls go back to `f`. Every cycle still passes `f`'s check (the
+ * twin's only cycles run through `f`), and calls from anywhere else, tables included, still go
+ * to `f`. The twin is new, so it is absent from `summaries` and gets no checks of its own.
+ * On a call-bound function an entry check costs as much as the call itself, so this matters.
+ * Returns the twins' names (they call checked code: callers must sync the counter around them).
+ */
+export function addUncheckedTwins(
+  module: binaryen.Module,
+  summaries: readonly FunctionSummary[],
+  entryChecked: ReadonlySet<string>,
+): string[] {
+  const twins: string[] = [];
+  for (const summary of summaries) {
+    const name = summary.name;
+    if (!entryChecked.has(name) || summary.loops.length > 0 || !summary.directCalls.has(name)) continue;
+    const func = module.getFunction(name);
+    const info = binaryen.getFunctionInfo(func);
+    let size = 0;
+    forEachExpression(info.body, () => void size++);
+    if (size > TWIN_MAX_EXPRESSIONS) continue;
+    // A chain f -> twin1 -> ... -> twinN -> f: each twin's self-calls go to the next.
+    const chain = Array.from({ length: TWIN_DEPTH }, (_, i) => `popcorn$twin${i + 1}$${name}`);
+    const bodies = [info.body, ...chain.map((twin) => {
+      const body = module.copyExpression(info.body);
+      module.addFunction(twin, info.params, info.results, info.vars ?? [], body);
+      return body;
+    })];
+    bodies.forEach((body, i) => {
+      const next = chain[i];
+      if (next === undefined) return; // the last twin calls back into the checked original
+      forEachExpression(body, (expr) => {
+        if (binaryen.getExpressionId(expr) !== binaryen.CallId) return;
+        if ((binaryen.getExpressionInfo(expr) as binaryen.CallInfo).target === name) accessors.Call.setTarget(expr, next);
+      });
+    });
+    twins.push(...chain);
+  }
+  return twins;
 }
 
 const preempt = (module: binaryen.Module): Expr => module.call(PREEMPT_FUNC, [], binaryen.none);

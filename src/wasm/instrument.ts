@@ -4,17 +4,17 @@
  * every piece of state a process capture needs. The contract with the runtime is in abi.ts.
  */
 import binaryen from 'binaryen';
-import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT, TABLE_EXPORT } from './abi.js';
+import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT, TABLE_EXPORT, WASI_MODULE, WASI_MAY_UNWIND } from './abi.js';
 import { addressTakenFunctions, callGraph, feedbackVertexSet, fuelTouchingFunctions } from './callgraph.js';
 import { sha256Hex } from './cache.js';
 import { ModuleError } from './errors.js';
-import { addFuelChecks, addFuelRuntime, PREEMPT_QUALIFIED } from './fuel.js';
+import { addFuelChecks, addFuelRuntime, addUncheckedTwins, PREEMPT_QUALIFIED } from './fuel.js';
 import { hideScratchPages } from './scratch.js';
 import { summarizeFunction, type FunctionSummary } from './summary.js';
 import { UnsupportedExpressionError } from './walk.js';
 
 /** Import modules a guest may use. `popcorn` is the future popcorn ABI: any name is accepted. */
-export const ALLOWED_IMPORT_MODULES: readonly string[] = ['wasi_snapshot_preview1', 'popcorn'];
+export const ALLOWED_IMPORT_MODULES: readonly string[] = [WASI_MODULE, 'popcorn'];
 
 /**
  * WebAssembly features accepted. Exception handling and tail calls are left out because
@@ -187,7 +187,10 @@ function rewrite(module: binaryen.Module, source: string, info: InstrumentInfo):
   const checked = new Set([...entryChecked, ...summaries.filter((s) => s.loops.length > 0).map((s) => s.name)]);
   exportState(module, info);
   addFuelRuntime(module);
-  addFuelChecks(module, summaries, entryChecked, fuelTouchingFunctions(graph, checked));
+  const touching = fuelTouchingFunctions(graph, checked);
+  // After the call graph: a twin only ever calls its checked original, already counted.
+  for (const twin of addUncheckedTwins(module, summaries, entryChecked)) touching.add(twin);
+  addFuelChecks(module, summaries, entryChecked, touching);
   hideScratchPages(module);
   runAsyncify(module, info.imports);
 }
@@ -227,19 +230,26 @@ function exportState(module: binaryen.Module, info: InstrumentInfo): void {
 }
 
 /**
- * Asyncify, restricted to the imports that may unwind: preempt, and every WASI and popcorn call
- * (any of them may have to wait). Optimizing while it runs (Asyncify then flattens and
+ * Asyncify, restricted to the imports that may unwind: preempt, every popcorn call, and the few
+ * WASI calls that may have to wait (WASI_MAY_UNWIND). Code that reaches only the other WASI calls
+ * (clock_time_get in a loop, say) is then not instrumented for their sake. Optimizing while it runs (Asyncify then flattens and
  * re-optimizes the functions it instruments) matters: at level 0 the output ran 1.4–4.8× slower.
  * Level 1 ran as fast as level 2 on the compute benchmarks (measured on a quiet 16-core machine)
  * and instruments faster; a full -O3 afterwards took seconds and gained nothing measurable.
  * Indirect calls stay instrumented (no asyncify-ignore-indirect): any function pointer may lead
  * to a fuel check.
  */
+function mayUnwind(qualified: string): boolean {
+  const dot = qualified.indexOf('.');
+  const [module, name] = [qualified.slice(0, dot), qualified.slice(dot + 1)];
+  return module !== WASI_MODULE || WASI_MAY_UNWIND.includes(name);
+}
+
 function runAsyncify(module: binaryen.Module, imports: readonly string[]): void {
   binaryen.setOptimizeLevel(1);
   binaryen.setShrinkLevel(0);
   binaryen.setDebugInfo(true); // keep the name section: traps then name the function
-  binaryen.setPassArgument('asyncify-imports', [PREEMPT_QUALIFIED, ...imports].join(','));
+  binaryen.setPassArgument('asyncify-imports', [PREEMPT_QUALIFIED, ...imports.filter(mayUnwind)].join(','));
   try {
     module.runPasses(['asyncify']);
   } finally {
