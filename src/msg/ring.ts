@@ -9,14 +9,6 @@
  * and the record starts at offset 0, so the consumer always sees a payload as one contiguous view.
  * Hence the largest payload is half the capacity minus the header; longer messages are fragmented
  * one layer up.
- *
- * Publication is per record: the header's second word is a stamp derived from the length and the
- * record's absolute position, stored last (atomically). The consumer spins on the stamp in the
- * record itself, so a message costs one cache-line transfer on the critical path instead of two
- * (the head counter, then the record). Consumed bytes are zeroed, so a slot never holds a stale
- * stamp: a non-zero stamp at the tail is a record or corruption, never old data. The head counter
- * is still published after the stamp; it tells corruption (head moved, stamp wrong) from a record
- * not yet written (head not moved).
  */
 
 import { Doorbell } from './doorbell.js';
@@ -27,14 +19,10 @@ const PRODUCER_WAITING = 64; // byte 256: set by a producer that found the ring 
 const DATA_OFFSET = 384;
 const HEADER_BYTES = 8;
 const PAD_LENGTH = 0xffffffff;
-const STAMP_SALT = 0x5a17c0de;
+/** The check word makes a record header self-validating: garbage is detected, not trusted. */
+const CHECK_SALT = 0x5a17c0de;
 
-/**
- * The stamp of a record of `length` bytes at absolute position `position`: never 0 (the value of
- * zeroed memory), different for the same slot on every lap, and a function of the length, so a
- * header whose words disagree is recognised as garbage.
- */
-const stampOf = (length: number, position: number): number => (Math.imul(length, 0x9e3779b1) ^ position ^ STAMP_SALT) | 1;
+const checkWord = (length: number): number => (length ^ CHECK_SALT) | 0;
 const align8 = (n: number): number => (n + 7) & ~7;
 
 /** The shared part of a ring, passed to the other thread (SharedArrayBuffers clone by reference). */
@@ -94,9 +82,8 @@ abstract class RingEnd {
 export class RingProducer extends RingEnd {
   private head: number;
   private cachedTail: number;
-  /** Size and payload length of the record between reserve() and commit(). */
+  /** Size of the record between reserve() and commit(). */
   private pendingSize = 0;
-  private pendingLength = 0;
   private readonly consumerBell: Doorbell;
 
   constructor(shared: RingShared) {
@@ -119,21 +106,17 @@ export class RingProducer extends RingEnd {
     const needed = size <= untilEnd ? size : untilEnd + size;
     if (!this.hasRoom(needed)) return -1;
     if (size > untilEnd) {
-      this.words[pos >> 2] = PAD_LENGTH | 0;
-      Atomics.store(this.words, (pos >> 2) + 1, stampOf(PAD_LENGTH, this.head));
+      this.writeHeader(pos, PAD_LENGTH);
       this.head = (this.head + untilEnd) >>> 0;
     }
     const at = this.head & this.mask;
-    this.words[at >> 2] = length | 0;
+    this.writeHeader(at, length);
     this.pendingSize = size;
-    this.pendingLength = length;
     return at + HEADER_BYTES;
   }
 
   /** Publish the record written after reserve(), and wake the consumer if it sleeps. */
   commit(): void {
-    const at = this.head & this.mask;
-    Atomics.store(this.words, (at >> 2) + 1, stampOf(this.pendingLength, this.head));
     this.head = (this.head + this.pendingSize) >>> 0;
     this.stats.records++;
     this.stats.bytes += this.pendingSize;
@@ -160,6 +143,17 @@ export class RingProducer extends RingEnd {
     return this.hasRoom(2 * size);
   }
 
+  /**
+   * Int32Array elements are in the platform's byte order; the ring is only ever shared between
+   * threads of one process, so that is the order both ends use. (The wire format of frames
+   * inside the payload stays little-endian: that is the codec's business.)
+   */
+  private writeHeader(at: number, length: number): void {
+    const w = at >> 2;
+    this.words[w] = length | 0;
+    this.words[w + 1] = checkWord(length);
+  }
+
   /** Room check against the cached tail first: the shared tail is read only when that says full. */
   private hasRoom(needed: number): boolean {
     if (((this.head - this.cachedTail) >>> 0) + needed <= this.capacity) return true;
@@ -182,9 +176,9 @@ export class RingConsumer extends RingEnd {
     this.producerBell = new Doorbell(shared.producerBell);
   }
 
-  /** True when at least one record (or corruption to report) is waiting. */
+  /** True when at least one record is waiting. */
   hasData(): boolean {
-    return this.stampValid(this.tail & this.mask) || ((Atomics.load(this.ctl, HEAD) - this.tail) | 0) > 0;
+    return (Atomics.load(this.ctl, HEAD) >>> 0) !== this.tail;
   }
 
   /**
@@ -193,69 +187,39 @@ export class RingConsumer extends RingEnd {
    * far is skipped: the consumer resynchronises at the producer's head rather than trust garbage.
    */
   poll(handler: RecordHandler, budget = 64): number {
+    const head = Atomics.load(this.ctl, HEAD) >>> 0;
     let delivered = 0;
-    while (delivered < budget) {
+    while (this.tail !== head && delivered < budget) {
       const at = this.tail & this.mask;
-      if (!this.stampValid(at) && !this.confirmRecord(at)) break;
-      const length = this.words[at >> 2] >>> 0;
+      const w = at >> 2;
+      const length = this.words[w] >>> 0;
+      if (this.words[w + 1] !== checkWord(length) || !this.fits(at, length, head)) {
+        this.stats.corrupt++;
+        this.tail = head;
+        break;
+      }
       if (length === PAD_LENGTH) {
-        this.words[(at >> 2) + 1] = 0;
         this.tail = (this.tail + this.capacity - at) >>> 0;
         continue;
       }
       const size = align8(HEADER_BYTES + length);
+      // The tail is published once per batch, not per record: one shared write per wake-up.
       handler(this.bytes, at + HEADER_BYTES, length);
-      this.bytes.fill(0, at, at + size);
       this.tail = (this.tail + size) >>> 0;
       this.stats.records++;
       this.stats.bytes += size;
       delivered++;
     }
-    // The tail is published once per batch, not per record: one shared write per wake-up.
     Atomics.store(this.ctl, TAIL, this.tail | 0);
     this.releaseProducer();
     return delivered;
   }
 
-  /** The record at `at` (the tail) is published and its header is self-consistent. */
-  private stampValid(at: number): boolean {
-    const w = at >> 2;
-    const stamp = Atomics.load(this.words, w + 1);
-    if (stamp === 0) return false;
-    const length = this.words[w] >>> 0;
-    return stamp === stampOf(length, this.tail) && this.plausible(at, length);
-  }
-
-  /**
-   * The stamp at the tail is not valid: either nothing was sent yet (the head has not moved) or
-   * the header is corrupt (the head moved past it, and the producer stores the stamp before the
-   * head). Corruption is counted and the published bytes are dropped.
-   */
-  private confirmRecord(at: number): boolean {
-    const head = Atomics.load(this.ctl, HEAD) >>> 0;
-    // The head may still point before a pad record the consumer already skipped (the producer
-    // publishes the pad's stamp at once and the head at the next commit): not ahead means nothing.
-    if (((head - this.tail) | 0) <= 0) return false;
-    if (this.stampValid(at)) return true;
-    this.stats.corrupt++;
-    this.zero(this.tail, head);
-    this.tail = head;
-    return false;
-  }
-
-  /** A header is plausible only if its record lies within the ring. */
-  private plausible(at: number, length: number): boolean {
-    if (length === PAD_LENGTH) return true;
-    return length <= this.maxPayload && at + HEADER_BYTES + length <= this.capacity;
-  }
-
-  /** Zero the bytes between two absolute positions (wrapping), keeping slots free of stale stamps. */
-  private zero(from: number, to: number): void {
-    const start = from & this.mask;
-    const count = (to - from) >>> 0;
-    const first = Math.min(count, this.capacity - start);
-    this.bytes.fill(0, start, start + first);
-    if (count > first) this.bytes.fill(0, 0, count - first);
+  /** A record header is plausible only if its record lies within the published bytes. */
+  private fits(at: number, length: number, head: number): boolean {
+    const published = (head - this.tail) >>> 0;
+    if (length === PAD_LENGTH) return this.capacity - at <= published;
+    return length <= this.maxPayload && align8(HEADER_BYTES + length) <= published && at + HEADER_BYTES + length <= this.capacity;
   }
 
   private releaseProducer(): void {
