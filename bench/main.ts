@@ -2,14 +2,14 @@
  * The benchmark entry point: `node dist/bench/main.js NAME [--json] [--key=value ...]`.
  *
  * Each benchmark is a module bench/NAME.ts exporting `run(options)`, which resolves to a flat
- * record of numbers, strings and booleans (a nested `targets_met` record is allowed too). With
+ * record of numbers, strings, booleans and nulls (a nested `targets_met` record is allowed too). With
  * --json exactly one JSON object goes to stdout, so scripts and CI can parse it; anything else a
  * benchmark wants to say goes to stderr. Without --json the result is printed as a table.
  *
  * To add a benchmark, write bench/NAME.ts and add one line to BENCHMARKS below.
  */
 
-export type BenchValue = number | string | boolean;
+export type BenchValue = number | string | boolean | null;
 export type BenchResult = Record<string, BenchValue | Record<string, BenchValue>>;
 
 export interface BenchOptions {
@@ -26,6 +26,8 @@ type BenchModule = { run(options: BenchOptions): Promise<BenchResult> };
 /** The registry: one line per benchmark, loaded lazily so one bench never pays for another. */
 const BENCHMARKS: Record<string, { describe: string; load: () => Promise<BenchModule> }> = {
   msg: { describe: 'messaging layer: raw SAB, ring, postMessage, Messenger, TCP', load: () => import('./msg.js') },
+  compute: { describe: 'examples/bench CPU programs: popcorn vs node:wasi vs native', load: () => import('./compute.js') },
+  syscall: { describe: 'ns per WASI call (clock, write, open): popcorn vs node:wasi', load: () => import('./syscall.js') },
 };
 
 function usage(): string {
@@ -58,7 +60,7 @@ function formatValue(v: BenchValue): string {
 function printTable(name: string, result: BenchResult): void {
   const rows: [string, string][] = [];
   for (const [key, value] of Object.entries(result)) {
-    if (typeof value === 'object') for (const [k, v] of Object.entries(value)) rows.push([`${key}.${k}`, formatValue(v)]);
+    if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) rows.push([`${key}.${k}`, formatValue(v)]);
     else rows.push([key, formatValue(value)]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));

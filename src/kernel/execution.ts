@@ -4,9 +4,11 @@
  * a migration and a checkpoint: once unwound, the whole wasm stack is bytes in `savedStack`, and
  * the rest of the state is linear memory and the exported mutable globals.
  *
- * Every import the program calls goes through `wrapImport`: when the program is being rewound,
- * the wrapper first finishes the rewind and then runs the import again from the top. That is why
- * a syscall that blocks must be free of side effects (see wasi/blocking.ts).
+ * Every import that may block goes through `wrapImport`: when the program is being rewound, the
+ * wrapper first finishes the rewind and then runs the import again from the top. That is why a
+ * syscall that blocks must be free of side effects (see wasi/blocking.ts). Imports marked
+ * NEVER_BLOCKS are never where a process unwound, so a rewind never reaches them: the program
+ * calls them directly.
  */
 
 import {
@@ -16,7 +18,7 @@ import {
   SCRATCH_PAGES,
   type InstrumentedExports,
 } from '../wasm/abi.js';
-import { BLOCKED, ProcessExit, type WaitSpec } from './wasi/blocking.js';
+import { BLOCKED, ProcessExit, neverBlocks, type WaitSpec } from './wasi/blocking.js';
 
 /** Why a slice ended. */
 export type SliceOutcome =
@@ -67,7 +69,7 @@ export class Execution {
     const wrapped: WebAssembly.Imports = { popcorn_rt: { preempt: () => this.preempt() } };
     for (const [mod, fns] of Object.entries(imports)) {
       const table: Record<string, (...args: never[]) => unknown> = {};
-      for (const [name, fn] of Object.entries(fns)) table[name] = this.wrapImport(fn);
+      for (const [name, fn] of Object.entries(fns)) table[name] = neverBlocks(fn) ? fn : this.wrapImport(fn);
       wrapped[mod] = table;
     }
     this.instance = new WebAssembly.Instance(module, wrapped);
@@ -137,17 +139,47 @@ export class Execution {
     }
   }
 
+  /**
+   * The wrapper of an import that may block. Built for the import's arity (`fn.length`): fixed
+   * parameters, no rest array and no spread per call, and a parameter count that matches the
+   * wasm signature, which V8 calls faster. A function with rest or default parameters reports 0
+   * there and gets the general wrapper (one that reports fewer parameters than it takes, like
+   * `(a, ...rest)`, would lose arguments: don't write imports like that). The result test looks
+   * at typeof first because `===` against a symbol, with numbers in its feedback, is a builtin
+   * call in V8 while typeof stays inline.
+   */
   private wrapImport(fn: (...args: never[]) => unknown): (...args: never[]) => unknown {
-    return (...args: never[]): unknown => {
-      const rerun = this.rewinding;
-      if (rerun) this.endRewind();
-      this.hooks.beginSyscall(rerun);
-      const result = fn(...args);
-      if (result !== BLOCKED) return result;
-      const wait = this.hooks.takeWait();
-      this.startUnwind(wait === 'yield' ? { kind: 'yielded' } : { kind: 'blocked', wait });
-      return 0;
-    };
+    const f = fn as (...args: unknown[]) => unknown;
+    type A = unknown;
+    switch (f.length) {
+      case 1: return (a: A) => { this.enter(); const r = f(a); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      case 2: return (a: A, b: A) => { this.enter(); const r = f(a, b); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      case 3: return (a: A, b: A, c: A) => { this.enter(); const r = f(a, b, c); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      case 4: return (a: A, b: A, c: A, d: A) => { this.enter(); const r = f(a, b, c, d); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      case 5: return (a: A, b: A, c: A, d: A, e: A) => { this.enter(); const r = f(a, b, c, d, e); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      case 6: return (a: A, b: A, c: A, d: A, e: A, g: A) => { this.enter(); const r = f(a, b, c, d, e, g); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      case 7: return (a: A, b: A, c: A, d: A, e: A, g: A, h: A) => { this.enter(); const r = f(a, b, c, d, e, g, h); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      case 8: return (a: A, b: A, c: A, d: A, e: A, g: A, h: A, i: A) => { this.enter(); const r = f(a, b, c, d, e, g, h, i); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      case 9: return (a: A, b: A, c: A, d: A, e: A, g: A, h: A, i: A, j: A) => { this.enter(); const r = f(a, b, c, d, e, g, h, i, j); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+      default: return (...args: unknown[]) => { this.enter(); const r = f(...args); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+    }
+  }
+
+  /** Before every wrapped import: finish a rewind that reached it, and tell the kernel a syscall begins. */
+  private enter(): void {
+    if (this.rewinding) {
+      this.endRewind();
+      this.hooks.beginSyscall(true);
+    } else {
+      this.hooks.beginSyscall(false);
+    }
+  }
+
+  /** The import returned BLOCKED: unwind the process (the import runs again when it is woken). */
+  private blocked(): number {
+    const wait = this.hooks.takeWait();
+    this.startUnwind(wait === 'yield' ? { kind: 'yielded' } : { kind: 'blocked', wait });
+    return 0;
   }
 
   /** Grow the memory by the scratch pages the instrumented program does not see. */

@@ -10,6 +10,24 @@
 export const BLOCKED = Symbol('BLOCKED');
 export type Blocked = typeof BLOCKED;
 
+/**
+ * Marks an import that never returns BLOCKED and uses no per-syscall state (the deadlines of
+ * `deadlineFor`, the sched_yield marker). Such an import is never the one a process unwound in,
+ * so it is never reached during a rewind, and the kernel lets the program call it directly
+ * instead of through the wrapper that handles rewinds and BLOCKED (execution.ts): for
+ * clock_time_get the wrapper costs about a tenth of the call.
+ */
+export const NEVER_BLOCKS = Symbol('never blocks');
+
+export function markNeverBlocks<F extends object>(fn: F): F {
+  Object.defineProperty(fn, NEVER_BLOCKS, { value: true });
+  return fn;
+}
+
+export function neverBlocks(fn: object): boolean {
+  return (fn as { [NEVER_BLOCKS]?: boolean })[NEVER_BLOCKS] === true;
+}
+
 /** Something a process can wait on: a pipe end, a terminal, a socket. */
 export interface Pollable {
   /** True when a read would not block now (data, EOF or error). */

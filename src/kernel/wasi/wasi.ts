@@ -6,14 +6,15 @@
  *   - ProcessExit (proc_exit, a fatal proc_raise) is thrown on to the kernel;
  *   - BLOCKED is returned as is: the kernel's wrapper sees `result === BLOCKED`, unwinds the
  *     process and re-runs the same import later (blocking.ts). Only fd_read, fd_write,
- *     poll_oneoff and sched_yield can return it, and only before any side effect;
+ *     poll_oneoff and sched_yield (MAY_BLOCK) can return it, and only before any side effect;
+ *     every other import is marked NEVER_BLOCKS and is called by the program directly;
  *   - any other exception is a bug in us or the host, never the guest's fault: it is logged
  *     through ctx.log and the guest gets EIO, so the kernel keeps running.
  *
  * Each import is a named function with fixed parameters and its own try/catch (no rest
  * arguments, no closure per call): clock_time_get and small fd_writes are hot.
  */
-import { BLOCKED, ProcessExit, type Blocked, type WaitSpec } from './blocking.js';
+import { BLOCKED, ProcessExit, markNeverBlocks, type Blocked, type WaitSpec } from './blocking.js';
 import { need, requireReadable, requireWritable, timesFrom } from './access.js';
 import { Errno, WasiError } from './errno.js';
 import type { FdTable } from './fd-table.js';
@@ -48,14 +49,9 @@ export interface WasiContext {
    * kernel must return, call for call, the deadlines it returned the first time.
    */
   deadlineFor(relativeNs: bigint): bigint;
+  /** Clocks for clock_time_get (hot: a monotonic read per clock_gettime) and poll deadlines. */
   monotonicNs(): bigint;
   realtimeNs(): bigint;
-  /**
-   * Optional fast clocks for clock_time_get: the same clocks as monotonicNs/realtimeNs, as
-   * doubles (exact while below 2^53 ns, ~104 days for a monotonic clock counted from process
-   * start). A BigInt per call costs more than node:wasi's whole clock_time_get.
-   */
-  fastClock?: { monotonicNs(): number; realtimeNs(): number };
   randomFill(buf: Uint8Array): void;
   /** Unexpected host exceptions inside a syscall (the guest got EIO). */
   log?(message: string, err: unknown): void;
@@ -87,7 +83,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
   }
   const mem = (): GuestMemory => ctx.memory().sync();
 
-  return {
+  const imports: WasiImports = {
     args_get(argvPtr: number, bufPtr: number): number {
       try {
         writeStrings(mem(), argv, argvPtr, bufPtr);
@@ -132,17 +128,14 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
     },
     clock_time_get(id: number, _precision: bigint, out: number): number {
       try {
-        const m = ctx.memory().sync();
-        const fast = ctx.fastClock;
-        if (id === Clockid.MONOTONIC) {
-          if (fast) m.u64setNum(out, fast.monotonicNs());
-          else m.u64set(out, ctx.monotonicNs());
-        } else if (id === Clockid.REALTIME) {
-          if (fast) m.u64setNum(out, fast.realtimeNs());
-          else m.u64set(out, ctx.realtimeNs());
-        } else {
+        let ns: bigint;
+        if (id === Clockid.MONOTONIC) ns = ctx.monotonicNs();
+        else if (id === Clockid.REALTIME) ns = ctx.realtimeNs();
+        else {
           checkClock(id);
+          return 0;
         }
+        ctx.memory().sync().u64set(out, ns);
         return 0;
       } catch (e) {
         return fail(e, 'clock_time_get');
@@ -351,7 +344,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
           const off = m.dv.getUint32(base + i * 8, true);
           const len = m.dv.getUint32(base + i * 8 + 4, true);
           const n = d.read(m.u8, off, len);
-          if (n === BLOCKED) {
+          if (typeof n !== 'number') { // BLOCKED (a typeof test stays inline; === on a symbol does not)
             if (total > 0) break; // got something: return it rather than wait for more
             if (d.fdflags & Fdflags.NONBLOCK) throw new WasiError(Errno.AGAIN, 'would block');
             return ctx.wait({ pollables: [d.pollable] });
@@ -445,7 +438,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
           const len = m.dv.getUint32(base + i * 8 + 4, true);
           if (len === 0) continue;
           const n = d.write(m.u8, off, len);
-          if (n === BLOCKED) {
+          if (typeof n !== 'number') { // BLOCKED (a typeof test stays inline; === on a symbol does not)
             if (total > 0) break;
             if (d.fdflags & Fdflags.NONBLOCK) throw new WasiError(Errno.AGAIN, 'would block');
             return ctx.wait({ pollables: [d.pollable] });
@@ -598,7 +591,15 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
       return notSocket(fds, fd, 'sock_shutdown', fail);
     },
   };
+  for (const [name, fn] of Object.entries(imports)) if (!MAY_BLOCK.has(name)) markNeverBlocks(fn);
+  return imports;
 }
+
+/**
+ * The imports that may return BLOCKED or use the per-syscall state of deadlineFor and yield; the
+ * others are marked NEVER_BLOCKS, so the kernel calls them without its rewind wrapper.
+ */
+export const MAY_BLOCK: ReadonlySet<string> = new Set(['fd_read', 'fd_write', 'poll_oneoff', 'sched_yield']);
 
 // ---- helpers -----------------------------------------------------------------------------------
 

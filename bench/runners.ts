@@ -1,0 +1,204 @@
+/**
+ * The three ways the compute and syscall benchmarks run a WASI program, so their numbers are
+ * comparable:
+ *
+ *   PopcornRunner  a one-kernel popcorn node booted once, stdio captured in memory; the program is
+ *                  prepared into the instrumented-module cache before anything is timed, and the
+ *                  time is from start() to waitExit() (the kernel keeps compiled modules, so after
+ *                  the first run that is instantiation + execution + exit notice).
+ *   runNodeWasi    node:wasi in this process on the uninstrumented module (compiled once, a fresh
+ *                  instance per run), stdout to a temp file so the output can be checked; timed
+ *                  from instantiation to the end of _start.
+ *   runNative      the C source built with `cc -O2 -lm` into a temp dir; timed around spawnSync
+ *                  (so it includes fork/exec, ~1 ms).
+ */
+
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { WASI } from 'node:wasi';
+import { PopcornNode } from '../src/node/node.js';
+import { prepareProgram } from '../src/wasm/loader.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const example = (path: string): string => join(ROOT, 'examples', path);
+
+export interface RunOutput {
+  ms: number;
+  stdout: string;
+}
+
+export interface Preopen {
+  host: string;
+  guest: string;
+}
+
+/** A stdout/stderr for a popcorn node that keeps what it is given. */
+class Capture extends Writable {
+  chunks: Buffer[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.chunks.push(chunk);
+    done();
+  }
+  take(): string {
+    const text = Buffer.concat(this.chunks).toString('utf8');
+    this.chunks = [];
+    return text;
+  }
+}
+
+export class PopcornRunner {
+  private constructor(
+    private readonly node: PopcornNode,
+    private readonly stdout: Capture,
+    private readonly stderr: Capture,
+  ) {}
+
+  static async boot(): Promise<PopcornRunner> {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const node = await PopcornNode.boot({
+      kernels: 1,
+      io: { stdin: Readable.from([]), stdout, stderr },
+      log: (text) => process.stderr.write(`popcorn: ${text}\n`),
+    });
+    return new PopcornRunner(node, stdout, stderr);
+  }
+
+  /** Instrument (or find in the cache) before timing anything; returns the hash. */
+  async prepare(path: string): Promise<string> {
+    return (await prepareProgram(path, { onProgress: (text) => process.stderr.write(`popcorn: ${text}\n`) })).hash;
+  }
+
+  async run(hash: string, path: string, args: string[], dirs: Preopen[] = []): Promise<RunOutput> {
+    const name = basename(path);
+    const started = performance.now();
+    const pid = await this.node.start({ hash, name, args: [name, ...args], env: [], dirs });
+    const exit = await this.node.waitExit(pid);
+    const ms = performance.now() - started;
+    await this.node.flushed();
+    const stdout = this.stdout.take();
+    const stderr = this.stderr.take();
+    if (exit.status !== 0) throw new Error(`popcorn ${name} ${args.join(' ')}: exit ${exit.status}\n${exit.trap}${stderr}`);
+    return { ms, stdout };
+  }
+
+  shutdown(): Promise<void> {
+    return this.node.shutdown();
+  }
+}
+
+const modules = new Map<string, WebAssembly.Module>();
+
+setFlagsFromString('--expose-gc');
+/** A full GC on demand (the flag above makes `gc` exist in contexts created after it). */
+const collectGarbage = runInNewContext('gc') as () => void;
+
+/**
+ * Runs `path` under node:wasi. Node 20's node:wasi aborts the whole process (SIGABRT, no
+ * message) after a large memory.grow (≥ 32 MiB at once), so the bench sizes stay below that;
+ * and it aborts intermittently when an earlier instance whose memory grew by tens of MiB (sort
+ * at its default size) is garbage-collected while a new one runs. So each run starts with a full
+ * GC, which also keeps the last run's garbage out of this run's time.
+ */
+export function runNodeWasi(path: string, args: string[], preopens: Preopen[] = []): RunOutput {
+  let module = modules.get(path);
+  if (module === undefined) {
+    module = new WebAssembly.Module(readFileSync(path));
+    modules.set(path, module);
+  }
+  collectGarbage();
+  const dir = mkdtempSync(join(tmpdir(), 'popcorn-bench-'));
+  const outPath = join(dir, 'stdout');
+  const out = openSync(outPath, 'w');
+  try {
+    const wasi = new WASI({
+      version: 'preview1',
+      args: [basename(path), ...args],
+      env: {},
+      preopens: Object.fromEntries(preopens.map((p) => [p.guest, p.host])),
+      stdout: out,
+      returnOnExit: true,
+    });
+    const started = performance.now();
+    const instance = new WebAssembly.Instance(module, wasi.getImportObject() as WebAssembly.Imports);
+    const status = wasi.start(instance);
+    const ms = performance.now() - started;
+    if (status !== 0) throw new Error(`node:wasi ${basename(path)} ${args.join(' ')}: exit ${status}`);
+    closeSync(out);
+    return { ms, stdout: readFileSync(outPath, 'utf8') };
+  } finally {
+    try {
+      closeSync(out);
+    } catch {
+      // already closed
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Native builds of the example C programs, in one temp dir per benchmark run. */
+export class NativeBuilds {
+  private readonly dir = mkdtempSync(join(tmpdir(), 'popcorn-native-'));
+  private readonly built = new Map<string, string | null>();
+  readonly cc: string | null;
+
+  constructor(private readonly log: (line: string) => void) {
+    const probe = spawnSync('cc', ['--version'], { encoding: 'utf8' });
+    this.cc = probe.status === 0 ? 'cc' : null;
+    if (this.cc === null) log('no cc: native times are null');
+  }
+
+  /** The native binary for `source` (a .c path), or null when there is no compiler. */
+  binary(source: string): string | null {
+    if (this.cc === null) return null;
+    let bin = this.built.get(source);
+    if (bin === undefined) {
+      bin = join(this.dir, basename(source, '.c'));
+      const r = spawnSync(this.cc, ['-O2', source, '-o', bin, '-lm'], { encoding: 'utf8' });
+      if (r.status !== 0) {
+        this.log(`cc ${source} failed: ${r.stderr}`);
+        bin = null;
+      }
+      this.built.set(source, bin);
+    }
+    return bin;
+  }
+
+  run(bin: string, args: string[]): RunOutput {
+    const started = performance.now();
+    const r = spawnSync(bin, args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    const ms = performance.now() - started;
+    if (r.status !== 0) throw new Error(`native ${basename(bin)} ${args.join(' ')}: exit ${r.status ?? r.signal}\n${r.stderr}`);
+    return { ms, stdout: r.stdout };
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export const geomean = (xs: number[]): number => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+
+/** Round to 3 significant digits for JSON readability. */
+export const round3 = (x: number): number => Number(x.toPrecision(3));
+
+/** A positive integer knob. */
+export function intArg(args: Record<string, string | true>, name: string, fallback: number): number {
+  const v = args[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (v === true || !Number.isInteger(n) || n < 1) throw new Error(`--${name} needs a positive integer, got ${String(v)}`);
+  return n;
+}
