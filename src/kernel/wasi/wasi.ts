@@ -267,17 +267,8 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         const m = mem();
         m.check(out, 4);
         const base = checkIovecs(m, iovs, iovsLen);
-        let total = 0;
-        let pos = offset;
-        for (let i = 0; i < iovsLen >>> 0; i++) {
-          const off = m.dv.getUint32(base + i * 8, true);
-          const len = m.dv.getUint32(base + i * 8 + 4, true);
-          const n = e.description.pread(m.u8, off, len, pos);
-          total += n;
-          pos += BigInt(n);
-          if (n < len) break;
-        }
-        m.u32set(out, total);
+        const d = e.description;
+        m.u32set(out, positionalIo(m, base, iovsLen, offset, (off, len, at) => d.pread(m.u8, off, len, at)));
         return 0;
       } catch (e) {
         return fail(e, 'fd_pread');
@@ -314,17 +305,8 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         const m = mem();
         m.check(out, 4);
         const base = checkIovecs(m, iovs, iovsLen);
-        let total = 0;
-        let pos = offset;
-        for (let i = 0; i < iovsLen >>> 0; i++) {
-          const off = m.dv.getUint32(base + i * 8, true);
-          const len = m.dv.getUint32(base + i * 8 + 4, true);
-          const n = e.description.pwrite(m.u8, off, len, pos);
-          total += n;
-          pos += BigInt(n);
-          if (n < len) break;
-        }
-        m.u32set(out, total);
+        const d = e.description;
+        m.u32set(out, positionalIo(m, base, iovsLen, offset, (off, len, at) => d.pwrite(m.u8, off, len, at)));
         return 0;
       } catch (e) {
         return fail(e, 'fd_pwrite');
@@ -611,6 +593,27 @@ function checkIovecs(m: GuestMemory, iovs: number, count: number): number {
     m.check(m.dv.getUint32(base + i * 8, true), m.dv.getUint32(base + i * 8 + 4, true));
   }
   return base;
+}
+
+/** fd_pread/fd_pwrite over an iovec list, from `position`; stops at the first short transfer. */
+function positionalIo(
+  m: GuestMemory,
+  base: number,
+  count: number,
+  position: bigint,
+  transfer: (off: number, len: number, at: bigint) => number,
+): number {
+  let total = 0;
+  let at = position;
+  for (let i = 0; i < count >>> 0; i++) {
+    const off = m.dv.getUint32(base + i * 8, true);
+    const len = m.dv.getUint32(base + i * 8 + 4, true);
+    const n = transfer(off, len, at);
+    total += n;
+    at += BigInt(n);
+    if (n < len) break;
+  }
+  return total;
 }
 
 function checkClock(id: number): void {
