@@ -13,7 +13,6 @@
 
 import {
   FUEL_EXPORT,
-  GLOBAL_EXPORT_PREFIX,
   SCRATCH_BYTES,
   SCRATCH_PAGES,
   type InstrumentedExports,
@@ -106,15 +105,6 @@ export class Execution {
       return this.unwindOutcome;
     }
     return { kind: 'exited', status: 0 };
-  }
-
-  /** The exported mutable globals, by export name: part of a capture. */
-  globals(): Map<string, WebAssembly.Global> {
-    const out = new Map<string, WebAssembly.Global>();
-    for (const [name, value] of Object.entries(this.exports)) {
-      if (name.startsWith(GLOBAL_EXPORT_PREFIX)) out.set(name, value as WebAssembly.Global);
-    }
-    return out;
   }
 
   private preempt(): void {

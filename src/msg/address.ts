@@ -7,7 +7,6 @@
 export type EndpointId = number;
 
 export const HOST_LOCAL = 255;
-export const MAX_KERNELS_PER_NODE = 255;
 
 export const endpointId = (node: number, local: number): EndpointId => ((node << 8) | local) >>> 0;
 export const nodeOf = (id: EndpointId): number => id >>> 8;

@@ -43,6 +43,3 @@ export function readHeader(view: DataView, at: number): FrameHeader {
     request: view.getUint32(at + 12, true),
   };
 }
-
-/** The destination, read without decoding the rest: what a relay needs. */
-export const readDestination = (view: DataView, at: number): number => view.getUint32(at + 8, true);

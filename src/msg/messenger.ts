@@ -12,7 +12,7 @@
 import { DecodeError, Reader, Writer, compile, type Codec } from './codec.js';
 import { FRAGMENT_HEADER_BYTES } from './fragment.js';
 import { Reassembler } from './fragment.js';
-import { FRAME_HEADER_BYTES, FrameFlag, readHeader, type FrameHeader } from './frame.js';
+import { FRAME_HEADER_BYTES, FrameFlag, readHeader, writeHeader, type FrameHeader } from './frame.js';
 import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link.js';
 import { RemoteError, WaitStations, type Continuation } from './requests.js';
 import { describeEndpoint, nodeOf, type EndpointId } from './address.js';
@@ -192,11 +192,7 @@ export class Messenger {
     const w = this.writer;
     w.reset(FRAME_HEADER_BYTES);
     (codecs.get(name) as Codec<unknown>).encode(w, payload);
-    w.view.setUint16(0, header.type, true);
-    w.view.setUint16(2, header.flags, true);
-    w.view.setUint32(4, header.src, true);
-    w.view.setUint32(8, header.dst, true);
-    w.view.setUint32(12, header.request, true);
+    writeHeader(w.view, 0, header);
     this.stats.sent++;
     this.forward(header.dst, w.bytes.subarray(0, w.pos));
     // Links copy what they send, so the buffer is free again. Do not keep one sized for the
@@ -232,11 +228,7 @@ export class Messenger {
     const src = this.self;
     const piece = new Uint8Array(FRAME_HEADER_BYTES + FRAGMENT_HEADER_BYTES + chunk);
     const view = new DataView(piece.buffer);
-    view.setUint16(0, FRAGMENT_TYPE, true);
-    view.setUint16(2, 0, true);
-    view.setUint32(4, src, true);
-    view.setUint32(8, dst, true);
-    view.setUint32(12, 0, true);
+    writeHeader(view, 0, { type: FRAGMENT_TYPE, flags: 0, src, dst, request: 0 });
     view.setUint32(16, message, true);
     view.setUint32(20, frame.length, true);
     for (let offset = 0; offset < frame.length; offset += chunk) {

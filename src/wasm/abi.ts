@@ -48,15 +48,6 @@ export const WASI_MODULE = 'wasi_snapshot_preview1';
  */
 export const WASI_MAY_UNWIND: readonly string[] = ['fd_read', 'fd_write', 'poll_oneoff', 'sched_yield'];
 
-/** Binaryen Asyncify's exports. */
-export const ASYNCIFY = {
-  startUnwind: 'asyncify_start_unwind',
-  stopUnwind: 'asyncify_stop_unwind',
-  startRewind: 'asyncify_start_rewind',
-  stopRewind: 'asyncify_stop_rewind',
-  getState: 'asyncify_get_state',
-} as const;
-
 /** Values returned by asyncify_get_state. */
 export const enum AsyncifyState {
   Normal = 0,
