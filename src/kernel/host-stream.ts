@@ -19,8 +19,39 @@ export const WRITE_WINDOW = 1 << 20;
 /** A terminal is a character device to WASI (isatty() looks at this); anything else is unknown. */
 const filetypeOf = (fd: number): number => (isatty(fd) ? Filetype.CHARACTER_DEVICE : Filetype.UNKNOWN);
 
+/**
+ * The host streams this kernel uses, by stream id. A channel lives while a process's fd refers
+ * to it or its writes are still in flight; run sessions come and go, their channels with them.
+ */
+export class HostStreamChannels {
+  private readonly channels = new Map<number, HostStreamChannel>();
+
+  constructor(private readonly messenger: Messenger, private readonly host: EndpointId) {}
+
+  /** The channel for `stream`, counted as one more user until its description is closed. */
+  acquire(stream: number): HostStreamChannel {
+    let c = this.channels.get(stream);
+    if (c === undefined) {
+      c = new HostStreamChannel(stream, this.messenger, this.host, () => this.channels.delete(stream));
+      this.channels.set(stream, c);
+    }
+    c.users++;
+    return c;
+  }
+
+  get(stream: number): HostStreamChannel | undefined {
+    return this.channels.get(stream);
+  }
+
+  get size(): number {
+    return this.channels.size;
+  }
+}
+
 /** One host stream as seen from this kernel: shared by every process of the kernel that uses it. */
 export class HostStreamChannel {
+  /** Open descriptions on this channel. */
+  users = 0;
   private inFlight = 0;
   private readonly writeWatchers = new Set<() => void>();
   /** Received input not yet read (input streams only). */
@@ -28,8 +59,23 @@ export class HostStreamChannel {
   private wanting = false;
   readonly filetype: number;
 
-  constructor(readonly stream: number, private readonly messenger: Messenger, private readonly host: EndpointId) {
+  constructor(
+    readonly stream: number,
+    private readonly messenger: Messenger,
+    private readonly host: EndpointId,
+    private readonly onIdle: () => void,
+  ) {
     this.filetype = filetypeOf(stream);
+  }
+
+  /** A description on this channel was closed. */
+  release(): void {
+    this.users--;
+    this.dropIfIdle();
+  }
+
+  private dropIfIdle(): void {
+    if (this.users <= 0 && this.inFlight === 0) this.onIdle();
   }
 
   get writable(): boolean {
@@ -45,6 +91,7 @@ export class HostStreamChannel {
   credit(bytes: number): void {
     this.inFlight = Math.max(0, this.inFlight - bytes);
     for (const wake of [...this.writeWatchers]) wake();
+    this.dropIfIdle();
   }
 
   watchWritable(fn: () => void): () => void {
@@ -84,6 +131,10 @@ export class HostOutput extends BaseDescription {
     };
   }
 
+  override close(): void {
+    this.channel.release();
+  }
+
   override write(buf: Uint8Array, off: number, len: number): number | Blocked {
     if (len === 0) return 0;
     if (!this.channel.writable) return BLOCKED;
@@ -112,6 +163,10 @@ export class HostInput extends BaseDescription {
         return input.watch(fn);
       },
     };
+  }
+
+  override close(): void {
+    this.channel.release();
   }
 
   override read(buf: Uint8Array, off: number, len: number): number | Blocked {

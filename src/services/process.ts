@@ -6,27 +6,19 @@
 import type { Kernel } from '../kernel/kernel.js';
 import { Process } from '../kernel/process.js';
 import type { SliceOutcome } from '../kernel/execution.js';
-import { HostInput, HostOutput, HostStreamChannel } from '../kernel/host-stream.js';
+import { HostInput, HostOutput, HostStreamChannels } from '../kernel/host-stream.js';
 import { formatTrap, TRAP_EXIT_STATUS } from '../kernel/trap.js';
 import { compileCached } from '../wasm/compiled.js';
 import type { FileDescription } from '../kernel/wasi/file-description.js';
 import type { Payload } from '../protocol.js';
 
 export function installProcessService(kernel: Kernel): void {
-  const channels = new Map<number, HostStreamChannel>();
-  const channel = (stream: number): HostStreamChannel => {
-    let c = channels.get(stream);
-    if (c === undefined) {
-      c = new HostStreamChannel(stream, kernel.messenger, kernel.host);
-      channels.set(stream, c);
-    }
-    return c;
-  };
+  const channels = new HostStreamChannels(kernel.messenger, kernel.host);
   const m = kernel.messenger;
 
   m.on('proc_start', (msg, from) => {
     try {
-      const p = startProcess(kernel, msg, channel);
+      const p = startProcess(kernel, msg, channels);
       m.reply(from, 'proc_start', { pid: p.pid, kernel: kernel.id });
     } catch (error) {
       m.fail(from, 'ENOEXEC', error instanceof Error ? error.message : String(error));
@@ -37,26 +29,32 @@ export function installProcessService(kernel: Kernel): void {
     if (p !== undefined && msg.signal !== 0) kernel.scheduler.kill(p, msg.signal);
   });
   m.on('stream_credit', (msg) => channels.get(msg.stream)?.credit(msg.bytes));
-  m.on('stream_data', (msg) => channel(msg.stream).received(msg.data, msg.eof));
+  m.on('stream_data', (msg) => channels.get(msg.stream)?.received(msg.data, msg.eof));
   kernel.onProcessEnd((p, outcome) => reportEnd(kernel, p, outcome));
 }
 
-function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, channel: (stream: number) => HostStreamChannel): Process {
+function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, channels: HostStreamChannels): Process {
   if (kernel.processes.has(msg.pid)) throw new Error(`pid ${msg.pid} already exists on ${kernel.name}`);
   const module = compileCached(msg.hash);
   const stdio = [0, 1, 2].map((fd): FileDescription => {
-    const stream = channel(msg.stdio[fd] ?? fd);
+    const stream = channels.acquire(msg.stdio[fd] ?? fd);
     return fd === 0 ? new HostInput(stream) : new HostOutput(stream);
   }) as [FileDescription, FileDescription, FileDescription];
-  const p = new Process(
-    { pid: msg.pid, parent: msg.parent, name: msg.name, args: msg.args, env: msg.env, dirs: msg.dirs, stdio },
-    module,
-    () => {
-      kernel.interrupts();
-      return kernel.scheduler.shouldPreempt();
-    },
-    (text) => kernel.log(text),
-  );
+  let p: Process;
+  try {
+    p = new Process(
+      { pid: msg.pid, parent: msg.parent, name: msg.name, args: msg.args, env: msg.env, dirs: msg.dirs, stdio },
+      module,
+      () => {
+        kernel.interrupts();
+        return kernel.scheduler.shouldPreempt();
+      },
+      (text) => kernel.log(text),
+    );
+  } catch (error) {
+    for (const d of stdio) d.close();
+    throw error;
+  }
   kernel.processes.set(p.pid, p);
   kernel.scheduler.admit(p);
   return p;
