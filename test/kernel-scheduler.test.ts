@@ -66,7 +66,7 @@ test('two CPU-bound processes on one kernel progress within 20% of each other', 
 test('a program whose only hot path is deep recursion is preempted too', async () => {
   const h = await bootOne();
   try {
-    const r = await start(h.node, 'test/recurse.wasm', ['11']);
+    const r = await start(h.node, 'test/recurse.wasm', ['12']);
     const s = await start(h.node, 'test/spin.wasm', ['100000000000', '1000000', 's']);
     await sleep(1500);
     const text = h.stdout();

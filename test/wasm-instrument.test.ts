@@ -93,12 +93,12 @@ describe('instrument: fuel checks', () => {
   it('checks at the entry of one function per cycle of calls only', () => {
     // Fuel 0, refilled to 0: every check preempts, so preempts = checks passed.
     // even/odd: one of the two carries the check (odd, the one chosen), so even(4) passes 2.
-    // fact recurses into itself: its self-calls go to an unchecked twin that calls back, so
-    // fact(5) checks at 5, 3 and 1.
+    // fact recurses into itself: three levels of its self-calls are inlined (unrolled), the
+    // innermost copy calls fact again, so fact(5) checks at 5 and 1.
     const cases: [string, number, number, number][] = [
       ['leaf', 1, 8, 0],
       ['twice', 1, 15, 0],
-      ['fact', 5, 120, 3],
+      ['fact', 5, 120, 2],
       ['even', 4, 1, 2],
       ['isum', 3, 6, 4],
     ];
@@ -190,9 +190,9 @@ describe('instrument: asyncify unwind and rewind', () => {
 
   it('resumes deep recursion (many frames saved and restored)', () => {
     const expected = Array.from({ length: 200 }, (_, i) => i + 1).reduce((s, n) => s + n + (n % 3), 0);
-    // 101 entry checks (deep's twin, every other level, has none), every second one unwinds:
-    // the deepest unwind saves 200 frames, twins' among them.
-    assert.deepEqual(runWithContextSwitches('deep', 200), { result: expected, switches: 50 });
+    // 51 entry checks (deep runs four levels per call: three are inlined copies), every second
+    // one unwinds: the deepest unwind saves 50 frames of four levels' locals each.
+    assert.deepEqual(runWithContextSwitches('deep', 200), { result: expected, switches: 25 });
   });
 
   it('resumes mutual and indirect recursion, and loops that call loops', () => {

@@ -29,6 +29,16 @@ interface BodyAccessors {
     setBody(loop: Expr, body: Expr): void;
   };
   Function: { setBody(func: binaryen.FunctionRef, body: Expr): void };
+  Block: { getName(block: Expr): string | null; setName(block: Expr, name: string): void };
+  Break: { getName(br: Expr): string; setName(br: Expr, name: string): void };
+  Switch: {
+    getNames(sw: Expr): string[];
+    setNames(sw: Expr, names: string[]): void;
+    getDefaultName(sw: Expr): string;
+    setDefaultName(sw: Expr, name: string): void;
+  };
+  LocalGet: { getIndex(get: Expr): number; setIndex(get: Expr, index: number): void };
+  LocalSet: { getIndex(set: Expr): number; setIndex(set: Expr, index: number): void };
   Call: { setOperandAt(call: Expr, index: number, operand: Expr): void; setTarget(call: Expr, target: string): void };
   CallIndirect: { setOperandAt(call: Expr, index: number, operand: Expr): void; setTarget(call: Expr, target: Expr): void };
   _BinaryenFunctionAddVar(func: binaryen.FunctionRef, type: binaryen.Type): number;
@@ -80,55 +90,138 @@ export function addFuelChecks(
   return counts;
 }
 
-/** Loop-free self-recursive functions up to this many expressions get an unchecked twin. */
-const TWIN_MAX_EXPRESSIONS = 400;
-/**
- * Twins per function: a check every TWIN_DEPTH + 1 levels. On fib one twin took the overhead from
- * ≈ 2.2× to ≈ 1.8×; three gained nothing more (what is left is Asyncify's bookkeeping).
- */
-const TWIN_DEPTH = 1;
+/** Loop-free self-recursive functions up to this many expressions are unrolled… */
+const UNROLL_MAX_EXPRESSIONS = 400;
+/** …by up to this many levels, as long as the unrolled body stays under this many expressions. */
+const UNROLL_MAX_LEVELS = 3;
+const UNROLLED_MAX_EXPRESSIONS = 1600;
 
 /**
- * Halves the entry checks of small self-recursive functions without loops (fib, tree walks):
- * `f` keeps its entry check but its self-calls go to `popcorn$twin1$f`, an unchecked copy of
- * the original body whose self-calls go back to `f`. Every cycle still passes `f`'s check (the
- * twin's only cycles run through `f`), and calls from anywhere else, tables included, still go
- * to `f`. The twin is new, so it is absent from `summaries` and gets no checks of its own.
- * On a call-bound function an entry check costs as much as the call itself, so this matters.
- * Returns the twins' names (they call checked code: callers must sync the counter around them).
+ * Cuts the entry checks and the calls of small self-recursive functions without loops (fib,
+ * tree walks): each self-call of `f` is replaced by a copy of `f`'s body (inlined: arguments go
+ * to fresh locals, `return` becomes a branch out of the copy), and so on for the self-calls in
+ * the copies, up to UNROLL_MAX_LEVELS deep; the self-calls left in the innermost copies stay
+ * calls to `f`. A call of `f` then runs up to four levels of the recursion for one entry check
+ * and one call, and every cycle still passes that check. Fewer calls matter twice: on a
+ * call-bound function an entry check costs as much as the call, and Asyncify adds its
+ * bookkeeping to every call that may unwind. On fib (same process, node:wasi = 1): an unchecked
+ * twin called in place of the copy ≈ 2.0×, one level of inlining ≈ 1.4×, two ≈ 1.0–1.1×, three
+ * ≈ 0.85–1.05×.
+ * A copy runs at most once per call of `f` (no loops), so its fresh locals start at zero as the
+ * originals do. Returns the names of the functions unrolled.
  */
-export function addUncheckedTwins(
+export function unrollSelfRecursion(
   module: binaryen.Module,
   summaries: readonly FunctionSummary[],
   entryChecked: ReadonlySet<string>,
 ): string[] {
-  const twins: string[] = [];
+  const unrolled: string[] = [];
+  const labels = new LabelMaker();
   for (const summary of summaries) {
     const name = summary.name;
     if (!entryChecked.has(name) || summary.loops.length > 0 || !summary.directCalls.has(name)) continue;
     const func = module.getFunction(name);
     const info = binaryen.getFunctionInfo(func);
-    let size = 0;
-    forEachExpression(info.body, () => void size++);
-    if (size > TWIN_MAX_EXPRESSIONS) continue;
-    // A chain f -> twin1 -> ... -> twinN -> f: each twin's self-calls go to the next.
-    const chain = Array.from({ length: TWIN_DEPTH }, (_, i) => `popcorn$twin${i + 1}$${name}`);
-    const bodies = [info.body, ...chain.map((twin) => {
-      const body = module.copyExpression(info.body);
-      module.addFunction(twin, info.params, info.results, info.vars ?? [], body);
-      return body;
-    })];
-    bodies.forEach((body, i) => {
-      const next = chain[i];
-      if (next === undefined) return; // the last twin calls back into the checked original
-      forEachExpression(body, (expr) => {
-        if (binaryen.getExpressionId(expr) !== binaryen.CallId) return;
-        if ((binaryen.getExpressionInfo(expr) as binaryen.CallInfo).target === name) accessors.Call.setTarget(expr, next);
-      });
-    });
-    twins.push(...chain);
+    const size = countExpressions(info.body);
+    if (size > UNROLL_MAX_EXPRESSIONS) continue;
+    const localTypes = [...binaryen.expandType(info.params), ...(info.vars ?? [])];
+    const pristine = module.copyExpression(info.body);
+    let [root, total, levels] = [info.body, size, 0];
+    for (; levels < UNROLL_MAX_LEVELS; levels++) {
+      const sites = selfCallSlots(root, name);
+      if (sites.length === 0 || total + sites.length * size > UNROLLED_MAX_EXPRESSIONS) break;
+      total += sites.length * size;
+      // Innermost first: a replacement keeps the call's operands, so outer slots stay valid.
+      for (const slot of sites.reverse()) {
+        const base = localTypes.map((type) => accessors._BinaryenFunctionAddVar(func, type))[0] ?? 0;
+        const call = binaryen.getExpressionInfo(slot.child) as binaryen.CallInfo;
+        const exit = labels.make('inline');
+        const copy = inlinedCopy(module, module.copyExpression(pristine), base, exit);
+        const args = call.operands.map((operand, i) => module.local.set(base + i, operand));
+        const block = module.block(exit, [...args, copy], info.results);
+        if (slot.child === root) root = block;
+        else slot.replace(block);
+      }
+    }
+    if (levels === 0) continue;
+    accessors.Function.setBody(func, root);
+    unrolled.push(name);
   }
-  return twins;
+  return unrolled;
+}
+
+function countExpressions(root: Expr): number {
+  let size = 0;
+  forEachExpression(root, () => void size++);
+  return size;
+}
+
+/** The slots of the direct calls to `target` under `body` (outermost first). */
+function selfCallSlots(body: Expr, target: string): ChildSlot[] {
+  const found: ChildSlot[] = [];
+  const stack: ChildSlot[] = [{ child: body, replace: () => undefined }];
+  for (let slot = stack.pop(); slot !== undefined; slot = stack.pop()) {
+    const expr = slot.child;
+    if (
+      binaryen.getExpressionId(expr) === binaryen.CallId &&
+      binaryen.getExpressionType(expr) !== binaryen.unreachable &&
+      (binaryen.getExpressionInfo(expr) as binaryen.CallInfo).target === target
+    ) {
+      found.push(slot);
+    }
+    stack.push(...childSlotsOf(expr));
+  }
+  return found;
+}
+
+/**
+ * Makes `copy` (a copy of a function body) fit inside another instance of that function: local i
+ * becomes local base + i, labels get fresh names (Binaryen wants them unique per function) and
+ * `return X` becomes `br $exit X`. Returns the (possibly replaced) root.
+ */
+function inlinedCopy(module: binaryen.Module, copy: Expr, base: number, exit: string): Expr {
+  const renamed = new Map<string, string>();
+  const rename = (label: string): string => {
+    let fresh = renamed.get(label);
+    if (fresh === undefined) renamed.set(label, (fresh = `${label}$${exit}`));
+    return fresh;
+  };
+  let root = copy;
+  const returns: ChildSlot[] = [];
+  const stack: ChildSlot[] = [{ child: copy, replace: (e) => (root = e) }];
+  for (let slot = stack.pop(); slot !== undefined; slot = stack.pop()) {
+    const expr = slot.child;
+    switch (binaryen.getExpressionId(expr)) {
+      case binaryen.LocalGetId:
+        accessors.LocalGet.setIndex(expr, base + accessors.LocalGet.getIndex(expr));
+        break;
+      case binaryen.LocalSetId:
+        accessors.LocalSet.setIndex(expr, base + accessors.LocalSet.getIndex(expr));
+        break;
+      case binaryen.BlockId: {
+        const label = accessors.Block.getName(expr);
+        if (label) accessors.Block.setName(expr, rename(label));
+        break;
+      }
+      case binaryen.BreakId:
+        accessors.Break.setName(expr, rename(accessors.Break.getName(expr)));
+        break;
+      case binaryen.SwitchId:
+        accessors.Switch.setNames(expr, accessors.Switch.getNames(expr).map(rename));
+        accessors.Switch.setDefaultName(expr, rename(accessors.Switch.getDefaultName(expr)));
+        break;
+      case binaryen.ReturnId:
+        returns.push(slot);
+        break;
+    }
+    stack.push(...childSlotsOf(expr));
+  }
+  // Innermost first, as above.
+  for (const slot of returns.reverse()) {
+    const value = (binaryen.getExpressionInfo(slot.child) as binaryen.ReturnInfo).value;
+    slot.replace(module.br(exit, 0, value === 0 ? undefined : value));
+  }
+  return root;
 }
 
 const preempt = (module: binaryen.Module): Expr => module.call(PREEMPT_FUNC, [], binaryen.none);

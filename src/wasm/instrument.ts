@@ -8,7 +8,7 @@ import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT, TABLE_EXPORT, WASI_MO
 import { addressTakenFunctions, callGraph, feedbackVertexSet, fuelTouchingFunctions } from './callgraph.js';
 import { sha256Hex } from './cache.js';
 import { ModuleError } from './errors.js';
-import { addFuelChecks, addFuelRuntime, addUncheckedTwins, PREEMPT_QUALIFIED } from './fuel.js';
+import { addFuelChecks, addFuelRuntime, unrollSelfRecursion, PREEMPT_QUALIFIED } from './fuel.js';
 import { hideScratchPages } from './scratch.js';
 import { summarizeFunction, type FunctionSummary } from './summary.js';
 import { UnsupportedExpressionError } from './walk.js';
@@ -188,8 +188,8 @@ function rewrite(module: binaryen.Module, source: string, info: InstrumentInfo):
   exportState(module, info);
   addFuelRuntime(module);
   const touching = fuelTouchingFunctions(graph, checked);
-  // After the call graph: a twin only ever calls its checked original, already counted.
-  for (const twin of addUncheckedTwins(module, summaries, entryChecked)) touching.add(twin);
+  // After the call graph: unrolling adds no calls, only more calls to the same functions.
+  unrollSelfRecursion(module, summaries, entryChecked);
   addFuelChecks(module, summaries, entryChecked, touching);
   hideScratchPages(module);
   runAsyncify(module, info.imports);
