@@ -10,16 +10,8 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { example, popcorn, type RunResult } from './cli-helpers.js';
+import type { PsEntry } from '../src/cli/ps.js';
 
-interface PsEntry {
-  pid: number;
-  ppid: number;
-  kernel: number;
-  state: string;
-  cpu_ms: number;
-  memory_bytes: number;
-  command: string;
-}
 
 const SPIN = ['examples/test/spin.wasm', '100000000000', '1000000000000'];
 
