@@ -113,3 +113,26 @@ test('a sleeping process is parked and wakes after its time', async () => {
     await h.node.shutdown();
   }
 });
+
+test('SIGSTOP pauses a process and SIGCONT resumes it; SIGCHLD is ignored by default', async () => {
+  const h = await bootOne();
+  try {
+    const p = await start(h.node, 'test/spin.wasm', ['100000000000', '1000000', 'p']);
+    await sleep(400);
+    h.node.kill(p, 19);
+    await sleep(200);
+    const stopped = progress(h.stdout()).get('p') ?? 0;
+    await sleep(500);
+    assert.equal(progress(h.stdout()).get('p') ?? 0, stopped, 'no progress while stopped');
+    h.node.kill(p, 17);
+    h.node.kill(p, 18);
+    await sleep(500);
+    assert.ok((progress(h.stdout()).get('p') ?? 0) > stopped, 'progress again after SIGCONT');
+    h.node.kill(p, 15);
+    const exit = await h.node.waitExit(p);
+    assert.equal(exit.signal, 15);
+    assert.equal(exit.status, 143);
+  } finally {
+    await h.node.shutdown();
+  }
+});

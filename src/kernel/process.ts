@@ -11,7 +11,7 @@ import type { FileDescription } from './wasi/file-description.js';
 import { createWasiContext, type ProcessContext } from './wasi/context.js';
 import { createWasiImports } from './wasi/wasi.js';
 
-export type ProcessState = 'runnable' | 'running' | 'blocked' | 'exited';
+export type ProcessState = 'runnable' | 'running' | 'blocked' | 'stopped' | 'exited';
 
 export interface ProcessSpec {
   pid: number;
@@ -34,6 +34,8 @@ export class Process {
   cpuMs = 0;
   /** A fatal signal to act on at the next chance. */
   pendingKill: number | undefined;
+  /** Stopped by SIGSTOP (or a terminal stop signal) until SIGCONT. */
+  stopped = false;
   /** Cancels the watches of a blocked process. */
   cancelWait: (() => void)[] = [];
   readonly context: ProcessContext;

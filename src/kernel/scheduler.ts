@@ -37,7 +37,12 @@ export class Scheduler {
     return this.sleepers.next;
   }
 
+  /** Queue a process to run, unless it is stopped: then it waits for continue(). */
   admit(process: Process): void {
+    if (process.stopped) {
+      process.state = 'stopped';
+      return;
+    }
     process.state = 'runnable';
     this.runQueue.push(process);
   }
@@ -49,7 +54,7 @@ export class Scheduler {
   shouldPreempt(): boolean {
     const p = this.current;
     if (p === null) return false;
-    if (p.pendingKill !== undefined) return true;
+    if (p.pendingKill !== undefined || p.stopped) return true;
     return this.runQueue.length > 0 && performance.now() >= this.sliceEnd;
   }
 
@@ -122,9 +127,31 @@ export class Scheduler {
     p.pendingKill = signal;
     if (p.state === 'running') return;
     if (p.state === 'blocked') this.unpark(p);
-    else if (p.state === 'runnable') this.runQueue.splice(this.runQueue.indexOf(p), 1);
-    else return;
+    else if (p.state === 'runnable') this.dequeue(p);
+    else if (p.state !== 'stopped') return;
     this.end(p, { kind: 'exited', status: 128 + signal, signal });
+  }
+
+  /**
+   * SIGSTOP: a runnable process leaves the run queue now, a running one at its next preemption
+   * check; a blocked one finishes its wait and then stays stopped.
+   */
+  stop(p: Process): void {
+    p.stopped = true;
+    if (p.state === 'runnable') {
+      this.dequeue(p);
+      p.state = 'stopped';
+    }
+  }
+
+  /** SIGCONT: a stopped process runs again. */
+  continue(p: Process): void {
+    p.stopped = false;
+    if (p.state === 'stopped') this.admit(p);
+  }
+
+  private dequeue(p: Process): void {
+    this.runQueue.splice(this.runQueue.indexOf(p), 1);
   }
 
   private end(p: Process, outcome: SliceOutcome): void {

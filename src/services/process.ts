@@ -26,11 +26,34 @@ export function installProcessService(kernel: Kernel): void {
   });
   m.on('proc_kill', (msg) => {
     const p = kernel.processes.get(msg.pid);
-    if (p !== undefined && msg.signal !== 0) kernel.scheduler.kill(p, msg.signal);
+    if (p !== undefined) deliverSignal(kernel, p, msg.signal);
   });
   m.on('stream_credit', (msg) => channels.get(msg.stream)?.credit(msg.bytes));
   m.on('stream_data', (msg) => channels.get(msg.stream)?.received(msg.data, msg.eof));
   kernel.onProcessEnd((p, outcome) => reportEnd(kernel, p, outcome));
+}
+
+/** POSIX signal numbers whose default action is not "terminate". */
+const SIGCHLD = 17;
+const SIGCONT = 18;
+const SIGSTOP = 19;
+const SIGTSTP = 20;
+const SIGTTIN = 21;
+const SIGTTOU = 22;
+const SIGURG = 23;
+const SIGWINCH = 28;
+const STOP_SIGNALS = new Set([SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU]);
+const IGNORED_BY_DEFAULT = new Set([SIGCHLD, SIGURG, SIGWINCH]);
+
+/**
+ * A signal's default action (programs cannot install handlers yet): stop, continue, ignore, or
+ * terminate. Signal 0 only probes that the process exists.
+ */
+function deliverSignal(kernel: Kernel, p: Process, signal: number): void {
+  if (signal === 0 || IGNORED_BY_DEFAULT.has(signal)) return;
+  if (STOP_SIGNALS.has(signal)) kernel.scheduler.stop(p);
+  else if (signal === SIGCONT) kernel.scheduler.continue(p);
+  else kernel.scheduler.kill(p, signal);
 }
 
 function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, channels: HostStreamChannels): Process {
