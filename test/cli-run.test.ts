@@ -20,10 +20,12 @@ test('the exit status of the program is the exit status of popcorn', async () =>
   assert.equal(r.status, 7);
 });
 
-test('--on starts the program on the given kernel', async () => {
-  const r = await popcorn(['run', '-k', '2', '--on', '1', example('hello.wasm')]);
-  assert.equal(r.status, 0);
-  assert.match(r.stdout, /Hello from popcorn!/);
+test('--on starts the program on the given kernel (the popcorn ABI says where it runs)', async () => {
+  const r = await popcorn(['run', '-k', '3', '--on', '2', example('whoami.wasm')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^pid \d+ ppid 0 kernel 2 of 3\n$/);
+  const first = await popcorn(['run', '-k', '2', example('whoami.wasm')]);
+  assert.match(first.stdout, /kernel 0 of 2/);
 });
 
 test('--on a kernel that does not exist is a usage error', async () => {

@@ -10,6 +10,7 @@ import type { WaitSpec } from './wasi/blocking.js';
 import type { FileDescription } from './wasi/file-description.js';
 import { createWasiContext, type ProcessContext } from './wasi/context.js';
 import { createWasiImports } from './wasi/wasi.js';
+import { createPopcornImports } from './popcorn-abi.js';
 
 export type ProcessState = 'runnable' | 'running' | 'blocked' | 'stopped' | 'exited';
 
@@ -23,6 +24,9 @@ export interface ProcessSpec {
   /** guest path → host directory */
   dirs: { host: string; guest: string }[];
   stdio: [FileDescription, FileDescription, FileDescription];
+  /** Where the process runs: for the popcorn ABI's kernel_id and kernel_count. */
+  kernel: number;
+  kernels: number;
 }
 
 export class Process {
@@ -57,7 +61,8 @@ export class Process {
       log: (message, err) => log(`pid ${this.pid}: ${message}: ${err instanceof Error ? err.message : String(err)}`),
     });
     const wasi = createWasiImports(this.context);
-    this.execution = new Execution(module, { wasi_snapshot_preview1: wasi }, {
+    const popcorn = createPopcornImports({ pid: spec.pid, ppid: 0, kernel: () => spec.kernel, kernels: () => spec.kernels });
+    this.execution = new Execution(module, { wasi_snapshot_preview1: wasi, popcorn }, {
       shouldPreempt,
       beginSyscall: (rerun) => this.beginSyscall(rerun),
       takeWait: () => this.takeWait(),

@@ -66,7 +66,10 @@ function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, channels: Host
   let p: Process;
   try {
     p = new Process(
-      { pid: msg.pid, parent: msg.parent, name: msg.name, args: msg.args, env: msg.env, dirs: msg.dirs, stdio },
+      {
+        pid: msg.pid, parent: msg.parent, name: msg.name, args: msg.args, env: msg.env, dirs: msg.dirs, stdio,
+        kernel: kernel.kernels.indexOf(kernel.id), kernels: kernel.kernels.length,
+      },
       module,
       () => {
         kernel.interrupts();
