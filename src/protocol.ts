@@ -40,11 +40,13 @@ export const MESSAGES = {
   log: { id: 23, payload: { level: 'u8', text: 'str' } },
 
   // ---- processes (src/services/process.ts) ----
-  /** Start a process on the receiving kernel from a module in the instrumented-module cache. */
+  /**
+   * Start a process on the receiving kernel from a module in the instrumented-module cache. The
+   * kernel is the process's origin: it allocates the PID (src/kernel/pids.ts) and answers with it.
+   */
   proc_start: {
     id: 30,
     payload: {
-      pid: 'u32',
       /** Who hears of its end: the endpoint that gets proc_exited. */
       parent: 'u32',
       /** Content hash of the original module; the kernel loads the instrumented one by it. */

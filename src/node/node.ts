@@ -65,7 +65,6 @@ export class PopcornNode {
   /** Ended processes nobody has waited for yet (zombies): their status is kept until waited. */
   private readonly zombies = new Map<number, ExitInfo>();
   private readonly located = new Map<number, EndpointId>();
-  private nextPid = 1;
   private stopping = false;
   readonly sliceMs: number;
   private readonly log: (text: string) => void;
@@ -134,19 +133,20 @@ export class PopcornNode {
     const kernelIndex = spec.kernel ?? 0;
     const kernel = this.kernels[kernelIndex];
     if (kernel === undefined) return Promise.reject(new RangeError(`no kernel ${kernelIndex}: this node has ${this.kernels.length}`));
-    const pid = this.nextPid++;
     const payload: Payload<'proc_start'> = {
-      pid, parent: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
+      parent: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
       stdio: streamIds(spec.streams ?? 0), sliceMs: this.sliceMs,
     };
     return new Promise((resolve, reject) => {
       this.driver.kick();
-      this.messenger.request(kernel, 'proc_start', payload, REQUEST_TIMEOUT_MS, (error) => {
-        if (error !== null) reject(error);
-        else {
-          this.located.set(pid, kernel);
-          resolve(pid);
+      this.messenger.request(kernel, 'proc_start', payload, REQUEST_TIMEOUT_MS, (error, reply) => {
+        if (error !== null || reply === undefined) {
+          reject(error ?? new Error('proc_start: empty reply'));
+          return;
         }
+        // A process may end before its start is acknowledged: then it is a zombie already.
+        if (!this.zombies.has(reply.pid)) this.located.set(reply.pid, kernel);
+        resolve(reply.pid);
       });
     });
   }

@@ -11,14 +11,18 @@ import { formatTrap, TRAP_EXIT_STATUS } from '../kernel/trap.js';
 import { compileCached } from '../wasm/compiled.js';
 import type { FileDescription } from '../kernel/wasi/file-description.js';
 import type { Payload } from '../protocol.js';
+import { PidAllocator } from '../kernel/pids.js';
 
 export function installProcessService(kernel: Kernel): void {
   const channels = new HostStreamChannels(kernel.messenger, kernel.host);
+  const pids = new PidAllocator(kernel.id);
   const m = kernel.messenger;
 
   m.on('proc_start', (msg, from) => {
     try {
-      const p = startProcess(kernel, msg, channels);
+      // The kernel knows its live processes; exit statuses are kept by the parent (the host, for
+      // now) until the PID space is 65 535 deep, which a zombie would have to outlive to clash.
+      const p = startProcess(kernel, msg, pids.next((pid) => kernel.processes.has(pid)), channels);
       m.reply(from, 'proc_start', { pid: p.pid, kernel: kernel.id });
     } catch (error) {
       m.fail(from, 'ENOEXEC', error instanceof Error ? error.message : String(error));
@@ -56,8 +60,7 @@ function deliverSignal(kernel: Kernel, p: Process, signal: number): void {
   else kernel.scheduler.kill(p, signal);
 }
 
-function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, channels: HostStreamChannels): Process {
-  if (kernel.processes.has(msg.pid)) throw new Error(`pid ${msg.pid} already exists on ${kernel.name}`);
+function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, pid: number, channels: HostStreamChannels): Process {
   const module = compileCached(msg.hash);
   const stdio = [0, 1, 2].map((fd): FileDescription => {
     const stream = channels.acquire(msg.stdio[fd] ?? fd);
@@ -67,7 +70,7 @@ function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, channels: Host
   try {
     p = new Process(
       {
-        pid: msg.pid, parent: msg.parent, name: msg.name, args: msg.args, env: msg.env, dirs: msg.dirs, stdio,
+        pid, parent: msg.parent, name: msg.name, args: msg.args, env: msg.env, dirs: msg.dirs, stdio,
         kernel: kernel.kernels.indexOf(kernel.id), kernels: kernel.kernels.length,
       },
       module,
