@@ -113,27 +113,30 @@ export class HostStreamChannel {
   }
 }
 
-/** A process's fd on a host output stream. */
-export class HostOutput extends BaseDescription {
+/** A process's fd on a host stream: what output and input ends have in common. */
+abstract class HostStreamEnd extends BaseDescription {
   readonly maxRights = STREAM_RIGHTS;
-  readonly readable = false;
-  readonly writable = true;
   readonly filetype: number;
-  override readonly pollable: Pollable;
 
-  constructor(private readonly channel: HostStreamChannel) {
+  constructor(protected readonly channel: HostStreamChannel) {
     super();
     this.filetype = channel.filetype;
-    this.pollable = {
-      readReady: () => false,
-      writeReady: () => channel.writable,
-      watch: (fn) => channel.watchWritable(fn),
-    };
   }
 
   override close(): void {
     this.channel.release();
   }
+}
+
+/** A process's fd on a host output stream. */
+export class HostOutput extends HostStreamEnd {
+  readonly readable = false;
+  readonly writable = true;
+  override readonly pollable: Pollable = {
+    readReady: () => false,
+    writeReady: () => this.channel.writable,
+    watch: (fn) => this.channel.watchWritable(fn),
+  };
 
   override write(buf: Uint8Array, off: number, len: number): number | Blocked {
     if (len === 0) return 0;
@@ -144,30 +147,17 @@ export class HostOutput extends BaseDescription {
 }
 
 /** A process's fd on a host input stream. */
-export class HostInput extends BaseDescription {
-  readonly maxRights = STREAM_RIGHTS;
+export class HostInput extends HostStreamEnd {
   readonly readable = true;
   readonly writable = false;
-  readonly filetype: number;
-  override readonly pollable: Pollable;
-
-  constructor(private readonly channel: HostStreamChannel) {
-    super();
-    this.filetype = channel.filetype;
-    const input = channel.input.pollable;
-    this.pollable = {
-      readReady: () => input.readReady(),
-      writeReady: () => false,
-      watch: (fn) => {
-        if (!input.readReady()) channel.want();
-        return input.watch(fn);
-      },
-    };
-  }
-
-  override close(): void {
-    this.channel.release();
-  }
+  override readonly pollable: Pollable = {
+    readReady: () => this.channel.input.pollable.readReady(),
+    writeReady: () => false,
+    watch: (fn) => {
+      if (!this.channel.input.pollable.readReady()) this.channel.want();
+      return this.channel.input.pollable.watch(fn);
+    },
+  };
 
   override read(buf: Uint8Array, off: number, len: number): number | Blocked {
     const n = this.channel.input.read(buf, off, len);
