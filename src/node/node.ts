@@ -66,6 +66,8 @@ export class PopcornNode {
   private readonly zombies = new Map<number, ExitInfo>();
   private readonly located = new Map<number, EndpointId>();
   private stopping = false;
+  /** Set while booting: a kernel that dies then fails the boot. */
+  private bootFailed: ((error: Error) => void) | null = null;
   readonly sliceMs: number;
   private readonly log: (text: string) => void;
 
@@ -92,20 +94,20 @@ export class PopcornNode {
     return node;
   }
 
-  private readyKernels = new Set<EndpointId>();
-
+  /** Resolves once every kernel said kernel_ready; rejects if one dies before that. */
   private ready(): Promise<void> {
+    const ready = new Set<EndpointId>();
     return new Promise((resolve, reject) => {
       this.messenger.on('kernel_ready', (msg) => {
-        this.readyKernels.add(msg.kernel);
-        if (this.readyKernels.size === this.kernels.length) resolve();
+        ready.add(msg.kernel);
+        if (ready.size < this.kernels.length) return;
+        this.bootFailed = null;
+        resolve();
       });
       this.bootFailed = reject;
       this.driver.start();
     });
   }
-
-  private bootFailed: ((error: Error) => void) | null = null;
 
   private spawnKernel(id: EndpointId, wiring: KernelBoot['wiring']): void {
     const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs };
