@@ -130,29 +130,26 @@ export class Execution {
   }
 
   /**
-   * The wrapper of an import that may block. Built for the import's arity (`fn.length`): fixed
-   * parameters, no rest array and no spread per call, and a parameter count that matches the
-   * wasm signature, which V8 calls faster. A function with rest or default parameters reports 0
-   * there and gets the general wrapper (one that reports fewer parameters than it takes, like
-   * `(a, ...rest)`, would lose arguments: don't write imports like that). The result test looks
-   * at typeof first because `===` against a symbol, with numbers in its feedback, is a builtin
-   * call in V8 while typeof stays inline.
+   * The wrapper of an import that may block. The hot ones (fd_read, fd_write, poll_oneoff) take
+   * four parameters and get a wrapper with exactly four: no rest array and no spread per call,
+   * and a parameter count matching the wasm signature, which V8 calls faster. Others get the
+   * general wrapper. The result test looks at typeof first because `===` against a symbol, with
+   * numbers in its feedback, is a builtin call in V8 while typeof stays inline.
    */
   private wrapImport(fn: (...args: never[]) => unknown): (...args: never[]) => unknown {
     const f = fn as (...args: unknown[]) => unknown;
-    type A = unknown;
-    switch (f.length) {
-      case 1: return (a: A) => { this.enter(); const r = f(a); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      case 2: return (a: A, b: A) => { this.enter(); const r = f(a, b); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      case 3: return (a: A, b: A, c: A) => { this.enter(); const r = f(a, b, c); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      case 4: return (a: A, b: A, c: A, d: A) => { this.enter(); const r = f(a, b, c, d); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      case 5: return (a: A, b: A, c: A, d: A, e: A) => { this.enter(); const r = f(a, b, c, d, e); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      case 6: return (a: A, b: A, c: A, d: A, e: A, g: A) => { this.enter(); const r = f(a, b, c, d, e, g); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      case 7: return (a: A, b: A, c: A, d: A, e: A, g: A, h: A) => { this.enter(); const r = f(a, b, c, d, e, g, h); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      case 8: return (a: A, b: A, c: A, d: A, e: A, g: A, h: A, i: A) => { this.enter(); const r = f(a, b, c, d, e, g, h, i); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      case 9: return (a: A, b: A, c: A, d: A, e: A, g: A, h: A, i: A, j: A) => { this.enter(); const r = f(a, b, c, d, e, g, h, i, j); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
-      default: return (...args: unknown[]) => { this.enter(); const r = f(...args); return typeof r === 'number' || r !== BLOCKED ? r : this.blocked(); };
+    if (f.length === 4) {
+      return (a: unknown, b: unknown, c: unknown, d: unknown) => {
+        this.enter();
+        const r = f(a, b, c, d);
+        return typeof r === 'number' || r !== BLOCKED ? r : this.blocked();
+      };
     }
+    return (...args: unknown[]) => {
+      this.enter();
+      const r = f(...args);
+      return typeof r === 'number' || r !== BLOCKED ? r : this.blocked();
+    };
   }
 
   /** Before every wrapped import: finish a rewind that reached it, and tell the kernel a syscall begins. */
