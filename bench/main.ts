@@ -28,6 +28,8 @@ const BENCHMARKS: Record<string, { describe: string; load: () => Promise<BenchMo
   msg: { describe: 'messaging layer: raw SAB, ring, postMessage, Messenger, TCP', load: () => import('./msg.js') },
   compute: { describe: 'examples/bench CPU programs: popcorn vs node:wasi vs native', load: () => import('./compute.js') },
   syscall: { describe: 'ns per WASI call (clock, write, open): popcorn vs node:wasi', load: () => import('./syscall.js') },
+  scale: { describe: 'CPU-bound processes: 2×K on one kernel vs spread over K kernels', load: () => import('./scale.js') },
+  spawn: { describe: 'spawn+wait from a process (local, remote) vs node:wasi; pipe throughput', load: () => import('./spawn.js') },
 };
 
 function usage(): string {

@@ -39,7 +39,7 @@ export interface Preopen {
 }
 
 /** A stdout/stderr for a popcorn node that keeps what it is given. */
-class Capture extends Writable {
+export class Capture extends Writable {
   chunks: Buffer[] = [];
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (error?: Error | null) => void): void {
     this.chunks.push(chunk);

@@ -10,7 +10,7 @@
 
 import type { Schema, ValueOf } from './msg/codec.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 interface MessageSpec {
   readonly id: number;
@@ -42,13 +42,16 @@ export const MESSAGES = {
   // ---- processes (src/services/process.ts) ----
   /**
    * Start a process on the receiving kernel from a module in the instrumented-module cache. The
-   * kernel is the process's origin: it allocates the PID (src/kernel/pids.ts) and answers with it.
+   * kernel is the process's origin: it allocates the PID (src/kernel/pids.ts), keeps the
+   * process's record (parent, location, exit status until reaped) and answers with the PID.
    */
   proc_start: {
     id: 30,
     payload: {
-      /** Who hears of its end: the endpoint that gets proc_exited. */
-      parent: 'u32',
+      /** The parent process's PID; 0 when a node starts it (then `notify` hears of its end). */
+      ppid: 'u32',
+      /** The endpoint that gets proc_exited when ppid is 0 (the host of a run session). */
+      notify: 'u32',
       /** Content hash of the original module; the kernel loads the instrumented one by it. */
       hash: 'str',
       /** The name shown in ps and in trap messages (usually the module's file name). */
@@ -56,20 +59,43 @@ export const MESSAGES = {
       args: ['str'],
       env: ['str'],
       dirs: [{ host: 'str', guest: 'str' }],
-      /** Host streams behind fds 0, 1 and 2. */
-      stdio: ['u32'],
+      /** The child's fds (fd-transfer.ts): host streams, pipe ends, files, directories. */
+      fds: [{
+        fd: 'u32', kind: 'u8', id: 'u32', home: 'u32', path: 'str',
+        rights: 'f64', inheriting: 'f64', fdflags: 'u16', offset: 'f64',
+      }],
       sliceMs: 'f64',
     },
     reply: 'proc_started',
   },
   proc_started: { id: 31, payload: { pid: 'u32', kernel: 'u32' } },
   /**
-   * A process ended. `signal` is 0 for a normal exit; `trap` holds the trap message and wasm
-   * backtrace when it trapped (then status is 128 + SIGABRT, as wasmtime exits).
+   * A process ended; sent to its parent: the `notify` endpoint of a node-started process, or the
+   * parent process (routed through the parent's origin kernel). `signal` is 0 for a normal exit;
+   * `trap` holds the trap message and wasm backtrace when it trapped (then status is 128 +
+   * SIGABRT, as wasmtime exits).
    */
-  proc_exited: { id: 32, payload: { pid: 'u32', status: 'i32', signal: 'u8', trap: 'str' } },
-  /** Deliver a signal to a process. */
+  proc_exited: { id: 32, payload: { pid: 'u32', ppid: 'u32', status: 'i32', signal: 'u8', trap: 'str' } },
+  /** Deliver a signal to a process, at the kernel where it runs (sent there by its origin). */
   proc_kill: { id: 33, payload: { pid: 'u32', signal: 'u8' } },
+  /**
+   * Signal a process, asked of its origin kernel (the PID says which): the origin answers whether
+   * the process exists (error ESRCH if not) and forwards proc_kill to where it runs.
+   */
+  proc_signal: { id: 34, payload: { pid: 'u32', signal: 'u8' }, reply: 'proc_signaled' },
+  proc_signaled: { id: 35, payload: { pid: 'u32' } },
+  /** To a process's origin, from where it ran: it ended (the origin then tells the parent). */
+  proc_ended: { id: 36, payload: { pid: 'u32', status: 'i32', signal: 'u8', trap: 'str' } },
+  /** To a process's origin, from its parent: its exit status was collected; the PID is free. */
+  proc_reaped: { id: 37, payload: { pid: 'u32' } },
+  /** To a process's origin (then on to where it runs): its parent is now `ppid` (1: init). */
+  proc_reparent: { id: 38, payload: { pid: 'u32', ppid: 'u32' } },
+  /**
+   * From a kernel to its node's host: make the program at host path `path` runnable (validate,
+   * instrument, cache) and answer with its content hash. Keeps binaryen off kernel threads.
+   */
+  module_prepare: { id: 45, payload: { path: 'str' }, reply: 'module_prepared' },
+  module_prepared: { id: 46, payload: { hash: 'str' } },
 
   // ---- host streams: the terminal, files and pipes of the popcorn command (src/node/streams.ts) ----
   /** Bytes for a host stream (stdout, stderr). The host answers with stream_credit once written. */
@@ -80,6 +106,25 @@ export const MESSAGES = {
   stream_want: { id: 42, payload: { stream: 'u32' } },
   /** Bytes read from a host stream; `eof` once it has ended. */
   stream_data: { id: 43, payload: { stream: 'u32', data: 'bytes', eof: 'bool' } },
+
+  // ---- pipes across kernels (src/services/pipe.ts) ----
+  // A pipe lives on the kernel that created it (its home); ends given to processes on other
+  // kernels are proxies that talk to the home. `home` + `pipe` name a pipe system-wide.
+  /** Count one more reference to an end at the home (before the end is handed on); answered once counted. */
+  pipe_attach: { id: 50, payload: { home: 'u32', pipe: 'u32', end: 'u8' }, reply: 'pipe_attached' },
+  pipe_attached: { id: 51, payload: { home: 'u32', pipe: 'u32' } },
+  /** A proxy dropped `refs` references to an end. */
+  pipe_detach: { id: 52, payload: { home: 'u32', pipe: 'u32', end: 'u8', refs: 'u32' } },
+  /** Bytes from a remote writer, within the credit the home granted. */
+  pipe_write: { id: 53, payload: { home: 'u32', pipe: 'u32', data: 'bytes' } },
+  /** To a writer's kernel: that many of its bytes left the pipe; it may send as many more. */
+  pipe_credit: { id: 54, payload: { home: 'u32', pipe: 'u32', bytes: 'u32' } },
+  /** From a reader's kernel: it may take `bytes` more; send data as it comes. */
+  pipe_want: { id: 55, payload: { home: 'u32', pipe: 'u32', bytes: 'u32' } },
+  /** To a reader's kernel: bytes from the pipe; `eof` once the last writer has closed and all was sent. */
+  pipe_data: { id: 56, payload: { home: 'u32', pipe: 'u32', data: 'bytes', eof: 'bool' } },
+  /** To a writer's kernel: the last reader closed; writes fail with EPIPE. */
+  pipe_broken: { id: 57, payload: { home: 'u32', pipe: 'u32' } },
 
   // ---- information: what ps and `popcorn kernels` show (src/services/info.ts) ----
   /** Ask a kernel for its processes, load and message counters. */
@@ -92,14 +137,19 @@ export const MESSAGES = {
       load: 'u32',
       processes: [{
         pid: 'u32',
-        /** The endpoint (or, later, the process) told when it ends. */
-        parent: 'u32',
+        /** The parent's PID (0: started by a node, 1: orphaned). */
+        ppid: 'u32',
+        /** runnable, running, blocked, stopped, or zombie (ended, not yet waited for). */
         state: 'str',
         cpu_ms: 'f64',
         memory_bytes: 'f64',
         name: 'str',
         args: ['str'],
       }],
+      /** Table sizes: live processes, origin records (live + zombie), pipes and proxies, host stream channels. */
+      tables: { processes: 'u32', origins: 'u32', pipes: 'u32', streams: 'u32' },
+      /** The kernel thread's V8 heap in use. */
+      heap_bytes: 'f64',
       /** The kernel's messenger counters (MessengerStats). */
       messages: {
         sent: 'f64', received: 'f64', relayed: 'f64', fragmentsSent: 'f64', malformed: 'f64', unroutable: 'f64', lateReplies: 'f64', handlerErrors: 'f64',

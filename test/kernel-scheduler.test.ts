@@ -50,8 +50,8 @@ test('two CPU-bound processes on one kernel progress within 20% of each other', 
     const a = await start(h.node, 'test/spin.wasm', ['100000000000', '1000000', 'a']);
     const b = await start(h.node, 'test/spin.wasm', ['100000000000', '1000000', 'b']);
     await sleep(2000);
-    h.node.kill(a, 9);
-    h.node.kill(b, 9);
+    await h.node.kill(a, 9);
+    await h.node.kill(b, 9);
     await Promise.all([h.node.waitExit(a), h.node.waitExit(b)]);
     const counts = progress(h.stdout());
     const ca = counts.get('a') ?? 0;
@@ -72,8 +72,8 @@ test('a program whose only hot path is deep recursion is preempted too', async (
     const text = h.stdout();
     assert.ok(!text.includes('recurse:'), 'the recursion is still running');
     assert.ok((progress(text).get('s') ?? 0) > 0, 'the spinner got the CPU while the recursion ran');
-    h.node.kill(r, 9);
-    h.node.kill(s, 9);
+    await h.node.kill(r, 9);
+    await h.node.kill(s, 9);
     const exits = await Promise.all([h.node.waitExit(r), h.node.waitExit(s)]);
     assert.deepEqual(exits.map((e) => e.signal), [9, 9]);
   } finally {
@@ -119,16 +119,16 @@ test('SIGSTOP pauses a process and SIGCONT resumes it; SIGCHLD is ignored by def
   try {
     const p = await start(h.node, 'test/spin.wasm', ['100000000000', '1000000', 'p']);
     await sleep(400);
-    h.node.kill(p, 19);
+    await h.node.kill(p, 19);
     await sleep(200);
     const stopped = progress(h.stdout()).get('p') ?? 0;
     await sleep(500);
     assert.equal(progress(h.stdout()).get('p') ?? 0, stopped, 'no progress while stopped');
-    h.node.kill(p, 17);
-    h.node.kill(p, 18);
+    await h.node.kill(p, 17);
+    await h.node.kill(p, 18);
     await sleep(500);
     assert.ok((progress(h.stdout()).get('p') ?? 0) > stopped, 'progress again after SIGCONT');
-    h.node.kill(p, 15);
+    await h.node.kill(p, 15);
     const exit = await h.node.waitExit(p);
     assert.equal(exit.signal, 15);
     assert.equal(exit.status, 143);

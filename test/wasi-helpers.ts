@@ -84,7 +84,9 @@ export function harness(opts: { args?: string[]; env?: string[]; pages?: number 
       return [errno, errno === 0 ? h.u32(out) : -1];
     },
     cleanup() {
-      ctx.fds.closeAll();
+      ctx.fds.closeAll((error) => {
+        throw error;
+      });
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

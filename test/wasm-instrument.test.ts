@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Execution, type SliceOutcome } from '../src/kernel/execution.js';
-import { ProcessExit } from '../src/kernel/wasi/blocking.js';
+import { ProcessExit, neverBlocks } from '../src/kernel/wasi/blocking.js';
 import { MAY_BLOCK } from '../src/kernel/wasi/wasi.js';
-import { AsyncifyState, SCRATCH_BYTES, SCRATCH_PAGES, WASI_MAY_UNWIND, type InstrumentedExports } from '../src/wasm/abi.js';
+import {
+  AsyncifyState, POPCORN_IMPORTS, POPCORN_MAY_UNWIND, SCRATCH_BYTES, SCRATCH_PAGES, WASI_MAY_UNWIND, type InstrumentedExports,
+} from '../src/wasm/abi.js';
+import { createPopcornImports, type ProcessSystem } from '../src/kernel/popcorn-abi.js';
+import type { Process } from '../src/kernel/process.js';
+import { createWasiContext } from '../src/kernel/wasi/context.js';
 import { stronglyConnectedComponents } from '../src/wasm/callgraph.js';
 import { ModuleError } from '../src/wasm/errors.js';
 import { instrument } from '../src/wasm/instrument.js';
@@ -212,7 +217,10 @@ describe('instrument: under the runtime (Execution)', () => {
       },
     },
   };
-  const hooks = { shouldPreempt: () => true, beginSyscall: () => undefined, takeWait: () => 'yield' as const };
+  const hooks = {
+    shouldPreempt: () => true, beginSyscall: () => undefined, takeWait: () => 'yield' as const,
+    takeSignal: () => undefined, saveSyscallState: () => undefined, restoreSyscallState: () => undefined,
+  };
 
   it('two processes preempted in deep recursion and in recursion-only code run to the right result', () => {
     const processes = [new Execution(module, imports, hooks), new Execution(module, imports, hooks)];
@@ -251,9 +259,17 @@ describe('instrument: refusals', () => {
     assert.match(refusal(bytes), /imports env\.foo, which popcorn does not provide/);
   });
 
-  it('accepts any function of the popcorn module', () => {
-    const bytes = wat('(module (import "popcorn" "whatever" (func)) (memory 1) (func (export "_start") (call 0)))');
-    assert.deepEqual(instrument(bytes).info.imports, ['popcorn.whatever']);
+  it('accepts the functions of the popcorn module and refuses names it does not have', () => {
+    const bytes = wat('(module (import "popcorn" "getpid" (func (result i32))) (memory 1) (func (export "_start") (drop (call 0))))');
+    assert.deepEqual(instrument(bytes).info.imports, ['popcorn.getpid']);
+    const unknown = wat('(module (import "popcorn" "whatever" (func)) (memory 1) (func (export "_start") (call 0)))');
+    assert.match(refusal(unknown), /imports popcorn\.whatever, which the popcorn module does not have/);
+  });
+
+  it('treats as unwind points exactly the popcorn calls the kernel may block in', () => {
+    const blocking = Object.entries(createPopcornImports(fakeProcess(), {} as ProcessSystem)).filter(([, fn]) => !neverBlocks(fn)).map(([name]) => name);
+    assert.deepEqual(blocking.sort(), [...POPCORN_MAY_UNWIND].sort());
+    assert.deepEqual(Object.keys(createPopcornImports(fakeProcess(), {} as ProcessSystem)).sort(), [...POPCORN_IMPORTS].sort());
   });
 
   it('refuses a module without memory', () => {
@@ -276,3 +292,8 @@ describe('instrument: refusals', () => {
     assert.match(refusal(wat('(module (memory 1) (func (export "_start")) (func (export "asyncify_get_state")))')), /reserves/);
   });
 });
+
+/** Just enough of a process to build its popcorn imports. */
+function fakeProcess(): Process {
+  return { context: createWasiContext() } as unknown as Process;
+}

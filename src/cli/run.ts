@@ -69,7 +69,9 @@ export async function runCommand(modulePath: string, args: string[], options: Ru
     const name = basename(modulePath);
     const pid = await node.start({ hash: program.hash, name, args: [name, ...args], env, dirs, kernel: options.on });
     let interrupts = 0;
-    const onSigint = (): void => void node.kill(pid, ++interrupts === 1 ? SIGINT : SIGKILL);
+    const onSigint = (): void => {
+      node.kill(pid, ++interrupts === 1 ? SIGINT : SIGKILL).catch((error: unknown) => process.stderr.write(`popcorn: ${String(error)}\n`));
+    };
     process.on('SIGINT', onSigint);
     const exit = await node.waitExit(pid);
     process.off('SIGINT', onSigint);

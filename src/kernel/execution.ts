@@ -9,6 +9,12 @@
  * syscall that blocks must be free of side effects (see wasi/blocking.ts). Imports marked
  * NEVER_BLOCKS are never where a process unwound, so a rewind never reaches them: the program
  * calls them directly.
+ *
+ * Signal handlers run at safe points: at a preemption check, or as a wrapped import begins
+ * (before the syscall itself, so a woken syscall runs the handler and then waits again, as with
+ * SA_RESTART). A handler is ordinary guest code called from inside the import: if it blocks or
+ * is preempted, the unwind passes through the handler's frames and then the interrupted ones, and
+ * the rewind calls the handler again from that same import before finishing there.
  */
 
 import {
@@ -38,6 +44,21 @@ export interface ExecutionHooks {
   beginSyscall(rerun: boolean): void;
   /** The wait registered by the syscall that just returned BLOCKED. */
   takeWait(): WaitSpec | 'yield';
+  /** The next caught signal whose handler should run now, if any. */
+  takeSignal(): { signal: number; index: number } | undefined;
+  /** Per-syscall state of the interrupted syscall, kept aside while a handler makes its own. */
+  saveSyscallState(): unknown;
+  restoreSyscallState(state: unknown): void;
+}
+
+/** A signal handler that was running when the process unwound: the rewind re-enters it. */
+interface ActiveHandler {
+  signal: number;
+  handler: (signal: number) => void;
+  /** What the interrupted syscall had (deadlines, pending operation) before the handler ran. */
+  saved: unknown;
+  /** The import it interrupted was the re-run of a woken syscall. */
+  rerun: boolean;
 }
 
 /** Fuel per refill, adapted so the kernel looks at the clock about every CHECK_INTERVAL_MS. */
@@ -59,6 +80,11 @@ export class Execution {
   private fuelChunk = 100_000;
   private lastCheck = 0;
   private readonly entry: () => void;
+  /** Set by the kernel when a caught signal waits for its handler: checked at every safe point. */
+  signalPending = false;
+  private activeHandler: ActiveHandler | null = null;
+  /** During a rewind: the handler frame still to be re-entered before the rewind ends. */
+  private reenterHandler = false;
 
   /**
    * `imports` are the program's imports (wasi_snapshot_preview1, popcorn) before wrapping; the
@@ -82,6 +108,13 @@ export class Execution {
 
   get memory(): WebAssembly.Memory {
     return this.exports.memory;
+  }
+
+  /** Whether `index` names a function in the program's table (a signal handler must). */
+  hasFunction(index: number): boolean {
+    const table = this.exports.popcorn_table;
+    if (table === undefined || !Number.isInteger(index) || index < 0 || index >= table.length) return false;
+    return typeof table.get(index) === 'function';
   }
 
   /** Run until the program is preempted, blocks, yields, exits or traps. */
@@ -109,13 +142,18 @@ export class Execution {
 
   private preempt(): void {
     if (this.rewinding) {
-      this.endRewind();
+      if (this.reenterHandler && !this.resumeHandler()) return;
+      if (this.rewinding) this.endRewind();
       this.fuel.value = this.fuelChunk;
       return;
     }
     this.adaptFuel();
-    if (this.hooks.shouldPreempt()) this.startUnwind({ kind: 'preempted' });
-    else this.fuel.value = this.fuelChunk;
+    if (this.hooks.shouldPreempt()) {
+      this.startUnwind({ kind: 'preempted' });
+      return;
+    }
+    this.fuel.value = this.fuelChunk;
+    if (this.signalPending) this.runHandlers(false);
   }
 
   /** Keep clock checks about CHECK_INTERVAL_MS apart, whatever the program's loop speed. */
@@ -140,26 +178,65 @@ export class Execution {
     const f = fn as (...args: unknown[]) => unknown;
     if (f.length === 4) {
       return (a: unknown, b: unknown, c: unknown, d: unknown) => {
-        this.enter();
+        if (!this.enter()) return 0;
         const r = f(a, b, c, d);
         return typeof r === 'number' || r !== BLOCKED ? r : this.blocked();
       };
     }
     return (...args: unknown[]) => {
-      this.enter();
+      if (!this.enter()) return 0;
       const r = f(...args);
       return typeof r === 'number' || r !== BLOCKED ? r : this.blocked();
     };
   }
 
-  /** Before every wrapped import: finish a rewind that reached it, and tell the kernel a syscall begins. */
-  private enter(): void {
+  /**
+   * Before every wrapped import: finish a rewind that reached it (or re-enter the handler that
+   * was running from it), run caught signals' handlers, and tell the kernel a syscall begins.
+   * False when a handler unwound: the import must return at once, without its syscall.
+   */
+  private enter(): boolean {
+    let rerun = false;
     if (this.rewinding) {
-      this.endRewind();
-      this.hooks.beginSyscall(true);
-    } else {
-      this.hooks.beginSyscall(false);
+      rerun = this.activeHandler?.rerun ?? true;
+      if (this.reenterHandler && !this.resumeHandler()) return false;
+      if (this.rewinding) this.endRewind();
     }
+    if (this.signalPending && !this.runHandlers(rerun)) return false;
+    this.hooks.beginSyscall(rerun);
+    return true;
+  }
+
+  /**
+   * Run the handlers of caught signals, one at a time (a handler is not interrupted by another).
+   * False when one unwound (it blocked or was preempted): the process is leaving the CPU.
+   */
+  private runHandlers(rerun: boolean): boolean {
+    while (this.activeHandler === null) {
+      const caught = this.hooks.takeSignal();
+      this.signalPending = caught !== undefined;
+      if (caught === undefined) return true;
+      const handler = this.exports.popcorn_table?.get(caught.index) as ((signal: number) => void) | null | undefined;
+      if (typeof handler !== 'function') continue;
+      this.activeHandler = { signal: caught.signal, handler, saved: this.hooks.saveSyscallState(), rerun };
+      if (!this.callHandler()) return false;
+    }
+    return true;
+  }
+
+  /** The rewind reached the import a handler was called from: call it again to rewind into it. */
+  private resumeHandler(): boolean {
+    this.reenterHandler = false;
+    return this.callHandler();
+  }
+
+  private callHandler(): boolean {
+    const active = this.activeHandler as ActiveHandler;
+    active.handler(active.signal);
+    if (this.unwindOutcome !== null) return false;
+    this.hooks.restoreSyscallState(active.saved);
+    this.activeHandler = null;
+    return true;
   }
 
   /** The import returned BLOCKED: unwind the process (the import runs again when it is woken). */
@@ -211,6 +288,7 @@ export class Execution {
     words[1] = base + SCRATCH_BYTES;
     this.savedStack = null;
     this.rewinding = true;
+    this.reenterHandler = this.activeHandler !== null;
     this.rewindBytes = HEADER_BYTES + stack.length;
     this.exports.asyncify_start_rewind(base);
   }

@@ -123,6 +123,11 @@ abstract class HostStreamEnd extends BaseDescription {
     this.filetype = channel.filetype;
   }
 
+  /** The host stream's id: what another kernel needs to reach the same stream. */
+  get stream(): number {
+    return this.channel.stream;
+  }
+
   override close(): void {
     this.channel.release();
   }

@@ -12,8 +12,7 @@ import { installInfoService } from '../services/info.js';
 Error.stackTraceLimit = 64;
 
 const kernel = new Kernel(workerData as KernelBoot);
-installProcessService(kernel);
-installInfoService(kernel);
+installInfoService(kernel, installProcessService(kernel));
 
 let shutdownRequest: { src: number; request: number } | undefined;
 kernel.messenger.on('shutdown', (_msg, from) => {

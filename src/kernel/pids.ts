@@ -6,7 +6,7 @@
  * be routed to the kernel that keeps its identity.
  */
 
-import { localOf, nodeOf, type EndpointId } from '../msg/address.js';
+import { endpointId, localOf, nodeOf, type EndpointId } from '../msg/address.js';
 
 const COUNTER_LIMIT = 1 << 16;
 
@@ -24,4 +24,9 @@ export class PidAllocator {
     }
     throw new Error(`kernel ${this.kernel}: all ${COUNTER_LIMIT - 1} PIDs are in use`);
   }
+}
+
+/** The kernel that allocated `pid` and keeps its identity: its origin. */
+export function originOf(pid: number): EndpointId {
+  return endpointId(pid >>> 24, pid & 0xff);
 }

@@ -1,38 +1,52 @@
 /**
- * A process as its kernel holds it: identity, WASI state (fd table, args, environment) and one
- * execution context. Kept apart from the execution so that threads (several contexts over one
- * memory) can come later without reshaping the process.
+ * A process as its kernel holds it: identity, WASI state (fd table, args, environment), signal
+ * dispositions, children, and one execution context. Kept apart from the execution so that
+ * threads (several contexts over one memory) can come later without reshaping the process.
  */
 
 import { Execution, type SliceOutcome } from './execution.js';
 import { SCRATCH_BYTES } from '../wasm/abi.js';
 import type { WaitSpec } from './wasi/blocking.js';
-import type { FileDescription } from './wasi/file-description.js';
+import type { FdEntry } from './wasi/fd-table.js';
 import { createWasiContext, type ProcessContext } from './wasi/context.js';
 import { createWasiImports } from './wasi/wasi.js';
-import { createPopcornImports } from './popcorn-abi.js';
+import { createPopcornImports, type ProcessSystem } from './popcorn-abi.js';
+import { SignalState, linuxSignalOfWasi } from './signals.js';
+import { WaitQueue, type Operation } from './operation.js';
 
 export type ProcessState = 'runnable' | 'running' | 'blocked' | 'stopped' | 'exited';
 
+/** How a process ended, as its parent learns it. */
+export interface ExitRecord {
+  status: number;
+  /** The signal that killed it, else 0. */
+  signal: number;
+  /** The trap report when it trapped, else ''. */
+  trap: string;
+}
+
 export interface ProcessSpec {
   pid: number;
-  /** The endpoint told when the process ends. */
-  parent: number;
+  /** The parent's PID: 0 when a node started the process, 1 once orphaned. */
+  ppid: number;
   name: string;
   args: string[];
   env: string[];
-  /** guest path → host directory */
+  /** guest path → host directory; they take fds 3, 4, … in this order. */
   dirs: { host: string; guest: string }[];
-  stdio: [FileDescription, FileDescription, FileDescription];
-  /** Where the process runs: for the popcorn ABI's kernel_id and kernel_count. */
-  kernel: number;
-  kernels: number;
+  /** The fds the process starts with besides its preopens (0–2, and any mapped above them). */
+  fds: { fd: number; entry: FdEntry }[];
+  /** What the popcorn ABI asks of the kernel (process creation, signals, pipes). */
+  system: ProcessSystem;
 }
 
 export class Process {
   readonly pid: number;
-  readonly parent: number;
+  /** Changes once, when the parent exits first (1: init). */
+  ppid: number;
   readonly name: string;
+  /** The preopened directories; a child gets the same. */
+  readonly dirs: { host: string; guest: string }[];
   state: ProcessState = 'runnable';
   /** CPU time consumed, in ms. */
   cpuMs = 0;
@@ -42,6 +56,10 @@ export class Process {
   stopped = false;
   /** Cancels the watches of a blocked process. */
   cancelWait: (() => void)[] = [];
+  readonly signals = new SignalState();
+  readonly children = new Children();
+  /** The request the current syscall waits for, kept across its re-runs (operation.ts). */
+  operation: Operation<unknown> | undefined;
   readonly context: ProcessContext;
   readonly execution: Execution;
 
@@ -51,21 +69,26 @@ export class Process {
    */
   constructor(spec: ProcessSpec, module: WebAssembly.Module, shouldPreempt: () => boolean, log: (message: string) => void) {
     this.pid = spec.pid;
-    this.parent = spec.parent;
+    this.ppid = spec.ppid;
     this.name = spec.name;
+    this.dirs = spec.dirs;
     this.context = createWasiContext({
       args: spec.args,
       env: spec.env,
-      stdio: spec.stdio,
       preopens: Object.fromEntries(spec.dirs.map((d) => [d.guest, d.host])),
       log: (message, err) => log(`pid ${this.pid}: ${message}: ${err instanceof Error ? err.message : String(err)}`),
     });
+    for (const { fd, entry } of spec.fds) this.context.fds.set(fd, entry);
+    this.context.raise = (signal) => spec.system.raise(this, linuxSignalOfWasi(signal));
     const wasi = createWasiImports(this.context);
-    const popcorn = createPopcornImports({ pid: spec.pid, ppid: 0, kernel: () => spec.kernel, kernels: () => spec.kernels });
+    const popcorn = createPopcornImports(this, spec.system);
     this.execution = new Execution(module, { wasi_snapshot_preview1: wasi, popcorn }, {
       shouldPreempt,
       beginSyscall: (rerun) => this.beginSyscall(rerun),
       takeWait: () => this.takeWait(),
+      takeSignal: () => this.signals.take(),
+      saveSyscallState: () => this.saveSyscallState(),
+      restoreSyscallState: (state) => this.restoreSyscallState(state as SyscallState),
     });
     this.context.setMemory(this.execution.memory);
   }
@@ -81,14 +104,16 @@ export class Process {
   }
 
   /**
-   * A syscall starts. A re-run after a wake-up keeps the deadlines the first run handed out
-   * (so a poll does not restart its timer); a fresh call starts clean.
+   * A syscall starts. A re-run after a wake-up keeps the deadlines and the operation the first
+   * run started (so a poll does not restart its timer, a spawn is not sent twice); a fresh call
+   * starts clean.
    */
   private beginSyscall(rerun: boolean): void {
     this.context.deadlineIndex = 0;
     if (rerun) return;
     if (this.context.deadlines.length > 0) this.context.deadlines = [];
     this.context.yielded = false;
+    this.operation = undefined;
   }
 
   private takeWait(): WaitSpec | 'yield' {
@@ -97,8 +122,75 @@ export class Process {
     return wait ?? 'yield';
   }
 
+  /** A signal handler is about to make syscalls of its own: keep the interrupted one's state. */
+  private saveSyscallState(): SyscallState {
+    const c = this.context;
+    return { deadlines: c.deadlines, deadlineIndex: c.deadlineIndex, yielded: c.yielded, operation: this.operation };
+  }
+
+  private restoreSyscallState(state: SyscallState): void {
+    this.context.deadlines = state.deadlines;
+    this.context.deadlineIndex = state.deadlineIndex;
+    this.context.yielded = state.yielded;
+    this.operation = state.operation;
+  }
+
   /** Close every fd: the process is gone. */
   release(): void {
-    this.context.fds.closeAll();
+    this.context.fds.closeAll((error) => this.context.log?.('closing an fd at exit', error));
+  }
+}
+
+interface SyscallState {
+  deadlines: bigint[];
+  deadlineIndex: number;
+  yielded: boolean;
+  operation: Operation<unknown> | undefined;
+}
+
+/**
+ * A process's children and, for those that have ended, their exit records until wait() reaps
+ * them: the parent's half of the zombie (the origin kernel keeps the PID reserved meanwhile).
+ */
+export class Children {
+  private readonly table = new Map<number, ExitRecord | null>();
+  /** Notified whenever a child ends: wait() blocks on it. */
+  readonly events = new WaitQueue();
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  add(pid: number): void {
+    this.table.set(pid, null);
+  }
+
+  has(pid: number): boolean {
+    return this.table.has(pid);
+  }
+
+  /** A child ended. False when `pid` is not (or no longer) a child of this process. */
+  ended(pid: number, exit: ExitRecord): boolean {
+    if (this.table.get(pid) !== null) return false;
+    this.table.set(pid, exit);
+    this.events.notify();
+    return true;
+  }
+
+  /** An ended child matching `pid` (-1: any), removed from the table; undefined if none has ended. */
+  reap(pid: number): { pid: number; exit: ExitRecord } | undefined {
+    for (const [child, exit] of this.table) {
+      if (exit === null || (pid !== -1 && child !== pid)) continue;
+      this.table.delete(child);
+      return { pid: child, exit };
+    }
+    return undefined;
+  }
+
+  /** Every child, with its exit record if it has ended; the table is emptied (the parent exits). */
+  drain(): [number, ExitRecord | null][] {
+    const all = [...this.table];
+    this.table.clear();
+    return all;
   }
 }

@@ -304,8 +304,8 @@ export class ControlServer {
       case 'kill': {
         const pid = Number(msg.pid);
         const signal = Number(msg.signal ?? 15);
-        if (!Number.isInteger(signal) || signal < 0 || signal > 64) throw new ControlError(`invalid signal ${String(msg.signal)}`, true);
-        if (!Number.isInteger(pid) || !this.node.kill(pid, signal)) throw new ControlError(`no process with pid ${String(msg.pid)}`, false);
+        if (!Number.isInteger(signal) || signal < 0 || signal > 31) throw new ControlError(`invalid signal ${String(msg.signal)}`, true);
+        if (!Number.isInteger(pid) || !(await this.node.kill(pid, signal))) throw new ControlError(`no process with pid ${String(msg.pid)}`, false);
         return answer({});
       }
       case 'shutdown':
@@ -325,8 +325,7 @@ export class ControlServer {
     return infos.flatMap((k) =>
       k.processes.map((p) => ({
         pid: p.pid,
-        // A process started by the node itself (no parent process) shows ppid 0.
-        ppid: p.parent === this.node.self ? 0 : p.parent,
+        ppid: p.ppid,
         kernel: k.index,
         state: p.state,
         cpu_ms: Math.round(p.cpu_ms * 1000) / 1000,
@@ -370,7 +369,9 @@ export class ControlServer {
       this.node.detachStreams(set);
       throw error;
     }
-    session.started(pid, (signal) => this.node.kill(pid, signal));
+    session.started(pid, (signal) => {
+      this.node.kill(pid, signal).catch((error: unknown) => this.options.log(`signal ${signal} to pid ${pid}: ${String(error)}`));
+    });
     void this.node.waitExit(pid).then(async (exit) => {
       await this.node.flushed(set);
       this.node.detachStreams(set);
@@ -429,7 +430,7 @@ class RunSession {
       this.endStdin();
     } else if (msg.op === 'signal') {
       const signal = Number(msg.signal);
-      if (Number.isInteger(signal) && signal > 0 && signal <= 64) this.kill?.(signal);
+      if (Number.isInteger(signal) && signal > 0 && signal <= 31) this.kill?.(signal);
     }
   }
 

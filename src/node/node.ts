@@ -10,8 +10,12 @@ import { cpus } from 'node:os';
 import { Messenger } from '../msg/messenger.js';
 import { endpointId, hostOf, describeEndpoint, type EndpointId } from '../msg/address.js';
 import { AsyncDriver } from '../msg/async-driver.js';
+import { RemoteError } from '../msg/requests.js';
 import { attachWiring, buildTopology } from './topology.js';
 import { HostStreams, streamIds, type HostStreamSet } from './streams.js';
+import { hostStreamRecords } from '../services/fd-transfer.js';
+import { originOf } from '../kernel/pids.js';
+import { prepareProgram } from '../wasm/loader.js';
 import type { KernelBoot } from '../kernel/kernel.js';
 import type { Payload, ReplyPayload } from '../protocol.js';
 
@@ -83,6 +87,12 @@ export class PopcornNode {
     this.driver = new AsyncDriver(this.messenger, { bell, onError: (error) => this.log(`host: ${String(error)}`) });
     this.streams = new HostStreams(this.messenger, options.io ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
     this.messenger.on('proc_exited', (msg) => this.exited(msg));
+    this.messenger.on('module_prepare', (msg, from) => {
+      prepareProgram(msg.path).then(
+        (program) => this.messenger.reply(from, 'module_prepare', { hash: program.hash }),
+        (error: unknown) => this.messenger.fail(from, codeOf(error), error instanceof Error ? error.message : String(error)),
+      );
+    });
     this.messenger.on('log', (msg) => this.log(msg.text));
     for (const kernel of this.kernels) this.spawnKernel(kernel, topology.get(kernel) as KernelBoot['wiring']);
   }
@@ -126,7 +136,7 @@ export class PopcornNode {
     this.log(`kernel ${describeEndpoint(id)} died: ${reason}`);
     this.bootFailed?.(new Error(`kernel ${describeEndpoint(id)} died during boot: ${reason}`));
     for (const [pid, kernel] of this.located) {
-      if (kernel === id) this.exited({ pid, status: LOST_STATUS, signal: 9, trap: '' });
+      if (kernel === id) this.exited({ pid, ppid: 0, status: LOST_STATUS, signal: 9, trap: '' });
     }
   }
 
@@ -136,8 +146,8 @@ export class PopcornNode {
     const kernel = this.kernels[kernelIndex];
     if (kernel === undefined) return Promise.reject(new RangeError(`no kernel ${kernelIndex}: this node has ${this.kernels.length}`));
     const payload: Payload<'proc_start'> = {
-      parent: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
-      stdio: streamIds(spec.streams ?? 0), sliceMs: this.sliceMs,
+      ppid: 0, notify: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
+      fds: hostStreamRecords(streamIds(spec.streams ?? 0)), sliceMs: this.sliceMs,
     };
     return new Promise((resolve, reject) => {
       this.driver.kick();
@@ -172,13 +182,21 @@ export class PopcornNode {
     else this.zombies.set(msg.pid, msg);
   }
 
-  /** Send a signal to a process. False when no live process has that pid. */
-  kill(pid: number, signal: number): boolean {
-    const kernel = this.located.get(pid);
-    if (kernel === undefined) return false;
-    this.messenger.send(kernel, 'proc_kill', { pid, signal });
-    this.driver.kick();
-    return true;
+  /**
+   * Send a signal to any process of the node (its origin kernel finds it). Resolves false when
+   * there is no such process.
+   */
+  kill(pid: number, signal: number): Promise<boolean> {
+    const origin = originOf(pid);
+    if (!Number.isInteger(pid) || pid <= 0 || !this.kernels.includes(origin)) return Promise.resolve(false);
+    return new Promise((resolve, reject) => {
+      this.driver.kick();
+      this.messenger.request(origin, 'proc_signal', { pid, signal }, REQUEST_TIMEOUT_MS, (error) => {
+        if (error === null) resolve(true);
+        else if (error instanceof RemoteError && error.code === 'ESRCH') resolve(false);
+        else reject(error);
+      });
+    });
   }
 
   /** The index on this node of the kernel a live process runs on, or undefined. */
@@ -246,4 +264,10 @@ export class PopcornNode {
     await this.driver.stop();
     this.streams.close();
   }
+}
+
+/** The error code a kernel gets for a program that could not be prepared. */
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' ? code : 'ENOEXEC';
 }

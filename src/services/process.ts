@@ -1,105 +1,389 @@
 /**
- * The process service, kernel side (Popcorn's process_server): starts processes on this kernel,
- * delivers signals to them, and tells each process's parent how it ended.
+ * The process service, kernel side (Popcorn's process_server): creates processes, keeps the
+ * identity of those it created (it is their origin kernel), delivers signals, and carries exits
+ * to parents.
+ *
+ * The origin of a PID is known from the PID itself (pids.ts), so anyone can reach it. The origin
+ * keeps a record per process it created — parent, where the process runs, and, once it has ended
+ * until its parent reaps it, that it is a zombie — and the PID is not handed out again while the
+ * record exists. A message about a process goes to its origin, which acts on it or passes it on
+ * to where the process runs.
+ *
+ * An exit travels: where it ran → its origin (proc_ended) → the parent's origin → where the parent
+ * runs (proc_exited), which files it in the parent's children table until wait() reaps it
+ * (proc_reaped back to the child's origin frees the PID). A node-started process (ppid 0) reports
+ * to the node's `notify` endpoint instead; an orphan (ppid 1, init) is reaped at once. A parent
+ * that exits first reaps its zombie children and hands its live ones to init (proc_reparent).
  */
 
 import type { Kernel } from '../kernel/kernel.js';
-import { Process } from '../kernel/process.js';
+import { Process, type ExitRecord } from '../kernel/process.js';
 import type { SliceOutcome } from '../kernel/execution.js';
-import { HostInput, HostOutput, HostStreamChannels } from '../kernel/host-stream.js';
+import { HostStreamChannels } from '../kernel/host-stream.js';
 import { formatTrap, TRAP_EXIT_STATUS } from '../kernel/trap.js';
 import { compileCached } from '../wasm/compiled.js';
-import type { FileDescription } from '../kernel/wasi/file-description.js';
 import type { Payload } from '../protocol.js';
-import { PidAllocator } from '../kernel/pids.js';
+import { PidAllocator, originOf } from '../kernel/pids.js';
+import type { ProcessSystem, SpawnRequest } from '../kernel/popcorn-abi.js';
+import { Operation } from '../kernel/operation.js';
+import { ProcessExit } from '../kernel/wasi/blocking.js';
+import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
+import type { FdEntry } from '../kernel/wasi/fd-table.js';
+import { RemoteError } from '../msg/requests.js';
+import type { EndpointId } from '../msg/address.js';
+import { SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
+import { exportFds, importFds, type TransferServices } from './fd-transfer.js';
+import { installPipeService } from './pipe.js';
+import { Programs } from './programs.js';
 
-export function installProcessService(kernel: Kernel): void {
-  const channels = new HostStreamChannels(kernel.messenger, kernel.host);
-  const pids = new PidAllocator(kernel.id);
-  const m = kernel.messenger;
+/** What the origin kernel keeps about each process it created. */
+interface OriginRecord {
+  ppid: number;
+  /** Who hears of the end of a node-started process (ppid 0). */
+  notify: EndpointId;
+  /** The kernel the process runs on. */
+  location: EndpointId;
+  /** Ended, not yet reaped by its parent: the PID stays taken. */
+  zombie: boolean;
+  /** For ps, which shows zombies too. */
+  name: string;
+  args: string[];
+}
 
-  m.on('proc_start', (msg, from) => {
+/** The parent of an orphan: as in Unix, "init" adopts it and reaps it when it ends. */
+export const INIT_PID = 1;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** What a new process is made of, wherever the request came from. */
+interface CreateSpec {
+  ppid: number;
+  notify: EndpointId;
+  hash: string;
+  name: string;
+  args: string[];
+  env: string[];
+  dirs: { host: string; guest: string }[];
+  fds: { fd: number; entry: FdEntry }[];
+}
+
+export class ProcessServer implements ProcessSystem {
+  private readonly origins = new Map<number, OriginRecord>();
+  private readonly pids: PidAllocator;
+  private readonly transfer: TransferServices;
+  private readonly programs: Programs;
+
+  constructor(private readonly kernel: Kernel) {
+    this.pids = new PidAllocator(kernel.id);
+    this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel) };
+    this.programs = new Programs(kernel);
+    this.listen();
+    kernel.onProcessEnd((p, outcome) => this.ended(p, outcome));
+  }
+
+  /** Sizes of this kernel's tables, to show they return to their baseline (kernel_info). */
+  tables(): { origins: number; pipes: number; streams: number } {
+    return { origins: this.origins.size, pipes: this.transfer.pipes.size, streams: this.transfer.channels.size };
+  }
+
+  /** Zombies whose identity this kernel keeps, as ps shows them. */
+  zombies(): { pid: number; ppid: number; name: string; args: string[] }[] {
+    const out = [];
+    for (const [pid, r] of this.origins) if (r.zombie) out.push({ pid, ppid: r.ppid, name: r.name, args: r.args });
+    return out;
+  }
+
+  private listen(): void {
+    const m = this.kernel.messenger;
+    m.on('proc_start', (msg, from) => {
+      try {
+        const pid = this.startFromMessage(msg, from.src);
+        m.reply(from, 'proc_start', { pid, kernel: this.kernel.id });
+      } catch (error) {
+        m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
+      }
+    });
+    m.on('proc_kill', (msg) => {
+      const p = this.kernel.processes.get(msg.pid);
+      if (p !== undefined) this.deliver(p, msg.signal);
+    });
+    m.on('proc_signal', (msg, from) => {
+      if (this.signalAtOrigin(msg.pid, msg.signal)) m.reply(from, 'proc_signal', { pid: msg.pid });
+      else m.fail(from, 'ESRCH', `no process ${msg.pid}`);
+    });
+    m.on('proc_ended', (msg) => this.endedAtOrigin(msg.pid, msg));
+    m.on('proc_exited', (msg) => this.childExited(msg));
+    m.on('proc_reaped', (msg) => this.reapedAtOrigin(msg.pid));
+    m.on('proc_reparent', (msg) => this.reparent(msg.pid, msg.ppid));
+    m.on('stream_credit', (msg) => this.transfer.channels.get(msg.stream)?.credit(msg.bytes));
+    m.on('stream_data', (msg) => this.transfer.channels.get(msg.stream)?.received(msg.data, msg.eof));
+  }
+
+  // ---- creation ----
+
+  private startFromMessage(msg: Payload<'proc_start'>, from: EndpointId): number {
+    const fds = importFds(this.transfer, msg.fds);
     try {
-      // The kernel knows its live processes; exit statuses are kept by the parent (the host, for
-      // now) until the PID space is 65 535 deep, which a zombie would have to outlive to clash.
-      const p = startProcess(kernel, msg, pids.next((pid) => kernel.processes.has(pid)), channels);
-      m.reply(from, 'proc_start', { pid: p.pid, kernel: kernel.id });
+      return this.create({ ...msg, notify: msg.ppid === 0 ? msg.notify || from : 0, fds });
     } catch (error) {
-      m.fail(from, 'ENOEXEC', error instanceof Error ? error.message : String(error));
+      for (const { entry } of fds) entry.description.close();
+      throw error;
     }
-  });
-  m.on('proc_kill', (msg) => {
-    const p = kernel.processes.get(msg.pid);
-    if (p !== undefined) deliverSignal(kernel, p, msg.signal);
-  });
-  m.on('stream_credit', (msg) => channels.get(msg.stream)?.credit(msg.bytes));
-  m.on('stream_data', (msg) => channels.get(msg.stream)?.received(msg.data, msg.eof));
-  kernel.onProcessEnd((p, outcome) => reportEnd(kernel, p, outcome));
-}
+  }
 
-/** POSIX signal numbers whose default action is not "terminate". */
-const SIGCHLD = 17;
-const SIGCONT = 18;
-const SIGSTOP = 19;
-const SIGTSTP = 20;
-const SIGTTIN = 21;
-const SIGTTOU = 22;
-const SIGURG = 23;
-const SIGWINCH = 28;
-const STOP_SIGNALS = new Set([SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU]);
-const IGNORED_BY_DEFAULT = new Set([SIGCHLD, SIGURG, SIGWINCH]);
-
-/**
- * A signal's default action (programs cannot install handlers yet): stop, continue, ignore, or
- * terminate. Signal 0 only probes that the process exists.
- */
-function deliverSignal(kernel: Kernel, p: Process, signal: number): void {
-  if (signal === 0 || IGNORED_BY_DEFAULT.has(signal)) return;
-  if (STOP_SIGNALS.has(signal)) kernel.scheduler.stop(p);
-  else if (signal === SIGCONT) kernel.scheduler.continue(p);
-  else kernel.scheduler.kill(p, signal);
-}
-
-function startProcess(kernel: Kernel, msg: Payload<'proc_start'>, pid: number, channels: HostStreamChannels): Process {
-  const module = compileCached(msg.hash);
-  const stdio = [0, 1, 2].map((fd): FileDescription => {
-    const stream = channels.acquire(msg.stdio[fd] ?? fd);
-    return fd === 0 ? new HostInput(stream) : new HostOutput(stream);
-  }) as [FileDescription, FileDescription, FileDescription];
-  let p: Process;
-  try {
-    p = new Process(
-      {
-        pid, parent: msg.parent, name: msg.name, args: msg.args, env: msg.env, dirs: msg.dirs, stdio,
-        kernel: kernel.kernels.indexOf(kernel.id), kernels: kernel.kernels.length,
-      },
+  /** Make a process on this kernel, which becomes its origin. The fds are retained, not taken. */
+  private create(spec: CreateSpec): number {
+    const module = compileCached(spec.hash);
+    const pid = this.pids.next((pid) => this.origins.has(pid));
+    const k = this.kernel;
+    const p = new Process(
+      { pid, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, system: this },
       module,
       () => {
-        kernel.interrupts();
-        return kernel.scheduler.shouldPreempt();
+        k.interrupts();
+        return k.scheduler.shouldPreempt();
       },
-      (text) => kernel.log(text),
+      (text) => k.log(text),
     );
-  } catch (error) {
-    for (const d of stdio) d.close();
-    throw error;
+    this.origins.set(pid, { ppid: spec.ppid, notify: spec.notify, location: k.id, zombie: false, name: spec.name, args: spec.args });
+    k.processes.set(pid, p);
+    k.scheduler.admit(p);
+    return pid;
   }
-  kernel.processes.set(p.pid, p);
-  kernel.scheduler.admit(p);
-  return p;
+
+  kernelIndex(): number {
+    return this.kernel.kernels.indexOf(this.kernel.id);
+  }
+
+  kernelCount(): number {
+    return this.kernel.kernels.length;
+  }
+
+  spawn(parent: Process, request: SpawnRequest): Operation<number> {
+    const op = new Operation<number>();
+    const target = request.kernel === -1 ? this.kernel.id : this.kernel.kernels[request.kernel];
+    if (target === undefined) throw new WasiError(Errno.INVAL, `no kernel ${request.kernel}: there are ${this.kernelCount()}`);
+    const fds = childFds(parent, request);
+    this.programs.lookup(parent.dirs, request.path, (error, hash) => {
+      if (error !== null || hash === undefined) {
+        op.complete(error ?? new WasiError(Errno.NOEXEC, request.path));
+        return;
+      }
+      const name = request.path.split('/').pop() ?? request.path;
+      const spec = { ppid: parent.pid, notify: 0, hash, name, args: request.args, env: request.env, dirs: parent.dirs, fds };
+      if (target === this.kernel.id) this.spawnHere(parent, spec, op);
+      else this.spawnThere(parent, target, spec, op);
+    });
+    return op;
+  }
+
+  private spawnHere(parent: Process, spec: CreateSpec, op: Operation<number>): void {
+    try {
+      const pid = this.create(spec);
+      this.adopted(parent, pid);
+      op.complete(null, pid);
+    } catch (error) {
+      op.complete(asWasiError(error, Errno.NOEXEC));
+    }
+  }
+
+  private spawnThere(parent: Process, target: EndpointId, spec: CreateSpec, op: Operation<number>): void {
+    exportFds(this.transfer, spec.fds, (error, records) => {
+      if (error !== null) {
+        op.complete(asWasiError(error, Errno.NOTSUP));
+        return;
+      }
+      const payload = { ...spec, fds: records, sliceMs: 0 };
+      this.kernel.messenger.request(target, 'proc_start', payload, REQUEST_TIMEOUT_MS, (failure, reply) => {
+        if (failure !== null || reply === undefined) {
+          op.complete(asWasiError(failure, Errno.NOEXEC));
+          return;
+        }
+        this.adopted(parent, reply.pid);
+        op.complete(null, reply.pid);
+      });
+    });
+  }
+
+  /** A child exists: file it with its parent, or give it to init if the parent ended meanwhile. */
+  private adopted(parent: Process, pid: number): void {
+    if (parent.state === 'exited') this.reparent(pid, INIT_PID);
+    else parent.children.add(pid);
+  }
+
+  // ---- signals ----
+
+  kill(sender: Process, pid: number, signal: number): Operation<void> {
+    const op = new Operation<void>();
+    const local = this.kernel.processes.get(pid);
+    if (local !== undefined) {
+      this.deliver(local, signal);
+      if (local === sender) this.dieNowIfKilled(sender);
+      op.complete(null);
+    } else if (originOf(pid) === this.kernel.id) {
+      op.complete(this.signalAtOrigin(pid, signal) ? null : new WasiError(Errno.SRCH, `kill(${pid})`));
+    } else {
+      this.kernel.messenger.request(originOf(pid), 'proc_signal', { pid, signal }, REQUEST_TIMEOUT_MS, (error) => {
+        op.complete(error === null ? null : asWasiError(error, Errno.SRCH));
+      });
+    }
+    return op;
+  }
+
+  raise(p: Process, signal: number): void {
+    this.deliver(p, signal);
+    this.dieNowIfKilled(p);
+  }
+
+  /** A process that signalled itself fatally ends inside that very call, as in POSIX. */
+  private dieNowIfKilled(p: Process): void {
+    if (p.pendingKill !== undefined) throw new ProcessExit(128 + p.pendingKill, p.pendingKill);
+  }
+
+  /** Signal a process this kernel is the origin of. False when there is no such process. */
+  private signalAtOrigin(pid: number, signal: number): boolean {
+    const record = this.origins.get(pid);
+    if (record === undefined) return false;
+    if (record.zombie) return true;
+    const local = this.kernel.processes.get(pid);
+    if (local !== undefined) this.deliver(local, signal);
+    else this.kernel.messenger.send(record.location, 'proc_kill', { pid, signal });
+    return true;
+  }
+
+  /**
+   * A signal reaches a process of this kernel, whatever its state. SIGKILL and SIGSTOP act at
+   * once; SIGCONT resumes before anything else; a caught signal waits for its handler at the
+   * next safe point (a blocked process is woken for it, and goes back to waiting after).
+   */
+  deliver(p: Process, signal: number): void {
+    if (signal === 0 || p.state === 'exited') return;
+    const s = this.kernel.scheduler;
+    if (signal === SIGKILL) {
+      s.kill(p, signal);
+      return;
+    }
+    if (signal === SIGCONT) s.continue(p);
+    const disposition = p.signals.disposition(signal);
+    if (disposition.kind === 'ignore') return;
+    if (disposition.kind === 'handler') {
+      p.signals.queue(signal);
+      p.execution.signalPending = true;
+      s.wake(p);
+      return;
+    }
+    const action = defaultAction(signal);
+    if (action === 'terminate') s.kill(p, signal);
+    else if (action === 'stop') s.stop(p);
+  }
+
+  // ---- exits, zombies, reaping ----
+
+  /** A process of this kernel ended: close its fds, settle its children, tell its origin. */
+  private ended(p: Process, outcome: SliceOutcome): void {
+    p.release();
+    for (const [child, exit] of p.children.drain()) {
+      if (exit === null) this.reparent(child, INIT_PID);
+      else this.reaped(child);
+    }
+    const exit = exitRecord(p, outcome);
+    const origin = originOf(p.pid);
+    if (origin === this.kernel.id) this.endedAtOrigin(p.pid, exit);
+    else this.kernel.messenger.send(origin, 'proc_ended', { pid: p.pid, ...exit });
+  }
+
+  private endedAtOrigin(pid: number, exit: ExitRecord): void {
+    const record = this.origins.get(pid);
+    if (record === undefined || record.zombie) return;
+    if (record.ppid === 0) {
+      this.origins.delete(pid);
+      this.kernel.messenger.send(record.notify, 'proc_exited', { pid, ppid: 0, ...exit });
+    } else if (record.ppid === INIT_PID) {
+      this.origins.delete(pid);
+    } else {
+      record.zombie = true;
+      const msg = { pid, ppid: record.ppid, ...exit };
+      const parentOrigin = originOf(record.ppid);
+      if (parentOrigin === this.kernel.id) this.childExited(msg);
+      else this.kernel.messenger.send(parentOrigin, 'proc_exited', msg);
+    }
+  }
+
+  /** At the parent's origin, or where the parent runs: file the exit with the parent. */
+  private childExited(msg: Payload<'proc_exited'>): void {
+    const parent = this.kernel.processes.get(msg.ppid);
+    if (parent !== undefined) {
+      if (parent.children.ended(msg.pid, msg)) this.deliver(parent, SIGCHLD);
+      else this.reaped(msg.pid);
+      return;
+    }
+    const record = this.origins.get(msg.ppid);
+    if (record !== undefined && !record.zombie && record.location !== this.kernel.id) {
+      this.kernel.messenger.send(record.location, 'proc_exited', msg);
+      return;
+    }
+    // The parent is gone: nobody will wait, the PID is free.
+    this.reaped(msg.pid);
+  }
+
+  reaped(pid: number): void {
+    const origin = originOf(pid);
+    if (origin === this.kernel.id) this.reapedAtOrigin(pid);
+    else this.kernel.messenger.send(origin, 'proc_reaped', { pid });
+  }
+
+  private reapedAtOrigin(pid: number): void {
+    if (this.origins.get(pid)?.zombie === true) this.origins.delete(pid);
+  }
+
+  /** A new parent (init, when the old one ended): at the origin, then where the process runs. */
+  private reparent(pid: number, ppid: number): void {
+    const origin = originOf(pid);
+    if (origin !== this.kernel.id) {
+      this.kernel.messenger.send(origin, 'proc_reparent', { pid, ppid });
+      return;
+    }
+    const record = this.origins.get(pid);
+    if (record === undefined) return;
+    if (record.zombie) {
+      // It ended before learning of its new parent: init reaps it.
+      if (ppid === INIT_PID) this.origins.delete(pid);
+      return;
+    }
+    record.ppid = ppid;
+    const local = this.kernel.processes.get(pid);
+    if (local !== undefined) local.ppid = ppid;
+    else this.kernel.messenger.send(record.location, 'proc_reparent', { pid, ppid });
+  }
+
+  createPipe(): ReturnType<ProcessSystem['createPipe']> {
+    return this.transfer.pipes.create();
+  }
 }
 
-function reportEnd(kernel: Kernel, p: Process, outcome: SliceOutcome): void {
-  p.release();
-  let status = 0;
-  let signal = 0;
-  let trap = '';
-  if (outcome.kind === 'exited') {
-    status = outcome.status;
-    signal = outcome.signal ?? 0;
-  } else if (outcome.kind === 'trapped') {
-    status = TRAP_EXIT_STATUS;
-    trap = formatTrap(p.name, outcome.error);
+export function installProcessService(kernel: Kernel): ProcessServer {
+  return new ProcessServer(kernel);
+}
+
+/** The child's fds: the parent's 0–2 unless mapped otherwise, plus every mapping. */
+function childFds(parent: Process, request: SpawnRequest): { fd: number; entry: FdEntry }[] {
+  const fds: { fd: number; entry: FdEntry }[] = [];
+  for (let fd = 0; fd < 3; fd++) {
+    const entry = parent.context.fds.lookup(fd);
+    if (!request.fds.has(fd) && entry !== undefined) fds.push({ fd, entry });
   }
-  kernel.messenger.send(p.parent, 'proc_exited', { pid: p.pid, status, signal, trap });
+  for (const [fd, entry] of request.fds) if (entry !== null) fds.push({ fd, entry });
+  return fds;
+}
+
+function exitRecord(p: Process, outcome: SliceOutcome): ExitRecord {
+  if (outcome.kind === 'exited') return { status: outcome.status, signal: outcome.signal ?? 0, trap: '' };
+  if (outcome.kind === 'trapped') return { status: TRAP_EXIT_STATUS, signal: 0, trap: formatTrap(p.name, outcome.error) };
+  return { status: 0, signal: 0, trap: '' };
+}
+
+/** A failure as the guest sees it: the errno a remote kernel named, else `fallback`. */
+function asWasiError(error: unknown, fallback: number): WasiError {
+  if (error instanceof WasiError) return error;
+  const errno = error instanceof RemoteError ? errnoOf(error.code) : undefined;
+  return new WasiError(errno ?? fallback, error instanceof Error ? error.message : String(error));
 }

@@ -4,7 +4,9 @@
  * every piece of state a process capture needs. The contract with the runtime is in abi.ts.
  */
 import binaryen from 'binaryen';
-import { FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT, TABLE_EXPORT, WASI_MODULE, WASI_MAY_UNWIND } from './abi.js';
+import {
+  FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT, POPCORN_IMPORTS, POPCORN_MAY_UNWIND, POPCORN_MODULE, TABLE_EXPORT, WASI_MODULE, WASI_MAY_UNWIND,
+} from './abi.js';
 import { addressTakenFunctions, callGraph, feedbackVertexSet, fuelTouchingFunctions } from './callgraph.js';
 import { sha256Hex } from './cache.js';
 import { ModuleError } from './errors.js';
@@ -13,8 +15,8 @@ import { hideScratchPages } from './scratch.js';
 import { summarizeFunction, type FunctionSummary } from './summary.js';
 import { UnsupportedExpressionError } from './walk.js';
 
-/** Import modules a guest may use. `popcorn` is the future popcorn ABI: any name is accepted. */
-export const ALLOWED_IMPORT_MODULES: readonly string[] = [WASI_MODULE, 'popcorn'];
+/** Import modules a guest may use (WASI names are checked at instantiation; popcorn's here). */
+export const ALLOWED_IMPORT_MODULES: readonly string[] = [WASI_MODULE, POPCORN_MODULE];
 
 /**
  * WebAssembly features accepted. Exception handling and tail calls are left out because
@@ -149,6 +151,11 @@ function functionImports(module: binaryen.Module, source: string): string[] {
   if (unknown.length > 0) {
     throw new ModuleError(source, `imports ${unknown.join(', ')}, which popcorn does not provide (allowed import modules: ${ALLOWED_IMPORT_MODULES.join(', ')})`);
   }
+  const prefix = `${POPCORN_MODULE}.`;
+  const unknownPopcorn = imports.filter((name) => name.startsWith(prefix) && !POPCORN_IMPORTS.includes(name.slice(prefix.length)));
+  if (unknownPopcorn.length > 0) {
+    throw new ModuleError(source, `imports ${unknownPopcorn.join(', ')}, which the popcorn module does not have (it has ${POPCORN_IMPORTS.join(', ')})`);
+  }
   return imports;
 }
 
@@ -230,8 +237,8 @@ function exportState(module: binaryen.Module, info: InstrumentInfo): void {
 }
 
 /**
- * Asyncify, restricted to the imports that may unwind: preempt, every popcorn call, and the few
- * WASI calls that may have to wait (WASI_MAY_UNWIND). Code that reaches only the other WASI calls
+ * Asyncify, restricted to the imports that may unwind: preempt, and the few WASI and popcorn
+ * calls that may have to wait (WASI_MAY_UNWIND, POPCORN_MAY_UNWIND). Code that reaches only the other WASI calls
  * (clock_time_get in a loop, say) is then not instrumented for their sake. Optimizing while it runs (Asyncify then flattens and
  * re-optimizes the functions it instruments) matters: at level 0 the output ran 1.4–4.8× slower.
  * Level 1 ran as fast as level 2 on the compute benchmarks (measured on a quiet 16-core machine)
@@ -242,7 +249,9 @@ function exportState(module: binaryen.Module, info: InstrumentInfo): void {
 function mayUnwind(qualified: string): boolean {
   const dot = qualified.indexOf('.');
   const [module, name] = [qualified.slice(0, dot), qualified.slice(dot + 1)];
-  return module !== WASI_MODULE || WASI_MAY_UNWIND.includes(name);
+  if (module === WASI_MODULE) return WASI_MAY_UNWIND.includes(name);
+  if (module === POPCORN_MODULE) return POPCORN_MAY_UNWIND.includes(name);
+  return true;
 }
 
 function runAsyncify(module: binaryen.Module, imports: readonly string[]): void {

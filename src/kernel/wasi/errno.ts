@@ -77,3 +77,9 @@ export function host<T>(what: string, fn: () => T): T {
     throw new WasiError(errno, `${what}: ${(err as Error).message}`);
   }
 }
+
+/** 44 for "ENOENT": the errno a remote kernel named in an `error` answer (undefined if none). */
+export function errnoOf(name: string): number | undefined {
+  const errno = NAMES.indexOf(name);
+  return errno > 0 ? errno : undefined;
+}

@@ -20,6 +20,28 @@ export interface FdEntry {
 /** Limit on the number of open fds (EMFILE beyond it), to bound a guest's host resources. */
 export const DEFAULT_MAX_FDS = 1024;
 
+/**
+ * How many fd entries, in every fd table of this kernel, refer to each open file description. A
+ * description is shared by the fds of a process (dup2) and by processes (a child gets its
+ * parent's), and is closed once, when the last entry goes: like the kernel's struct file count.
+ */
+const references = new WeakMap<FileDescription, number>();
+
+function retain(description: FileDescription): void {
+  references.set(description, (references.get(description) ?? 0) + 1);
+}
+
+/** Drops one reference; closes the description when it was the last. Errors reach the caller. */
+function release(description: FileDescription): void {
+  const left = (references.get(description) ?? 1) - 1;
+  if (left > 0) {
+    references.set(description, left);
+    return;
+  }
+  references.delete(description);
+  description.close();
+}
+
 export class FdTable {
   private entries: (FdEntry | undefined)[] = [];
 
@@ -42,16 +64,18 @@ export class FdTable {
     let fd = from;
     while (fd < this.entries.length && this.entries[fd] !== undefined) fd++;
     if (fd >= this.maxFds) throw new WasiError(Errno.MFILE, 'too many open files');
+    retain(entry.description);
     this.entries[fd] = entry;
     return fd;
   }
 
-  /** Installs at a given number (stdio setup); replaces and closes what was there. */
+  /** Installs at a given number (stdio setup, dup2); replaces and closes what was there. */
   set(fd: number, entry: FdEntry): void {
     if (!Number.isInteger(fd) || fd < 0 || fd >= this.maxFds) throw new WasiError(Errno.BADF, `fd ${fd}`);
     const old = this.entries[fd];
+    retain(entry.description);
     this.entries[fd] = entry;
-    if (old !== undefined && old.description !== entry.description) this.release(old);
+    if (old !== undefined) release(old.description);
   }
 
   /** Adds a preopened directory at the next free fd from 3 (0-2 are stdio even when closed). */
@@ -69,7 +93,7 @@ export class FdTable {
     const e = this.get(fd);
     this.entries[fd] = undefined;
     this.trim();
-    this.release(e);
+    release(e.description);
   }
 
   /**
@@ -83,7 +107,7 @@ export class FdTable {
     this.entries[to] = e;
     this.entries[from] = undefined;
     this.trim();
-    if (old.description !== e.description) this.release(old);
+    release(old.description);
   }
 
   /** Open fd numbers in increasing order. */
@@ -93,24 +117,21 @@ export class FdTable {
     return out;
   }
 
-  /** Closes every fd (process exit). Errors from individual closes are ignored. */
-  closeAll(): void {
-    const seen = new Set<FileDescription>();
-    for (const e of this.entries) {
-      if (e === undefined || seen.has(e.description)) continue;
-      seen.add(e.description);
+  /**
+   * Closes every fd (process exit). A description that fails to close is reported to `onError`
+   * and the rest are still closed.
+   */
+  closeAll(onError: (error: unknown) => void): void {
+    const entries = this.entries;
+    this.entries = [];
+    for (const e of entries) {
+      if (e === undefined) continue;
       try {
-        e.description.close();
-      } catch {
-        // the process is gone; nobody to report to
+        release(e.description);
+      } catch (error) {
+        onError(error);
       }
     }
-    this.entries = [];
-  }
-
-  private release(e: FdEntry): void {
-    if (this.entries.some((x) => x?.description === e.description)) return;
-    e.description.close();
   }
 
   private trim(): void {

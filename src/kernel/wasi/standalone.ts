@@ -65,6 +65,6 @@ export async function runStandalone(module: WebAssembly.Module, opts: ContextOpt
     if (err instanceof ProcessExit) return err.status;
     throw err;
   } finally {
-    ctx.fds.closeAll();
+    ctx.fds.closeAll((error) => ctx.log?.('closing an fd at exit', error));
   }
 }

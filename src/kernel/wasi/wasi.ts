@@ -18,7 +18,7 @@ import { BLOCKED, ProcessExit, markNeverBlocks, type Blocked, type WaitSpec } fr
 import { need, requireReadable, requireWritable, timesFrom } from './access.js';
 import { Errno, WasiError } from './errno.js';
 import type { FdTable } from './fd-table.js';
-import { HostDirectory } from './file-description.js';
+import { HostDirectory, type FileDescription } from './file-description.js';
 import { writeDirents, writeFdstat, writeFilestat } from './layout.js';
 import { GuestMemory } from './memory.js';
 import * as paths from './path-ops.js';
@@ -61,6 +61,9 @@ export interface WasiContext {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Syscall = (...args: any[]) => number | Blocked;
 export type WasiImports = Record<string, Syscall>;
+
+/** SIGPIPE in WASI's $signal numbering (the same as Linux's). */
+const WASI_SIGPIPE = 13;
 
 /** The default disposition for proc_raise while the kernel has no signal handling: terminate. */
 export function defaultRaise(signal: number): never {
@@ -321,6 +324,10 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         m.check(out, 4);
         const base = checkIovecs(m, iovs, iovsLen);
         const d = e.description;
+        if (iovsLen > 1 && d.filetype !== Filetype.REGULAR_FILE) {
+          const gathered = gatheredWrite(ctx, m, d, base, iovsLen, out);
+          if (gathered !== undefined) return gathered;
+        }
         let total = 0;
         for (let i = 0; i < iovsLen >>> 0; i++) {
           const off = m.dv.getUint32(base + i * 8, true);
@@ -414,6 +421,10 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         m.check(out, 4);
         const base = checkIovecs(m, iovs, iovsLen);
         const d = e.description;
+        if (iovsLen > 1 && d.filetype !== Filetype.REGULAR_FILE) {
+          const gathered = gatheredWrite(ctx, m, d, base, iovsLen, out);
+          if (gathered !== undefined) return gathered;
+        }
         let total = 0;
         for (let i = 0; i < iovsLen >>> 0; i++) {
           const off = m.dv.getUint32(base + i * 8, true);
@@ -431,6 +442,8 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         m.u32set(out, total);
         return 0;
       } catch (e) {
+        // Writing to a pipe nobody reads raises SIGPIPE (which kills, unless ignored or caught).
+        if (e instanceof WasiError && e.errno === Errno.PIPE) ctx.raise(WASI_SIGPIPE);
         return fail(e, 'fd_write');
       }
     },
@@ -593,6 +606,38 @@ function checkIovecs(m: GuestMemory, iovs: number, count: number): number {
     m.check(m.dv.getUint32(base + i * 8, true), m.dv.getUint32(base + i * 8 + 4, true));
   }
   return base;
+}
+
+/** Small gathered writes to streams are copied into one buffer first (see gatheredWrite). */
+const GATHER_LIMIT = 65536;
+let gatherBuffer = new Uint8Array(4096);
+
+/**
+ * A writev to a pipe or terminal: copied into one buffer and written at once, so that what one
+ * call writes (printf's buffered text plus the rest of the line, as wasi-libc writes it) reaches
+ * the reader in one piece, not interleaved with another process's output — POSIX makes a pipe
+ * write of up to PIPE_BUF bytes atomic. Beyond GATHER_LIMIT: undefined, and the caller writes the
+ * iovecs one by one. The description copies what it keeps, so the buffer is reused.
+ */
+function gatheredWrite(ctx: WasiContext, m: GuestMemory, d: FileDescription, base: number, count: number, out: number): number | Blocked | undefined {
+  let len = 0;
+  for (let i = 0; i < count; i++) len += m.dv.getUint32(base + i * 8 + 4, true);
+  if (len > GATHER_LIMIT) return undefined;
+  if (gatherBuffer.length < len) gatherBuffer = new Uint8Array(GATHER_LIMIT);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const off = m.dv.getUint32(base + i * 8, true);
+    const n = m.dv.getUint32(base + i * 8 + 4, true);
+    gatherBuffer.set(m.u8.subarray(off, off + n), at);
+    at += n;
+  }
+  const n = len === 0 ? 0 : d.write(gatherBuffer, 0, len);
+  if (typeof n !== 'number') {
+    if (d.fdflags & Fdflags.NONBLOCK) throw new WasiError(Errno.AGAIN, 'would block');
+    return ctx.wait({ pollables: [d.pollable] });
+  }
+  m.u32set(out, n);
+  return 0;
 }
 
 /** fd_pread/fd_pwrite over an iovec list, from `position`; stops at the first short transfer. */

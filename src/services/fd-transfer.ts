@@ -1,0 +1,167 @@
+/**
+ * Giving fds to a process on another kernel. Kernels share nothing, so an open file description
+ * cannot be handed over; each kind travels as what names it system-wide, and the receiving kernel
+ * builds its own description on it:
+ *   - host streams (the terminal, a run session's stdio) by stream id: the host serves any kernel;
+ *   - pipe ends by (home, pipe, end): the sender first has the home count one more reference, so
+ *     the pipe cannot see its last reader or writer go while the end is in flight;
+ *   - host files by a new host fd on the same file (host fds belong to the whole node process,
+ *     so one kernel may open it and another own it), at the same offset. The two kernels then
+ *     have separate offsets, as after open() twice rather than after fork();
+ *   - directories by host path (they are opened by path anyway, see sandbox.ts).
+ * Anything else (a kernel-local buffer) cannot travel: ENOTSUP.
+ */
+
+import * as fs from 'node:fs';
+import { HostInput, HostOutput, type HostStreamChannels } from '../kernel/host-stream.js';
+import { Errno, WasiError, host } from '../kernel/wasi/errno.js';
+import type { FdEntry } from '../kernel/wasi/fd-table.js';
+import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
+import { STREAM_RIGHTS, Whence } from '../kernel/wasi/types.js';
+import type { Payload } from '../protocol.js';
+import { PIPE_READ, type PipeService } from './pipe.js';
+
+export type FdRecord = Payload<'proc_start'>['fds'][number];
+
+/** The `kind` of an FdRecord. */
+export const FdKind = {
+  HOST_INPUT: 1, HOST_OUTPUT: 2, PIPE_READ: 3, PIPE_WRITE: 4, FILE_READ: 5, FILE_WRITE: 6, FILE_READ_WRITE: 7, DIRECTORY: 8,
+} as const;
+
+export interface TransferServices {
+  channels: HostStreamChannels;
+  pipes: PipeService;
+}
+
+/** Fds 0, 1, 2 on the host streams `ids` (stdin, stdout, stderr): how a node starts a process. */
+export function hostStreamRecords(ids: number[]): FdRecord[] {
+  return ids.map((id, fd) => ({
+    fd, kind: fd === 0 ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id, home: 0, path: '', rights: STREAM_RIGHTS, inheriting: 0, fdflags: 0, offset: 0,
+  }));
+}
+
+/**
+ * Describe fds for another kernel. `done` gets the records once every pipe end's home has counted
+ * the new reference, or the first error (what was already prepared is then given back).
+ */
+export function exportFds(services: TransferServices, fds: { fd: number; entry: FdEntry }[], done: (error: Error | null, records: FdRecord[]) => void): void {
+  const records: FdRecord[] = [];
+  /** Pipe records whose home has not counted them: not to be given back on failure. */
+  const uncounted = new Set<FdRecord>();
+  let waiting = 1;
+  let failed: Error | null = null;
+  const settle = (error: Error | null): void => {
+    failed ??= error;
+    if (--waiting > 0) return;
+    if (failed !== null) discardRecords(services, records.filter((r) => !uncounted.has(r)));
+    done(failed, failed === null ? records : []);
+  };
+  try {
+    for (const { fd, entry } of fds) {
+      const record = exportOne(fd, entry, services);
+      records.push(record);
+      if (record.kind !== FdKind.PIPE_READ && record.kind !== FdKind.PIPE_WRITE) continue;
+      waiting++;
+      uncounted.add(record);
+      services.pipes.retain(pipeRef(record), (error: Error | null) => {
+        if (error === null) uncounted.delete(record);
+        settle(error);
+      });
+    }
+  } catch (error) {
+    failed = error instanceof Error ? error : new Error(String(error));
+  }
+  settle(null);
+}
+
+function exportOne(fd: number, entry: FdEntry, services: TransferServices): FdRecord {
+  const d = entry.description;
+  const base = { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: d.fdflags, offset: 0 };
+  if (d instanceof HostInput) return { ...base, kind: FdKind.HOST_INPUT, id: d.stream };
+  if (d instanceof HostOutput) return { ...base, kind: FdKind.HOST_OUTPUT, id: d.stream };
+  if (d instanceof HostDirectory) return { ...base, kind: FdKind.DIRECTORY, path: d.hostPath };
+  if (d instanceof HostFile) return { ...base, kind: fileKind(d), id: reopen(d), offset: offsetOf(d) };
+  const ref = services.pipes.refOf(d);
+  if (ref !== undefined) return { ...base, kind: ref.end === PIPE_READ ? FdKind.PIPE_READ : FdKind.PIPE_WRITE, id: ref.pipe, home: ref.home };
+  throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be given to a process on another kernel`);
+}
+
+const fileKind = (d: HostFile): number => (d.readable && d.writable ? FdKind.FILE_READ_WRITE : d.readable ? FdKind.FILE_READ : FdKind.FILE_WRITE);
+
+/** A second host fd on the same open file (Linux's /proc/self/fd), owned by the receiver. */
+function reopen(d: HostFile): number {
+  const C = fs.constants;
+  const access = d.readable && d.writable ? C.O_RDWR : d.readable ? C.O_RDONLY : C.O_WRONLY;
+  return host('open', () => fs.openSync(`/proc/self/fd/${d.fd}`, access));
+}
+
+function offsetOf(d: HostFile): number {
+  try {
+    return Number(d.seek(0n, Whence.CUR));
+  } catch {
+    return 0; // not seekable: a FIFO or device has no offset to carry
+  }
+}
+
+const pipeRef = (r: FdRecord): { home: number; pipe: number; end: 0 | 1 } => ({ home: r.home, pipe: r.id, end: r.kind === FdKind.PIPE_READ ? 0 : 1 });
+
+/**
+ * Build this kernel's fd entries from records. Every record is consumed, even after an error, so
+ * no pipe reference or host fd is left behind; on error the entries built are closed too.
+ */
+export function importFds(services: TransferServices, records: FdRecord[]): { fd: number; entry: FdEntry }[] {
+  const out: { fd: number; entry: FdEntry }[] = [];
+  let failure: unknown;
+  for (const r of records) {
+    try {
+      const description = importOne(services, r);
+      description.fdflags = r.fdflags;
+      out.push({ fd: r.fd, entry: { description, rightsBase: r.rights, rightsInheriting: r.inheriting } });
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure === undefined) return out;
+  for (const { entry } of out) entry.description.close();
+  throw failure;
+}
+
+function importOne(services: TransferServices, r: FdRecord): FileDescription {
+  switch (r.kind) {
+    case FdKind.HOST_INPUT:
+      return new HostInput(services.channels.acquire(r.id));
+    case FdKind.HOST_OUTPUT:
+      return new HostOutput(services.channels.acquire(r.id));
+    case FdKind.PIPE_READ:
+    case FdKind.PIPE_WRITE:
+      return services.pipes.adopt(pipeRef(r));
+    case FdKind.DIRECTORY:
+      return new HostDirectory(r.path);
+    case FdKind.FILE_READ:
+    case FdKind.FILE_WRITE:
+    case FdKind.FILE_READ_WRITE:
+      return adoptFile(r);
+    default:
+      throw new WasiError(Errno.INVAL, `fd ${r.fd}: unknown kind ${r.kind}`);
+  }
+}
+
+function adoptFile(r: FdRecord): HostFile {
+  let file: HostFile;
+  try {
+    file = new HostFile(r.id, r.kind !== FdKind.FILE_WRITE, r.kind !== FdKind.FILE_READ, r.fdflags);
+  } catch (error) {
+    fs.closeSync(r.id);
+    throw error;
+  }
+  if (r.offset > 0) file.seek(BigInt(r.offset), Whence.SET);
+  return file;
+}
+
+/** Records that will not be sent: give back what exporting took (pipe references, host fds). */
+export function discardRecords(services: TransferServices, records: FdRecord[]): void {
+  for (const r of records) {
+    if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.adopt(pipeRef(r)).close();
+    else if (r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) fs.closeSync(r.id);
+  }
+}
