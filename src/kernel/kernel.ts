@@ -109,7 +109,11 @@ export class Kernel {
     if (this.stopping) return;
     const spinUntil = performance.now() + IDLE_SPIN_MS;
     while (performance.now() < spinUntil) if (this.messenger.hasInput()) return;
-    this.bell.sleep(() => this.messenger.hasInput(), this.sleepBudgetMs());
+    // Frames waiting for ring space: the consumer rings our bell when it frees some, but only if
+    // we are flagged asleep by then. So retry them after raising the flag (sleep's re-check):
+    // either they go now, or the retry re-arms the request and the consumer's ring will wake us.
+    const backlog = !this.messenger.flush();
+    this.bell.sleep(() => this.messenger.hasInput() || (backlog && this.messenger.flush()), this.sleepBudgetMs());
   }
 
   /** How long the kernel may sleep: until the next process or request deadline. */
