@@ -20,11 +20,17 @@
  * one-kernel phase, or that phase stops measuring one kernel. The bench checks where each
  * process runs right after start.)
  *
+ * The machine's own ceiling is measured in the same run: burn under node:wasi in one worker
+ * thread, then in K at once (bench/burn-worker.ts), two runs each, as the spread phase has.
+ * hardware_efficiency = one worker's time / K workers' time; efficiency_vs_hardware =
+ * efficiency / hardware_efficiency says how much of what the machine allows popcorn reaches.
+ *
  * Every process must exit 0 and print the same checksum line. Knobs: --kernels=N (default: one
  * per CPU), --reps=N (default 3), --iters=N (burn iterations per process; see DEFAULT_ITERS).
  */
 
 import { cpus } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
@@ -110,6 +116,8 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
   const one = Math.min(...oneMs);
   const k = Math.min(...kMs);
   const speedup = one / k;
+  const hardware = await hardwareEfficiency(wasm, kernels, iters, reps);
+  log(`scale: node:wasi burns in ${kernels} workers at once run at ${(hardware * 100).toFixed(0)}% of one worker's speed`);
   return {
     kernels,
     processes,
@@ -120,6 +128,29 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
     k_kernels_ms: round3(k),
     speedup: round3(speedup),
     efficiency: round3(speedup / kernels),
+    hardware_efficiency: round3(hardware),
+    efficiency_vs_hardware: round3(speedup / kernels / hardware),
     targets_met: { speedup: speedup >= TARGET_EFFICIENCY * kernels },
   };
+}
+
+/** Best-of-`reps` time of one burn worker over that of `kernels` workers at once (two runs each). */
+async function hardwareEfficiency(wasm: string, kernels: number, iters: number, reps: number): Promise<number> {
+  const workers = (count: number): Promise<number> =>
+    Promise.all(
+      Array.from({ length: count }, () =>
+        new Promise<number>((resolve, reject) => {
+          const w = new Worker(new URL('./burn-worker.js', import.meta.url), { workerData: { wasm, iters, runs: 2 } });
+          w.once('message', (ms: number) => resolve(ms));
+          w.once('error', reject);
+        }),
+      ),
+    ).then((times) => Math.max(...times));
+  let alone = Infinity;
+  let together = Infinity;
+  for (let r = 0; r < reps; r++) {
+    alone = Math.min(alone, await workers(1));
+    together = Math.min(together, await workers(kernels));
+  }
+  return alone / together;
 }
