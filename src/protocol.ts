@@ -10,7 +10,7 @@
 
 import type { Schema, ValueOf } from './msg/codec.js';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 interface MessageSpec {
   readonly id: number;
@@ -64,7 +64,6 @@ export const MESSAGES = {
         fd: 'u32', kind: 'u8', id: 'u32', home: 'u32', path: 'str',
         rights: 'f64', inheriting: 'f64', fdflags: 'u16', offset: 'f64',
       }],
-      sliceMs: 'f64',
     },
     reply: 'proc_started',
   },

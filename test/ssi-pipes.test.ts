@@ -54,6 +54,8 @@ describe('pipes and the shell', () => {
     assert.equal(fs.readFileSync(join(data, 'greeting'), 'utf8'), 'hello world\nagain\n');
     const bg = await sh('@2 echo from the background & wait; echo after');
     assert.match(bg.stdout, /from the background\n(.|\n)*after\n$/);
+    const shared = await sh('@1 echo written on kernel 1 > /data/shared; @2 cat /data/shared');
+    assert.equal(shared.stdout, 'written on kernel 1\n', 'a file closed on one kernel is seen at once on another');
     const missing = await sh('no-such-program');
     assert.equal(missing.status, 127);
     assert.match(missing.stderr, /no-such-program: not found/);

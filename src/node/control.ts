@@ -338,7 +338,7 @@ export class ControlServer {
 
   private async kernels(): Promise<ControlMessage[]> {
     const infos = await this.node.info();
-    return infos.map((k) => ({ kernel: k.index, endpoint: k.kernel, processes: k.processes.length, load: k.load, messages: k.messages }));
+    return infos.map((k) => ({ kernel: k.index, endpoint: k.kernel, processes: k.processes.length, load: k.load, tables: k.tables, heap_bytes: k.heap_bytes, messages: k.messages }));
   }
 
   private async run(socket: Socket, msg: ControlMessage): Promise<RunSession | undefined> {

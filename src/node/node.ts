@@ -147,7 +147,7 @@ export class PopcornNode {
     if (kernel === undefined) return Promise.reject(new RangeError(`no kernel ${kernelIndex}: this node has ${this.kernels.length}`));
     const payload: Payload<'proc_start'> = {
       ppid: 0, notify: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
-      fds: hostStreamRecords(streamIds(spec.streams ?? 0)), sliceMs: this.sliceMs,
+      fds: hostStreamRecords(streamIds(spec.streams ?? 0)),
     };
     return new Promise((resolve, reject) => {
       this.driver.kick();

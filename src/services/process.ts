@@ -192,7 +192,7 @@ export class ProcessServer implements ProcessSystem {
         op.complete(asWasiError(error, Errno.NOTSUP));
         return;
       }
-      const payload = { ...spec, fds: records, sliceMs: 0 };
+      const payload = { ...spec, fds: records };
       this.kernel.messenger.request(target, 'proc_start', payload, REQUEST_TIMEOUT_MS, (failure, reply) => {
         if (failure !== null || reply === undefined) {
           op.complete(asWasiError(failure, Errno.NOEXEC));
