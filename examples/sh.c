@@ -460,26 +460,12 @@ static char *find_program(const char *name) {
 /* ------------------------------------------------------------------------------------------ */
 /* Builtins                                                                                    */
 
-static const struct {
-    const char *name;
-    int sig;
-} signal_names[] = {
-    {"HUP", POPCORN_SIGHUP},   {"INT", POPCORN_SIGINT},   {"QUIT", POPCORN_SIGQUIT},
-    {"ABRT", POPCORN_SIGABRT}, {"KILL", POPCORN_SIGKILL}, {"USR1", POPCORN_SIGUSR1},
-    {"USR2", POPCORN_SIGUSR2}, {"PIPE", POPCORN_SIGPIPE}, {"ALRM", POPCORN_SIGALRM},
-    {"TERM", POPCORN_SIGTERM}, {"CHLD", POPCORN_SIGCHLD}, {"CONT", POPCORN_SIGCONT},
-    {"STOP", POPCORN_SIGSTOP}, {"TSTP", POPCORN_SIGTSTP},
-};
-
 /* A signal given as a number or a name (with or without "SIG"). Returns -1 if unknown. */
 static int parse_signal(const char *s) {
     char *end;
     long n = strtol(s, &end, 10);
-    if (end != s && *end == '\0') return n >= 0 && n < 65 ? (int)n : -1;
-    if (strncasecmp(s, "SIG", 3) == 0) s += 3;
-    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
-        if (strcasecmp(s, signal_names[i].name) == 0) return signal_names[i].sig;
-    return -1;
+    if (end != s && *end == '\0') return n >= 0 && n <= POPCORN_SIGMAX ? (int)n : -1;
+    return popcorn_signal_number(s);
 }
 
 /* A PID argument; returns 0 and sets *pid, or -1 if s is not an integer. */

@@ -48,6 +48,8 @@
  *       A process blocked in read, wait or sleep runs the handler and then goes on waiting (as
  *       with SA_RESTART). SIGKILL and SIGSTOP cannot be caught or ignored (EINVAL).
  *       Returns 0.
+ *   popcorn_signal_number(name)
+ *       The number of the signal named "TERM" or "SIGTERM" (any case), or -1.
  *
  * Pipes and fds
  *   popcorn_pipe(fds)       fds[0] = read end, fds[1] = write end. The ends may be given to
@@ -62,6 +64,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #define POPCORN_IMPORT(name) __attribute__((import_module("popcorn"), import_name(#name)))
 
@@ -80,6 +83,9 @@
 #define POPCORN_SIGCONT 18
 #define POPCORN_SIGSTOP 19
 #define POPCORN_SIGTSTP 20
+
+/* Highest signal number (Linux's SIGSYS). */
+#define POPCORN_SIGMAX 31
 
 typedef void (*popcorn_sighandler_t)(int);
 #define POPCORN_SIG_DFL ((popcorn_sighandler_t)0)
@@ -151,6 +157,24 @@ static inline int popcorn_pipe(int fds[2]) {
 
 static inline int popcorn_dup2(int oldfd, int newfd) {
     return __popcorn_result(__popcorn_dup2(oldfd, newfd), newfd);
+}
+
+/* The number of a signal named "TERM" or "SIGTERM" (any case), or -1 (for shells and tools). */
+static inline int popcorn_signal_number(const char *name) {
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {
+        {"HUP", POPCORN_SIGHUP},   {"INT", POPCORN_SIGINT},   {"QUIT", POPCORN_SIGQUIT},
+        {"ABRT", POPCORN_SIGABRT}, {"KILL", POPCORN_SIGKILL}, {"USR1", POPCORN_SIGUSR1},
+        {"USR2", POPCORN_SIGUSR2}, {"PIPE", POPCORN_SIGPIPE}, {"ALRM", POPCORN_SIGALRM},
+        {"TERM", POPCORN_SIGTERM}, {"CHLD", POPCORN_SIGCHLD}, {"CONT", POPCORN_SIGCONT},
+        {"STOP", POPCORN_SIGSTOP}, {"TSTP", POPCORN_SIGTSTP},
+    };
+    if (strncasecmp(name, "SIG", 3) == 0) name += 3;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(name, names[i].name) == 0) return names[i].sig;
+    return -1;
 }
 
 #endif

@@ -35,25 +35,13 @@
 #include <unistd.h>
 #include <popcorn.h>
 
-static const struct {
-    const char *name;
-    int sig;
-} signal_names[] = {
-    {"HUP", POPCORN_SIGHUP},   {"INT", POPCORN_SIGINT},   {"QUIT", POPCORN_SIGQUIT},
-    {"ABRT", POPCORN_SIGABRT}, {"KILL", POPCORN_SIGKILL}, {"USR1", POPCORN_SIGUSR1},
-    {"USR2", POPCORN_SIGUSR2}, {"PIPE", POPCORN_SIGPIPE}, {"ALRM", POPCORN_SIGALRM},
-    {"TERM", POPCORN_SIGTERM}, {"CHLD", POPCORN_SIGCHLD}, {"CONT", POPCORN_SIGCONT},
-    {"STOP", POPCORN_SIGSTOP}, {"TSTP", POPCORN_SIGTSTP},
-};
-
 /* A signal given as a number or a name; exits 2 if s is neither. */
 static int parse_signal(const char *s) {
     char *end;
     long n = s != NULL ? strtol(s, &end, 10) : 0;
-    if (s != NULL && end != s && *end == '\0' && n > 0 && n < 65) return (int)n;
-    if (s != NULL && strncasecmp(s, "SIG", 3) == 0) s += 3;
-    for (size_t i = 0; s != NULL && i < sizeof signal_names / sizeof signal_names[0]; i++)
-        if (strcasecmp(s, signal_names[i].name) == 0) return signal_names[i].sig;
+    if (s != NULL && end != s && *end == '\0' && n > 0 && n <= POPCORN_SIGMAX) return (int)n;
+    int named = s != NULL ? popcorn_signal_number(s) : -1;
+    if (named > 0) return named;
     fprintf(stderr, "signals: bad signal '%s'\n", s != NULL ? s : "");
     exit(2);
 }
