@@ -10,7 +10,36 @@
 
 import type { Schema, ValueOf } from './msg/codec.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
+
+/** How an fd travels to another kernel (src/services/fd-transfer.ts). */
+const FD_RECORD = {
+  fd: 'u32', kind: 'u8', id: 'u32', home: 'u32', path: 'str',
+  rights: 'f64', inheriting: 'f64', fdflags: 'u16', offset: 'f64',
+  /** A pipe read end's bytes received by the sender's kernel and not yet read: read first. */
+  unread: 'bytes',
+} as const;
+
+/**
+ * A whole process, stopped between two instructions (src/kernel/image.ts): what a migration
+ * carries, and the body of a checkpoint file.
+ */
+export const PROCESS_IMAGE = {
+  pid: 'u32', ppid: 'u32', name: 'str', args: ['str'], env: ['str'], dirs: [{ host: 'str', guest: 'str' }],
+  /** Content hash of the original module. */
+  hash: 'str',
+  /** Linear memory (without popcorn's scratch pages), the unwound wasm stack, the exported mutable globals. */
+  memory: 'bytes', stack: 'bytes', started: 'bool',
+  globals: [{ name: 'str', wide: 'bool', number: 'f64', bigint: 'i64' }],
+  fds: [FD_RECORD],
+  /** Signal dispositions (kind 1 ignore, 2 handler at `index`) and caught signals not yet handled. */
+  dispositions: [{ signal: 'u8', kind: 'u8', index: 'u32' }],
+  pending: ['u8'],
+  children: [{ pid: 'u32', ended: 'bool', status: 'i32', signal: 'u8', trap: 'str' }],
+  cpuMs: 'f64', stopped: 'bool',
+  /** The interrupted syscall's deadlines (absolute, monotonic ns), sched_yield marker, and whether it was popcorn_migrate. */
+  deadlines: ['i64'], yielded: 'bool', migrating: 'bool',
+} as const;
 
 interface MessageSpec {
   readonly id: number;
@@ -60,10 +89,7 @@ export const MESSAGES = {
       env: ['str'],
       dirs: [{ host: 'str', guest: 'str' }],
       /** The child's fds (fd-transfer.ts): host streams, pipe ends, files, directories. */
-      fds: [{
-        fd: 'u32', kind: 'u8', id: 'u32', home: 'u32', path: 'str',
-        rights: 'f64', inheriting: 'f64', fdflags: 'u16', offset: 'f64',
-      }],
+      fds: [FD_RECORD],
     },
     reply: 'proc_started',
   },
@@ -96,6 +122,16 @@ export const MESSAGES = {
   module_prepare: { id: 45, payload: { path: 'str' }, reply: 'module_prepared' },
   module_prepared: { id: 46, payload: { hash: 'str' } },
 
+  // ---- migration (src/services/migration.ts) ----
+  /** Take over a process (from the kernel it ran on) and run it on from where it stopped. */
+  proc_migrate: { id: 70, payload: PROCESS_IMAGE, reply: 'proc_migrated' },
+  proc_migrated: { id: 71, payload: { pid: 'u32' } },
+  /** To a process's origin: it runs on `location` now. */
+  proc_moved: { id: 72, payload: { pid: 'u32', location: 'u32' } },
+  /** Move `pid` to kernel index `kernel` (asked of its origin, which passes it to where it runs); answered once it runs there. */
+  proc_move: { id: 73, payload: { pid: 'u32', kernel: 'u32' }, reply: 'proc_moved_ok' },
+  proc_moved_ok: { id: 74, payload: { pid: 'u32', kernel: 'u32' } },
+
   // ---- host streams: the terminal, files and pipes of the popcorn command (src/node/streams.ts) ----
   /** Bytes for a host stream (stdout, stderr). The host answers with stream_credit once written. */
   stream_write: { id: 40, payload: { stream: 'u32', data: 'bytes' } },
@@ -124,6 +160,9 @@ export const MESSAGES = {
   pipe_data: { id: 56, payload: { home: 'u32', pipe: 'u32', data: 'bytes', eof: 'bool' } },
   /** To a writer's kernel: the last reader closed; writes fail with EPIPE. */
   pipe_broken: { id: 57, payload: { home: 'u32', pipe: 'u32' } },
+  /** From a reader's kernel handing its end on: send nothing more; answered after all that was sent. */
+  pipe_pause: { id: 58, payload: { home: 'u32', pipe: 'u32' }, reply: 'pipe_paused' },
+  pipe_paused: { id: 59, payload: { home: 'u32', pipe: 'u32' } },
 
   // ---- information: what ps and `popcorn kernels` show (src/services/info.ts) ----
   /** Ask a kernel for its processes, load and message counters. */
@@ -147,6 +186,8 @@ export const MESSAGES = {
       }],
       /** Table sizes: live processes, origin records (live + zombie), pipes and proxies, host stream channels. */
       tables: { processes: 'u32', origins: 'u32', pipes: 'u32', streams: 'u32' },
+      /** Processes that moved to and from this kernel since boot. */
+      migrations: { in: 'u32', out: 'u32' },
       /** The kernel thread's V8 heap in use. */
       heap_bytes: 'f64',
       /** The kernel's messenger counters (MessengerStats). */

@@ -51,6 +51,12 @@
  *   popcorn_signal_number(name)
  *       The number of the signal named "TERM" or "SIGTERM" (any case), or -1.
  *
+ * Migration
+ *   popcorn_migrate(kernel)
+ *       Move this process to kernel `kernel` (0 … count-1) and return there: memory, fds (with
+ *       their offsets), pipes, children, signal handlers and pending signals go with it; the PID
+ *       and parent stay. Returns 0 at once when already there. EINVAL: no such kernel; ENOTSUP:
+ *       an fd that cannot move (see popcorn_spawn).
  * Pipes and fds
  *   popcorn_pipe(fds)       fds[0] = read end, fds[1] = write end. The ends may be given to
  *                           children on any kernel: blocking reads and writes, end of file once
@@ -119,6 +125,7 @@ int __popcorn_kill(int pid, int sig) POPCORN_IMPORT(kill);
 int __popcorn_signal(int sig, int action, popcorn_sighandler_t handler) POPCORN_IMPORT(signal);
 int __popcorn_pipe(int fds[2]) POPCORN_IMPORT(pipe);
 int __popcorn_dup2(int oldfd, int newfd) POPCORN_IMPORT(dup2);
+int __popcorn_migrate(int kernel) POPCORN_IMPORT(migrate);
 
 /* ---- the POSIX-shaped interface ---- */
 static inline int __popcorn_result(int err, int value) {
@@ -153,6 +160,10 @@ static inline int popcorn_signal(int sig, popcorn_sighandler_t handler) {
 
 static inline int popcorn_pipe(int fds[2]) {
     return __popcorn_result(__popcorn_pipe(fds), 0);
+}
+
+static inline int popcorn_migrate(int kernel) {
+    return __popcorn_result(__popcorn_migrate(kernel), 0);
 }
 
 static inline int popcorn_dup2(int oldfd, int newfd) {

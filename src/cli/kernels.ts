@@ -1,4 +1,4 @@
-/** `popcorn kernels [--json]`: each kernel of the running node, its processes, load and message counters. */
+/** `popcorn kernels [--json]`: each kernel of the running node, its processes, load, migrations in and out and message counters. */
 
 import { controlRequest } from '../node/control.js';
 import { table } from './ps.js';
@@ -7,6 +7,7 @@ interface KernelEntry {
   kernel: number;
   processes: number;
   load: number;
+  migrations: { in: number; out: number };
   messages: Record<string, number>;
 }
 
@@ -19,9 +20,9 @@ export async function kernelsCommand(options: { json?: boolean }): Promise<numbe
   }
   const count = (k: KernelEntry, name: string): string => String(k.messages[name] ?? 0);
   const rows = kernels.map((k) => [
-    String(k.kernel), String(k.processes), String(k.load),
+    String(k.kernel), String(k.processes), String(k.load), String(k.migrations.in), String(k.migrations.out),
     count(k, 'sent'), count(k, 'received'), count(k, 'relayed'), count(k, 'malformed'), count(k, 'unroutable'),
   ]);
-  process.stdout.write(table(['KERNEL', 'PROCS', 'LOAD', 'SENT', 'RECEIVED', 'RELAYED', 'MALFORMED', 'UNROUTABLE'], rows));
+  process.stdout.write(table(['KERNEL', 'PROCS', 'LOAD', 'MIG_IN', 'MIG_OUT', 'SENT', 'RECEIVED', 'RELAYED', 'MALFORMED', 'UNROUTABLE'], rows));
   return 0;
 }

@@ -10,6 +10,7 @@ import { UsageError } from './usage.js';
 import { bootCommand } from './boot.js';
 import { psCommand } from './ps.js';
 import { killCommand } from './kill.js';
+import { migrateCommand } from './migrate.js';
 import { kernelsCommand } from './kernels.js';
 import { shutdownCommand } from './shutdown.js';
 
@@ -79,6 +80,15 @@ program
   .helpOption(false)
   .action(async (words: string[]) => {
     process.exitCode = await killCommand(words);
+  });
+
+program
+  .command('migrate')
+  .description('move a running process to another kernel: migrate PID KERNEL')
+  .argument('<pid>', 'the process')
+  .argument('<kernel>', 'the kernel index to move it to')
+  .action(async (pid: string, kernel: string) => {
+    process.exitCode = await migrateCommand(pid, kernel);
   });
 
 program

@@ -19,6 +19,7 @@
 
 import {
   FUEL_EXPORT,
+  GLOBAL_EXPORT_PREFIX,
   SCRATCH_BYTES,
   SCRATCH_PAGES,
   type InstrumentedExports,
@@ -49,6 +50,18 @@ export interface ExecutionHooks {
   /** Per-syscall state of the interrupted syscall, kept aside while a handler makes its own. */
   saveSyscallState(): unknown;
   restoreSyscallState(state: unknown): void;
+}
+
+/**
+ * Everything of an execution that is not in its module: what migration and checkpoints carry.
+ * The program's memory (without popcorn's scratch pages), the unwound stack, and the mutable
+ * globals the instrumenter exported (i64 ones as bigints).
+ */
+export interface ExecutionState {
+  memory: Uint8Array;
+  stack: Uint8Array;
+  started: boolean;
+  globals: { name: string; value: number | bigint }[];
 }
 
 /** A signal handler that was running when the process unwound: the rewind re-enters it. */
@@ -108,6 +121,48 @@ export class Execution {
 
   get memory(): WebAssembly.Memory {
     return this.exports.memory;
+  }
+
+  /**
+   * Whether the execution can be captured now: off the CPU, unwound (or never started), and not
+   * inside a signal handler (whose frames are interleaved with JavaScript's: wait for it to end).
+   */
+  get capturable(): boolean {
+    return this.activeHandler === null && (this.savedStack !== null || !this.started);
+  }
+
+  /** A copy of the state (see capturable). */
+  capture(): ExecutionState {
+    if (!this.capturable) throw new Error('execution is not at a point where it can be captured');
+    const programBytes = this.scratchBase();
+    const globals: ExecutionState['globals'] = [];
+    for (const [name, value] of Object.entries(this.exports)) {
+      if (name.startsWith(GLOBAL_EXPORT_PREFIX)) globals.push({ name, value: (value as WebAssembly.Global).value as number | bigint });
+    }
+    return {
+      memory: new Uint8Array(this.memory.buffer, 0, programBytes).slice(),
+      stack: this.savedStack?.slice() ?? new Uint8Array(0),
+      started: this.started,
+      globals,
+    };
+  }
+
+  /** Continue from a captured state: a fresh instance of the same module takes it over. */
+  restore(state: ExecutionState): void {
+    const have = this.scratchBase();
+    if (state.memory.length < have) throw new Error(`captured memory of ${state.memory.length} bytes is smaller than the module's initial ${have}`);
+    const extra = state.memory.length - have;
+    if (extra % 65536 !== 0) throw new Error(`captured memory of ${state.memory.length} bytes is not whole pages`);
+    if (extra > 0) this.memory.grow(extra / 65536);
+    new Uint8Array(this.memory.buffer, 0, state.memory.length).set(state.memory);
+    new Uint8Array(this.memory.buffer, this.scratchBase(), SCRATCH_BYTES).fill(0);
+    for (const { name, value } of state.globals) {
+      const global = this.exports[name] as WebAssembly.Global | undefined;
+      if (global === undefined) throw new Error(`captured global ${name} is not in the module`);
+      global.value = value;
+    }
+    this.started = state.started;
+    this.savedStack = state.started && state.stack.length > 0 ? state.stack.slice() : null;
   }
 
   /** Whether `index` names a function in the program's table (a signal handler must). */

@@ -45,6 +45,8 @@ export class Kernel {
   readonly kernels: EndpointId[];
   private readonly bell: Doorbell;
   private readonly endHooks: ProcessEndHook[] = [];
+  /** The migration service: takes a process that is to move when it comes off the CPU. */
+  mover: ((process: Process) => boolean) | null = null;
   private stopping = false;
 
   constructor(boot: KernelBoot) {
@@ -56,6 +58,7 @@ export class Kernel {
     this.scheduler = new Scheduler({
       sliceMs: boot.sliceMs,
       onEnd: (p, outcome) => this.processEnded(p, outcome),
+      onMove: (p) => this.mover?.(p) ?? false,
     });
   }
 

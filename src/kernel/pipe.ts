@@ -105,6 +105,14 @@ export class ByteQueue {
     this.chunks.push({ bytes, start: 0, end: len, owner: NO_OWNER, spare: true });
   }
 
+  /** Puts `bytes` itself back in front: bytes a reader elsewhere had taken and not read. */
+  prepend(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.total += bytes.length;
+    if (this.first > 0) this.chunks[--this.first] = { bytes, start: 0, end: bytes.length, owner: NO_OWNER, spare: false };
+    else this.chunks.unshift({ bytes, start: 0, end: bytes.length, owner: NO_OWNER, spare: false });
+  }
+
   /** Appends `bytes` itself (it must not change afterwards), written by `owner`. */
   append(bytes: Uint8Array, owner: number): void {
     if (bytes.length === 0) return;
@@ -268,6 +276,12 @@ export class PipeReadEnd extends PipeEnd {
     return BigInt(this.source.readableBytes());
   }
 
+  /** Hand the end on (see RemoteReader.drain): the bytes a proxy received and did not read. */
+  drain(done: (error: Error | null, unread: Uint8Array) => void): void {
+    if (this.source instanceof RemoteReader) this.source.drain(done);
+    else done(null, EMPTY);
+  }
+
   protected release(): void {
     this.source.release();
   }
@@ -399,6 +413,17 @@ export class Pipe {
     this.pump();
   }
 
+  /** The reader proxy on `from` hands its end on: send it nothing more until it asks again. */
+  pause(from: EndpointId): void {
+    this.wants.delete(from);
+  }
+
+  /** Bytes a reader proxy had received and not read, back from the end it handed on: they come first. */
+  unread(data: Uint8Array): void {
+    this.queue.prepend(data.slice());
+    this.filled();
+  }
+
   private describe(end: PipeEndKind): PipeEnd {
     const ref = { home: this.home, pipe: this.id, end };
     return end === PIPE_READ ? new PipeReadEnd(ref, this.readSide) : new PipeWriteEnd(ref, this.writeSide);
@@ -505,6 +530,8 @@ export class Pipe {
 export interface ProxyLinks {
   write(ref: PipeEndRef, data: Uint8Array): void;
   want(ref: PipeEndRef, bytes: number): void;
+  /** Ask the home to stop sending; `done` once all it sent has arrived (its answer comes after). */
+  pause(ref: PipeEndRef, done: (error: Error | null) => void): void;
   detach(ref: PipeEndRef, refs: number): void;
   /** No description uses the proxy and nothing of it is in flight: forget it. */
   idle(proxy: RemoteReader | RemoteWriter): void;
@@ -617,6 +644,26 @@ export class RemoteReader extends PipeProxy implements ReadSource {
   watch(fn: () => void): () => void {
     if (!this.readReady()) this.want();
     return this.watchers.add(fn);
+  }
+
+  /**
+   * The end is handed to another kernel (a spawn, a migration): stop the home sending here, and
+   * give up what was received and not read, so that it is read there, first.
+   */
+  drain(done: (error: Error | null, unread: Uint8Array) => void): void {
+    this.links.pause(this.ref, (error) => {
+      this.outstanding = 0;
+      const unread = new Uint8Array(this.buffer.size);
+      this.buffer.copyOut(unread, 0, unread.length);
+      done(error, unread);
+    });
+  }
+
+  /** Bytes another kernel's proxy had received and not read: they come before what comes next. */
+  preload(data: Uint8Array): void {
+    if (data.length === 0) return;
+    this.buffer.prepend(data.slice());
+    this.watchers.notify();
   }
 
   /** pipe_data from the home. */

@@ -40,6 +40,11 @@ export interface ProcessSystem {
   spawn(parent: Process, request: SpawnRequest): Operation<number>;
   /** Send a signal to any process; completes at once for a process on this kernel. */
   kill(sender: Process, pid: number, signal: number): Operation<void>;
+  /**
+   * Move the process to kernel index `kernel` (popcorn_migrate). The operation completes here
+   * only if the move fails; on success the call returns on the other kernel.
+   */
+  migrate(p: Process, kernel: number): Operation<void>;
   /** The parent collected `pid`'s exit status: its PID may be reused. */
   reaped(pid: number): void;
   /** A signal the process raised itself (proc_raise, SIGPIPE): may throw ProcessExit. */
@@ -127,6 +132,22 @@ export function createPopcornImports(p: Process, system: ProcessSystem): Record<
         let op = p.operation as Operation<void> | undefined;
         if (op === undefined) {
           op = system.kill(p, pid, signal);
+          p.operation = op;
+        }
+        if (!op.done) return ctx.wait({ pollables: [op] });
+        op.result();
+        return 0;
+      } catch (error) {
+        return fail(error);
+      }
+    },
+
+    migrate(kernel: number): number | Blocked {
+      try {
+        let op = p.operation as Operation<void> | undefined;
+        if (op === undefined) {
+          if (kernel === system.kernelIndex()) return 0;
+          op = system.migrate(p, kernel);
           p.operation = op;
         }
         if (!op.done) return ctx.wait({ pollables: [op] });

@@ -14,7 +14,8 @@ import { createPopcornImports, type ProcessSystem } from './popcorn-abi.js';
 import { SignalState, linuxSignalOfWasi } from './signals.js';
 import { WaitQueue, type Operation } from './operation.js';
 
-export type ProcessState = 'runnable' | 'running' | 'blocked' | 'stopped' | 'exited';
+/** `moving`: taken off this kernel's scheduler, on its way to another kernel. */
+export type ProcessState = 'runnable' | 'running' | 'blocked' | 'stopped' | 'moving' | 'exited';
 
 /** How a process ended, as its parent learns it. */
 export interface ExitRecord {
@@ -27,6 +28,8 @@ export interface ExitRecord {
 
 export interface ProcessSpec {
   pid: number;
+  /** Content hash of the original module (what a process image names). */
+  hash: string;
   /** The parent's PID: 0 when a node started the process, 1 once orphaned. */
   ppid: number;
   name: string;
@@ -42,6 +45,7 @@ export interface ProcessSpec {
 
 export class Process {
   readonly pid: number;
+  readonly hash: string;
   /** Changes once, when the parent exits first (1: init). */
   ppid: number;
   readonly name: string;
@@ -58,6 +62,10 @@ export class Process {
   cancelWait: (() => void)[] = [];
   readonly signals = new SignalState();
   readonly children = new Children();
+  /** Set when the process is to move to that kernel (an EndpointId) as soon as it can. */
+  moveTo: number | undefined;
+  /** The operation of the process's own popcorn_migrate call, while it waits to move. */
+  moveRequest: Operation<unknown> | undefined;
   /** The request the current syscall waits for, kept across its re-runs (operation.ts). */
   operation: Operation<unknown> | undefined;
   readonly context: ProcessContext;
@@ -69,6 +77,7 @@ export class Process {
    */
   constructor(spec: ProcessSpec, module: WebAssembly.Module, shouldPreempt: () => boolean, log: (message: string) => void) {
     this.pid = spec.pid;
+    this.hash = spec.hash;
     this.ppid = spec.ppid;
     this.name = spec.name;
     this.dirs = spec.dirs;
@@ -185,6 +194,11 @@ export class Children {
       return { pid: child, exit };
     }
     return undefined;
+  }
+
+  /** Every child, with its exit record if it has ended (for a process image). */
+  entries(): [number, ExitRecord | null][] {
+    return [...this.table];
   }
 
   /** Every child, with its exit record if it has ended; the table is emptied (the parent exits). */

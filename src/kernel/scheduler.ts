@@ -15,6 +15,11 @@ export interface SchedulerOptions {
   sliceMs: number;
   /** Called once a process has ended (exit, trap or kill) and left the scheduler. */
   onEnd: (process: Process, outcome: SliceOutcome) => void;
+  /**
+   * Called when a process that is to move to another kernel (Process.moveTo) comes off the CPU
+   * still alive. True when it has left this kernel: the scheduler then forgets it.
+   */
+  onMove: (process: Process) => boolean;
 }
 
 export class Scheduler {
@@ -54,7 +59,7 @@ export class Scheduler {
   shouldPreempt(): boolean {
     const p = this.current;
     if (p === null) return false;
-    if (p.pendingKill !== undefined || p.stopped) return true;
+    if (p.pendingKill !== undefined || p.stopped || p.moveTo !== undefined) return true;
     return this.runQueue.length > 0 && performance.now() >= this.sliceEnd;
   }
 
@@ -79,6 +84,8 @@ export class Scheduler {
       this.end(p, { kind: 'exited', status: 128 + p.pendingKill, signal: p.pendingKill });
       return;
     }
+    // A process to move leaves as it comes off the CPU; a blocked one runs its syscall again on arrival.
+    if (p.moveTo !== undefined && outcome.kind !== 'exited' && outcome.kind !== 'trapped' && this.options.onMove(p)) return;
     switch (outcome.kind) {
       case 'preempted':
       case 'yielded':
@@ -91,6 +98,17 @@ export class Scheduler {
       case 'trapped':
         this.end(p, outcome);
     }
+  }
+
+  /**
+   * Take a process that is not on the CPU out of the scheduler, to move it: true when done (the
+   * caller must then hand it on), false when it is running (it leaves when it comes off the CPU).
+   */
+  detach(p: Process): boolean {
+    if (p.state === 'running') return false;
+    if (p.state === 'blocked') this.unpark(p);
+    else if (p.state === 'runnable') this.dequeue(p);
+    return true;
   }
 
   private park(p: Process, wait: WaitSpec): void {

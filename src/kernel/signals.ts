@@ -75,6 +75,16 @@ export class SignalState {
     if (!this.pending.includes(signal)) this.pending.push(signal);
   }
 
+  /** Every disposition other than the default, for a process image. */
+  entries(): [number, Disposition][] {
+    return [...this.dispositions];
+  }
+
+  /** Caught signals waiting for their handler, in order. */
+  pendingSignals(): number[] {
+    return [...this.pending];
+  }
+
   get hasPending(): boolean {
     return this.pending.length > 0;
   }

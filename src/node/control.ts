@@ -15,6 +15,7 @@
  *   {"op":"ps"}                                → {"ok":true,"processes":[{pid,ppid,kernel,state,cpu_ms,memory_bytes,name,command}]}
  *   {"op":"kernels"}                           → {"ok":true,"kernels":[{kernel,endpoint,processes,load,messages}],"host":{…}}
  *   {"op":"kill","pid":N,"signal":S}           → {"ok":true} | {"ok":false,"error":"no process with pid N"}
+ *   {"op":"migrate","pid":N,"kernel":K}        → {"ok":true} once it runs on kernel K | {"ok":false,"error":"…"}
  *   {"op":"shutdown"}                          → {"ok":true} once the kernels have stopped and the socket is gone
  *   {"op":"run","module":PATH,"args":[…],"env":[…],"dirs":[{host,guest}],"on":K?,"detach":true}
  *                                              → {"ok":true,"pid":N}   (the program's stdio: the node's log)
@@ -308,6 +309,20 @@ export class ControlServer {
         if (!Number.isInteger(pid) || !(await this.node.kill(pid, signal))) throw new ControlError(`no process with pid ${String(msg.pid)}`, false);
         return answer({});
       }
+      case 'migrate': {
+        const pid = Number(msg.pid);
+        const kernel = Number(msg.kernel);
+        if (!Number.isInteger(kernel) || kernel < 0 || kernel >= this.node.kernels.length) {
+          throw new ControlError(`no kernel ${String(msg.kernel)}: this node has kernels 0–${this.node.kernels.length - 1}`, true);
+        }
+        if (!Number.isInteger(pid)) throw new ControlError(`invalid pid ${String(msg.pid)}`, true);
+        try {
+          await this.node.move(pid, kernel);
+        } catch (error) {
+          throw new ControlError(error instanceof Error ? error.message : String(error), false);
+        }
+        return answer({});
+      }
       case 'shutdown':
         this.close(socket);
         await this.options.shutdown();
@@ -338,7 +353,7 @@ export class ControlServer {
 
   private async kernels(): Promise<ControlMessage[]> {
     const infos = await this.node.info();
-    return infos.map((k) => ({ kernel: k.index, endpoint: k.kernel, processes: k.processes.length, load: k.load, tables: k.tables, heap_bytes: k.heap_bytes, messages: k.messages }));
+    return infos.map((k) => ({ kernel: k.index, endpoint: k.kernel, processes: k.processes.length, load: k.load, migrations: k.migrations, tables: k.tables, heap_bytes: k.heap_bytes, messages: k.messages }));
   }
 
   private async run(socket: Socket, msg: ControlMessage): Promise<RunSession | undefined> {

@@ -121,7 +121,8 @@ export class PopcornNode {
 
   private spawnKernel(id: EndpointId, wiring: KernelBoot['wiring']): void {
     const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs };
-    const worker = new Worker(new URL('../kernel/main.js', import.meta.url), { workerData: boot });
+    // Host fds move between kernels (a file given to a child elsewhere): no kernel may own them.
+    const worker = new Worker(new URL('../kernel/main.js', import.meta.url), { workerData: boot, trackUnmanagedFds: false });
     worker.on('error', (error) => this.kernelDied(id, error.message));
     worker.on('exit', (code) => {
       if (!this.stopping) this.kernelDied(id, `exited with code ${code}`);
@@ -195,6 +196,24 @@ export class PopcornNode {
         if (error === null) resolve(true);
         else if (error instanceof RemoteError && error.code === 'ESRCH') resolve(false);
         else reject(error);
+      });
+    });
+  }
+
+  /**
+   * Move a process to kernel index `kernel` (its origin passes the request to where it runs).
+   * Resolves once it runs there; rejects with the kernel's reason (no such process or kernel).
+   */
+  move(pid: number, kernel: number): Promise<void> {
+    const origin = originOf(pid);
+    if (!Number.isInteger(pid) || pid <= 0 || !this.kernels.includes(origin)) return Promise.reject(new Error(`no process with pid ${pid}`));
+    return new Promise((resolve, reject) => {
+      this.driver.kick();
+      this.messenger.request(origin, 'proc_move', { pid, kernel }, REQUEST_TIMEOUT_MS, (error) => {
+        if (error === null) {
+          this.located.set(pid, this.kernels[kernel] as EndpointId);
+          resolve();
+        } else reject(error instanceof RemoteError ? new Error(error.message.replace(/^[^:]*: /, '')) : error);
       });
     });
   }

@@ -23,6 +23,8 @@ import { PIPE_READ, type PipeService } from './pipe.js';
 
 export type FdRecord = Payload<'proc_start'>['fds'][number];
 
+const NOTHING = new Uint8Array(0);
+
 /** The `kind` of an FdRecord. */
 export const FdKind = {
   HOST_INPUT: 1, HOST_OUTPUT: 2, PIPE_READ: 3, PIPE_WRITE: 4, FILE_READ: 5, FILE_WRITE: 6, FILE_READ_WRITE: 7, DIRECTORY: 8,
@@ -36,7 +38,7 @@ export interface TransferServices {
 /** Fds 0, 1, 2 on the host streams `ids` (stdin, stdout, stderr): how a node starts a process. */
 export function hostStreamRecords(ids: number[]): FdRecord[] {
   return ids.map((id, fd) => ({
-    fd, kind: fd === 0 ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id, home: 0, path: '', rights: STREAM_RIGHTS, inheriting: 0, fdflags: 0, offset: 0,
+    fd, kind: fd === 0 ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id, home: 0, path: '', rights: STREAM_RIGHTS, inheriting: 0, fdflags: 0, offset: 0, unread: NOTHING,
   }));
 }
 
@@ -61,6 +63,13 @@ export function exportFds(services: TransferServices, fds: { fd: number; entry: 
       const record = exportOne(fd, entry, services);
       records.push(record);
       if (record.kind !== FdKind.PIPE_READ && record.kind !== FdKind.PIPE_WRITE) continue;
+      if (record.kind === FdKind.PIPE_READ) {
+        waiting++;
+        services.pipes.drain(entry.description, (error, unread) => {
+          record.unread = unread;
+          settle(error);
+        });
+      }
       waiting++;
       uncounted.add(record);
       services.pipes.retain(pipeRef(record), (error: Error | null) => {
@@ -76,7 +85,7 @@ export function exportFds(services: TransferServices, fds: { fd: number; entry: 
 
 function exportOne(fd: number, entry: FdEntry, services: TransferServices): FdRecord {
   const d = entry.description;
-  const base = { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: d.fdflags, offset: 0 };
+  const base = { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: d.fdflags, offset: 0, unread: NOTHING };
   if (d instanceof HostInput) return { ...base, kind: FdKind.HOST_INPUT, id: d.stream };
   if (d instanceof HostOutput) return { ...base, kind: FdKind.HOST_OUTPUT, id: d.stream };
   if (d instanceof HostDirectory) return { ...base, kind: FdKind.DIRECTORY, path: d.hostPath };
@@ -134,7 +143,7 @@ function importOne(services: TransferServices, r: FdRecord): FileDescription {
       return new HostOutput(services.channels.acquire(r.id));
     case FdKind.PIPE_READ:
     case FdKind.PIPE_WRITE:
-      return services.pipes.adopt(pipeRef(r));
+      return services.pipes.adopt(pipeRef(r), r.unread);
     case FdKind.DIRECTORY:
       return new HostDirectory(r.path);
     case FdKind.FILE_READ:
@@ -161,7 +170,7 @@ function adoptFile(r: FdRecord): HostFile {
 /** Records that will not be sent: give back what exporting took (pipe references, host fds). */
 export function discardRecords(services: TransferServices, records: FdRecord[]): void {
   for (const r of records) {
-    if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.adopt(pipeRef(r)).close();
+    if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.adopt(pipeRef(r), r.unread).close();
     else if (r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) fs.closeSync(r.id);
   }
 }

@@ -36,6 +36,7 @@ export function kernelInfo(kernel: Kernel, server: ProcessServer): Payload<'kern
     load: kernel.scheduler.runnable + running,
     processes,
     tables: { processes: kernel.processes.size, ...server.tables() },
+    migrations: { ...server.migration.counts },
     heap_bytes: getHeapStatistics().used_heap_size,
     messages: { ...kernel.messenger.stats },
   };

@@ -19,7 +19,7 @@ import type { Envelope, Messenger } from '../msg/messenger.js';
 import { describeEndpoint, type EndpointId } from '../msg/address.js';
 import type { Payload } from '../protocol.js';
 import {
-  PIPE_READ, PIPE_WRITE, Pipe, PipeEnd, RemoteReader, RemoteWriter,
+  PIPE_READ, PIPE_WRITE, Pipe, PipeEnd, PipeReadEnd, RemoteReader, RemoteWriter,
   type HomeLinks, type PipeEndKind, type PipeEndRef, type ProxyLinks,
 } from '../kernel/pipe.js';
 import { Errno, WasiError } from '../kernel/wasi/errno.js';
@@ -59,6 +59,7 @@ export class PipeService {
     this.proxyLinks = {
       write: (ref, data) => m.send(ref.home, 'pipe_write', { home: ref.home, pipe: ref.pipe, data }),
       want: (ref, bytes) => m.send(ref.home, 'pipe_want', { home: ref.home, pipe: ref.pipe, bytes }),
+      pause: (ref, done) => m.request(ref.home, 'pipe_pause', { home: ref.home, pipe: ref.pipe }, ATTACH_TIMEOUT_MS, (error) => done(error)),
       detach: (ref, refs) => m.send(ref.home, 'pipe_detach', { home: ref.home, pipe: ref.pipe, end: ref.end, refs }),
       idle: (proxy) => this.forget(proxy),
     };
@@ -93,16 +94,29 @@ export class PipeService {
   }
 
   /**
+   * Before a read end is handed to another kernel: the bytes this kernel's proxy had received and
+   * not read (they travel with the end, see adopt), once the home has stopped sending here.
+   */
+  drain(d: FileDescription, done: (error: Error | null, unread: Uint8Array) => void): void {
+    if (d instanceof PipeReadEnd) d.drain(done);
+    else done(null, new Uint8Array(0));
+  }
+
+  /**
    * Take over one retained reference: a new description holding it, on the pipe itself when this
    * kernel is home, else on this kernel's proxy of the end. Its close() gives the reference back.
+   * `unread`: bytes drained from the proxy the end came from, to be read first.
    */
-  adopt(ref: PipeEndRef): FileDescription {
+  adopt(ref: PipeEndRef, unread: Uint8Array = new Uint8Array(0)): FileDescription {
     if (ref.home === this.self) {
       const pipe = this.pipes.get(ref.pipe);
       if (pipe === undefined) throw new WasiError(Errno.BADF, `${describeRef(ref)} does not exist`);
+      if (unread.length > 0) pipe.unread(unread);
       return pipe.adopt(ref.end);
     }
-    return this.proxyOf({ home: ref.home, pipe: ref.pipe, end: ref.end }).open();
+    const proxy = this.proxyOf({ home: ref.home, pipe: ref.pipe, end: ref.end });
+    if (proxy instanceof RemoteReader) proxy.preload(unread);
+    return proxy.open();
   }
 
   /** Pipes homed here plus proxies here. */
@@ -143,6 +157,10 @@ export class PipeService {
     m.on('pipe_detach', (msg, from) => this.homed(msg)?.detach(from.src, endOf(msg.end), msg.refs));
     m.on('pipe_write', (msg, from) => this.homed(msg)?.remoteWrite(from.src, msg.data));
     m.on('pipe_want', (msg, from) => this.homed(msg)?.want(from.src, msg.bytes));
+    m.on('pipe_pause', (msg, from) => {
+      this.homed(msg)?.pause(from.src);
+      m.reply(from, 'pipe_pause', { home: msg.home, pipe: msg.pipe });
+    });
     m.on('pipe_credit', (msg, from) => this.writers.get(this.proxyKey(msg, from))?.credit(msg.bytes));
     m.on('pipe_broken', (msg, from) => this.writers.get(this.proxyKey(msg, from))?.markBroken());
     m.on('pipe_data', (msg, from) => this.readers.get(this.proxyKey(msg, from))?.received(msg.data, msg.eof));

@@ -35,6 +35,7 @@ import { SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
 import { exportFds, importFds, type TransferServices } from './fd-transfer.js';
 import { installPipeService } from './pipe.js';
 import { Programs } from './programs.js';
+import { Migration } from './migration.js';
 
 /** What the origin kernel keeps about each process it created. */
 interface OriginRecord {
@@ -55,7 +56,7 @@ export const INIT_PID = 1;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /** What a new process is made of, wherever the request came from. */
-interface CreateSpec {
+export interface CreateSpec {
   ppid: number;
   notify: EndpointId;
   hash: string;
@@ -71,11 +72,13 @@ export class ProcessServer implements ProcessSystem {
   private readonly pids: PidAllocator;
   private readonly transfer: TransferServices;
   private readonly programs: Programs;
+  readonly migration: Migration;
 
   constructor(private readonly kernel: Kernel) {
     this.pids = new PidAllocator(kernel.id);
     this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel) };
     this.programs = new Programs(kernel);
+    this.migration = new Migration(kernel, this, this.transfer);
     this.listen();
     kernel.onProcessEnd((p, outcome) => this.ended(p, outcome));
   }
@@ -103,8 +106,10 @@ export class ProcessServer implements ProcessSystem {
       }
     });
     m.on('proc_kill', (msg) => {
-      const p = this.kernel.processes.get(msg.pid);
+      const p = this.migration.find(msg.pid);
+      const moved = this.migration.whereIs(msg.pid);
       if (p !== undefined) this.deliver(p, msg.signal);
+      else if (moved !== undefined) m.send(moved, 'proc_kill', msg);
     });
     m.on('proc_signal', (msg, from) => {
       if (this.signalAtOrigin(msg.pid, msg.signal)) m.reply(from, 'proc_signal', { pid: msg.pid });
@@ -132,11 +137,19 @@ export class ProcessServer implements ProcessSystem {
 
   /** Make a process on this kernel, which becomes its origin. The fds are retained, not taken. */
   private create(spec: CreateSpec): number {
-    const module = compileCached(spec.hash);
     const pid = this.pids.next((pid) => this.origins.has(pid));
+    const p = this.instantiate(pid, spec);
+    this.origins.set(pid, { ppid: spec.ppid, notify: spec.notify, location: this.kernel.id, zombie: false, name: spec.name, args: spec.args });
+    this.register(p);
+    return pid;
+  }
+
+  /** A Process for `pid` on this kernel, not yet scheduled (a new one, or one arriving). */
+  instantiate(pid: number, spec: Omit<CreateSpec, 'notify'>): Process {
+    const module = compileCached(spec.hash);
     const k = this.kernel;
-    const p = new Process(
-      { pid, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, system: this },
+    return new Process(
+      { pid, hash: spec.hash, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, system: this },
       module,
       () => {
         k.interrupts();
@@ -144,10 +157,23 @@ export class ProcessServer implements ProcessSystem {
       },
       (text) => k.log(text),
     );
-    this.origins.set(pid, { ppid: spec.ppid, notify: spec.notify, location: k.id, zombie: false, name: spec.name, args: spec.args });
-    k.processes.set(pid, p);
-    k.scheduler.admit(p);
-    return pid;
+  }
+
+  /** Schedule a process on this kernel. */
+  register(p: Process): void {
+    this.kernel.processes.set(p.pid, p);
+    this.kernel.scheduler.admit(p);
+  }
+
+  /** The origin learns where a process runs now (it may be this kernel, or another). */
+  relocate(pid: number, location: EndpointId): void {
+    const origin = originOf(pid);
+    if (origin !== this.kernel.id) {
+      this.kernel.messenger.send(origin, 'proc_moved', { pid, location });
+      return;
+    }
+    const record = this.origins.get(pid);
+    if (record !== undefined) record.location = location;
   }
 
   kernelIndex(): number {
@@ -204,6 +230,16 @@ export class ProcessServer implements ProcessSystem {
     });
   }
 
+  /** Where a process this kernel is the origin of runs (undefined: no such live process). */
+  locationOf(pid: number): EndpointId | undefined {
+    const record = this.origins.get(pid);
+    return record === undefined || record.zombie ? undefined : record.location;
+  }
+
+  migrate(p: Process, kernelIndex: number): Operation<void> {
+    return this.migration.requestOwn(p, kernelIndex);
+  }
+
   /** A child exists: file it with its parent, or give it to init if the parent ended meanwhile. */
   private adopted(parent: Process, pid: number): void {
     if (parent.state === 'exited') this.reparent(pid, INIT_PID);
@@ -214,7 +250,7 @@ export class ProcessServer implements ProcessSystem {
 
   kill(sender: Process, pid: number, signal: number): Operation<void> {
     const op = new Operation<void>();
-    const local = this.kernel.processes.get(pid);
+    const local = this.migration.find(pid);
     if (local !== undefined) {
       this.deliver(local, signal);
       if (local === sender) this.dieNowIfKilled(sender);
@@ -244,7 +280,7 @@ export class ProcessServer implements ProcessSystem {
     const record = this.origins.get(pid);
     if (record === undefined) return false;
     if (record.zombie) return true;
-    const local = this.kernel.processes.get(pid);
+    const local = this.migration.find(pid);
     if (local !== undefined) this.deliver(local, signal);
     else this.kernel.messenger.send(record.location, 'proc_kill', { pid, signal });
     return true;
@@ -310,10 +346,15 @@ export class ProcessServer implements ProcessSystem {
 
   /** At the parent's origin, or where the parent runs: file the exit with the parent. */
   private childExited(msg: Payload<'proc_exited'>): void {
-    const parent = this.kernel.processes.get(msg.ppid);
+    const parent = this.migration.find(msg.ppid);
     if (parent !== undefined) {
       if (parent.children.ended(msg.pid, msg)) this.deliver(parent, SIGCHLD);
       else this.reaped(msg.pid);
+      return;
+    }
+    const moved = this.migration.whereIs(msg.ppid);
+    if (moved !== undefined) {
+      this.kernel.messenger.send(moved, 'proc_exited', msg);
       return;
     }
     const record = this.origins.get(msg.ppid);
@@ -339,7 +380,12 @@ export class ProcessServer implements ProcessSystem {
   private reparent(pid: number, ppid: number): void {
     const origin = originOf(pid);
     if (origin !== this.kernel.id) {
-      this.kernel.messenger.send(origin, 'proc_reparent', { pid, ppid });
+      // Here on its way from the origin to where the process runs (this kernel, or where it went).
+      const here = this.migration.find(pid);
+      const moved = this.migration.whereIs(pid);
+      if (here !== undefined) here.ppid = ppid;
+      else if (moved !== undefined) this.kernel.messenger.send(moved, 'proc_reparent', { pid, ppid });
+      else this.kernel.messenger.send(origin, 'proc_reparent', { pid, ppid });
       return;
     }
     const record = this.origins.get(pid);
@@ -350,7 +396,7 @@ export class ProcessServer implements ProcessSystem {
       return;
     }
     record.ppid = ppid;
-    const local = this.kernel.processes.get(pid);
+    const local = this.migration.find(pid);
     if (local !== undefined) local.ppid = ppid;
     else this.kernel.messenger.send(record.location, 'proc_reparent', { pid, ppid });
   }

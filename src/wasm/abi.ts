@@ -51,9 +51,9 @@ export const WASI_MAY_UNWIND: readonly string[] = ['fd_read', 'fd_write', 'poll_
 /** popcorn's own import module (src/kernel/popcorn-abi.ts, examples/include/popcorn.h). */
 export const POPCORN_MODULE = 'popcorn';
 /** Every function of the popcorn module; a program importing another name is refused at load. */
-export const POPCORN_IMPORTS: readonly string[] = ['getpid', 'getppid', 'kernel_id', 'kernel_count', 'spawn', 'wait', 'kill', 'signal', 'pipe', 'dup2'];
+export const POPCORN_IMPORTS: readonly string[] = ['getpid', 'getppid', 'kernel_id', 'kernel_count', 'spawn', 'wait', 'kill', 'signal', 'pipe', 'dup2', 'migrate'];
 /** The popcorn imports that may wait (for a child, for another kernel): the others never unwind. */
-export const POPCORN_MAY_UNWIND: readonly string[] = ['spawn', 'wait', 'kill'];
+export const POPCORN_MAY_UNWIND: readonly string[] = ['spawn', 'wait', 'kill', 'migrate'];
 
 /** Values returned by asyncify_get_state. */
 export const enum AsyncifyState {
@@ -98,4 +98,4 @@ export const SCRATCH_BYTES = SCRATCH_PAGES * WASM_PAGE_BYTES;
  * options, binaryen version, this ABI): it is part of the cache key, so stale instrumented
  * modules are never used.
  */
-export const INSTRUMENTATION_VERSION = 6;
+export const INSTRUMENTATION_VERSION = 7;

@@ -1,0 +1,213 @@
+/**
+ * The migration service (Popcorn's process migration, within a node): moves a live process to
+ * another kernel, in whatever state it is — running (it moves at its next preemption point),
+ * blocked (it runs its syscall again on arrival, so it goes on waiting there), stopped, with
+ * children, open files, pipe ends and caught signals still to handle.
+ *
+ * The source takes the process off its scheduler, describes its fds for the destination
+ * (fd-transfer.ts: pipe ends are counted at their homes first), captures it (image.ts) and sends
+ * proc_migrate. From then on it forwards whatever arrives for the process (signals, its
+ * children's exits, a new parent) to the destination, which has it first (one link is FIFO), and
+ * the origin is told the new location, so later messages go straight there. If the destination
+ * refuses, the process resumes where it was.
+ */
+
+import type { Kernel } from '../kernel/kernel.js';
+import type { Process } from '../kernel/process.js';
+import { capturable, captureProcess, restoreProcess, type ProcessImage } from '../kernel/image.js';
+import { Operation } from '../kernel/operation.js';
+import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
+import { originOf } from '../kernel/pids.js';
+import type { EndpointId } from '../msg/address.js';
+import { exportFds, importFds, type TransferServices } from './fd-transfer.js';
+import type { ProcessServer } from './process.js';
+
+const REQUEST_TIMEOUT_MS = 60_000;
+/** How many departed processes the source still forwards messages for (oldest forgotten first). */
+const FORWARD_LIMIT = 4096;
+
+type MoveDone = (error: WasiError | null) => void;
+
+export class Migration {
+  /** Processes taken off the scheduler whose fds are being prepared: messages still reach them. */
+  private readonly departing = new Map<number, Process>();
+  /** Where processes that left this kernel went, to forward what still comes here for them. */
+  private readonly movedTo = new Map<number, EndpointId>();
+  /** Who waits for each move in progress (an operator's request, the process's own call). */
+  private readonly waiting = new Map<number, MoveDone[]>();
+  /** Moves in and out, for `popcorn kernels`. */
+  readonly counts = { in: 0, out: 0 };
+
+  constructor(private readonly kernel: Kernel, private readonly server: ProcessServer, private readonly transfer: TransferServices) {
+    kernel.mover = (p) => this.leave(p);
+    const m = kernel.messenger;
+    m.on('proc_migrate', (msg, from) => {
+      try {
+        this.arrive(msg);
+        m.reply(from, 'proc_migrate', { pid: msg.pid });
+      } catch (error) {
+        m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
+      }
+    });
+    m.on('proc_moved', (msg) => this.server.relocate(msg.pid, msg.location));
+    m.on('proc_move', (msg, from) => {
+      this.moveAnywhere(msg.pid, msg.kernel, (error) => {
+        if (error === null) m.reply(from, 'proc_move', { pid: msg.pid, kernel: msg.kernel });
+        else m.fail(from, errnoName(error.errno), error.message);
+      });
+    });
+  }
+
+  /** A process of this kernel, also while it is leaving. */
+  find(pid: number): Process | undefined {
+    return this.kernel.processes.get(pid) ?? this.departing.get(pid);
+  }
+
+  /** Where a process that left this kernel went, if it did. */
+  whereIs(pid: number): EndpointId | undefined {
+    return this.movedTo.get(pid);
+  }
+
+  /** The process's own popcorn_migrate: the operation completes (on the source) only on failure. */
+  requestOwn(p: Process, kernelIndex: number): Operation<void> {
+    const target = this.target(kernelIndex);
+    const op = new Operation<void>();
+    p.moveRequest = op;
+    this.waitFor(p.pid, (error) => {
+      if (error !== null) op.complete(error);
+    });
+    p.moveTo = target;
+    return op;
+  }
+
+  /**
+   * Move `pid` to kernel index `kernelIndex`, wherever it runs now: at its origin the record says
+   * where; at the kernel it runs on, it moves. `done` runs once it runs there (or failed).
+   */
+  moveAnywhere(pid: number, kernelIndex: number, done: MoveDone): void {
+    let target: EndpointId;
+    try {
+      target = this.target(kernelIndex);
+    } catch (error) {
+      done(error as WasiError);
+      return;
+    }
+    const p = this.kernel.processes.get(pid);
+    if (p !== undefined) {
+      this.move(p, target, done);
+      return;
+    }
+    const there = this.movedTo.get(pid) ?? (originOf(pid) === this.kernel.id ? this.server.locationOf(pid) : originOf(pid));
+    if (there === undefined || there === this.kernel.id) {
+      done(new WasiError(Errno.SRCH, `no process ${pid}`));
+      return;
+    }
+    this.kernel.messenger.request(there, 'proc_move', { pid, kernel: kernelIndex }, REQUEST_TIMEOUT_MS, (error) => {
+      done(error === null ? null : new WasiError(Errno.SRCH, error.message));
+    });
+  }
+
+  /** Move a process of this kernel to `target` as soon as it can be captured. */
+  move(p: Process, target: EndpointId, done: MoveDone): void {
+    if (target === this.kernel.id) {
+      done(null);
+      return;
+    }
+    this.waitFor(p.pid, done);
+    if (p.moveTo !== undefined) return; // already on its way: it leaves when it can
+    p.moveTo = target;
+    // A process that cannot be captured yet (in a handler, waiting for another kernel) leaves
+    // when it next comes off the CPU.
+    if (capturable(p) && this.kernel.scheduler.detach(p)) this.leave(p);
+  }
+
+  private waitFor(pid: number, done: MoveDone): void {
+    const list = this.waiting.get(pid);
+    if (list === undefined) this.waiting.set(pid, [done]);
+    else list.push(done);
+  }
+
+  private settle(pid: number, error: WasiError | null): void {
+    const list = this.waiting.get(pid) ?? [];
+    this.waiting.delete(pid);
+    for (const done of list) done(error);
+  }
+
+  private target(kernelIndex: number): EndpointId {
+    const target = this.kernel.kernels[kernelIndex];
+    if (!Number.isInteger(kernelIndex) || target === undefined) throw new WasiError(Errno.INVAL, `no kernel ${kernelIndex}: there are ${this.kernel.kernels.length}`);
+    return target;
+  }
+
+  /**
+   * The process is off the CPU and out of the scheduler's queues (or about to be): send it, or
+   * return false to keep it here for now (inside a signal handler, waiting for another kernel).
+   */
+  private leave(p: Process): boolean {
+    if (!capturable(p)) return false;
+    const target = p.moveTo as EndpointId;
+    p.state = 'moving';
+    this.kernel.processes.delete(p.pid);
+    this.departing.set(p.pid, p);
+    const fds = p.context.fds.fds().map((fd) => ({ fd, entry: p.context.fds.get(fd) })).filter((f) => f.entry.preopenName === undefined);
+    exportFds(this.transfer, fds, (error, records) => {
+      this.departing.delete(p.pid);
+      if (error !== null) this.stay(p, new WasiError(Errno.NOTSUP, error.message));
+      else if (p.pendingKill !== undefined) this.stay(p, null);
+      else this.send(p, target, records);
+    });
+    return true;
+  }
+
+  private send(p: Process, target: EndpointId, records: ProcessImage['fds']): void {
+    const image: ProcessImage = { ...captureProcess(p), fds: records };
+    this.forwardTo(p.pid, target);
+    this.server.relocate(p.pid, target);
+    this.counts.out++;
+    this.kernel.messenger.request(target, 'proc_migrate', image, REQUEST_TIMEOUT_MS, (error) => {
+      if (error !== null) {
+        this.movedTo.delete(p.pid);
+        this.server.relocate(p.pid, this.kernel.id);
+        this.counts.out--;
+        this.stay(p, new WasiError(Errno.NOEXEC, `migration to ${target} failed: ${error.message}`));
+        return;
+      }
+      p.release();
+      this.settle(p.pid, null);
+    });
+  }
+
+  /** The move failed (or a SIGKILL came meanwhile): the process carries on, or ends, here. */
+  private stay(p: Process, error: WasiError | null): void {
+    p.moveTo = undefined;
+    p.moveRequest = undefined;
+    p.state = 'stopped';
+    this.kernel.processes.set(p.pid, p);
+    if (p.pendingKill !== undefined) this.kernel.scheduler.kill(p, p.pendingKill);
+    else this.kernel.scheduler.admit(p);
+    this.settle(p.pid, error ?? new WasiError(Errno.SRCH, `process ${p.pid} was killed before it could move`));
+  }
+
+  private forwardTo(pid: number, target: EndpointId): void {
+    this.movedTo.delete(pid);
+    this.movedTo.set(pid, target);
+    if (this.movedTo.size > FORWARD_LIMIT) this.movedTo.delete(this.movedTo.keys().next().value as number);
+  }
+
+  /** A process arrives: build it from its image and schedule it. */
+  private arrive(image: ProcessImage): void {
+    const fds = importFds(this.transfer, image.fds);
+    let p: Process;
+    try {
+      p = this.server.instantiate(image.pid, { ...image, fds });
+      restoreProcess(p, image);
+    } catch (error) {
+      for (const { entry } of fds) entry.description.close();
+      throw error;
+    }
+    this.movedTo.delete(image.pid);
+    this.server.register(p);
+    if (originOf(image.pid) === this.kernel.id) this.server.relocate(image.pid, this.kernel.id);
+    this.counts.in++;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Live migration between kernels: a computation moved 100 times gives the unmigrated result;
+ * processes move while blocked on a pipe (which keeps flowing both ways), with a child running,
+ * with a file open mid-write, and with a caught signal still pending; the operator moves running
+ * processes; bad requests are refused.
+ */
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PopcornNode } from '../src/node/node.js';
+import { bootNode, sleep, startProgram } from './ssi-helpers.js';
+
+describe('migration', () => {
+  let node: PopcornNode;
+  let data: string;
+  before(async () => {
+    node = await bootNode(3);
+    data = fs.mkdtempSync(join(tmpdir(), 'popcorn-migrate-'));
+  });
+  after(async () => {
+    await node.shutdown();
+    fs.rmSync(data, { recursive: true, force: true });
+  });
+
+  const where = async (pid: number): Promise<{ kernel: number; state: string } | undefined> => {
+    for (const k of await node.info()) {
+      const p = k.processes.find((q) => q.pid === pid);
+      if (p !== undefined) return { kernel: k.index, state: p.state };
+    }
+    return undefined;
+  };
+  const migrate = (args: string[]): ReturnType<typeof startProgram> =>
+    startProgram(node, 'test/migrate.wasm', args, { bin: 'test', dirs: [{ host: data, guest: '/data' }] });
+
+  it('a computation migrated 100 times prints the same checksum as an unmigrated run', async () => {
+    const still = await migrate(['compute', '300', '0']);
+    const moved = await migrate(['compute', '300', '100']);
+    assert.equal((await still.exit()).status, 0, still.stderr());
+    assert.equal((await moved.exit()).status, 0, moved.stderr());
+    const checksum = (text: string): string => /checksum (\w+)/.exec(text)?.[1] ?? 'none';
+    assert.equal(checksum(moved.stdout()), checksum(still.stdout()));
+    assert.match(moved.stdout(), /kernel 1/, '100 hops over 3 kernels end on kernel 1');
+  });
+
+  it('a process moves with a file open mid-write, and with a child running', async () => {
+    const file = await migrate(['file', '/data/halves.txt']);
+    assert.equal((await file.exit()).status, 0, file.stderr());
+    assert.equal(fs.readFileSync(join(data, 'halves.txt'), 'utf8'), 'first half\nsecond half\n');
+    const parent = await migrate(['child']);
+    assert.equal((await parent.exit()).status, 0, parent.stderr());
+    assert.match(parent.stdout(), /child \d+ exited 5, parent on kernel 1/);
+  });
+
+  it('a stage blocked reading a pipe moves, back and forth, and the pipeline delivers every byte', async () => {
+    const sh = await startProgram(node, 'sh.wasm', ['-c', 'cat | @1 cat | @2 cat > /data/piped.txt'], { dirs: [{ host: data, guest: '/data' }] });
+    let middle: number | undefined;
+    for (let i = 0; i < 100 && middle === undefined; i++) {
+      await sleep(20);
+      middle = (await node.info())[1]!.processes.find((p) => p.name === 'cat.wasm')?.pid;
+    }
+    assert.ok(middle !== undefined, 'the middle stage runs on kernel 1');
+    const chunks: string[] = [];
+    const feed = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const line = `${chunks.length} ${'x'.repeat(chunks.length % 100)}\n`;
+        chunks.push(line);
+        sh.stdin.write(line);
+      }
+      await sleep(50);
+    };
+    await feed(200);
+    // It has read what there was and waits on the pipe again (give a busy machine a moment).
+    for (let i = 0; i < 100 && (await where(middle))?.state !== 'blocked'; i++) await sleep(100);
+    assert.equal((await where(middle))?.state, 'blocked');
+    for (const kernel of [2, 0, 1, 2]) {
+      await node.move(middle, kernel);
+      assert.equal((await where(middle))?.kernel, kernel);
+      await feed(200);
+    }
+    sh.stdin.end();
+    assert.equal((await sh.exit()).status, 0, sh.stderr());
+    assert.equal(fs.readFileSync(join(data, 'piped.txt'), 'utf8'), chunks.join(''));
+  });
+
+  it('a caught signal pending while the process is stopped is handled after the move', async () => {
+    const p = await startProgram(node, 'test/signals.wasm', ['handle', '10'], { bin: 'test' });
+    await p.waitFor('ready');
+    assert.ok(await node.kill(p.pid, 19));
+    assert.ok(await node.kill(p.pid, 10));
+    await sleep(50);
+    assert.ok(!p.stdout().includes('caught'), 'a stopped process runs no handler');
+    await node.move(p.pid, 2);
+    assert.deepEqual(await where(p.pid), { kernel: 2, state: 'stopped' });
+    assert.ok(await node.kill(p.pid, 18));
+    await p.waitFor('caught 10');
+    p.stdin.end();
+    assert.equal((await p.exit()).status, 0);
+    assert.match(p.stdout(), /done/);
+  });
+
+  it('the operator moves a running process; signals and exit reach it where it went', async () => {
+    const spin = await startProgram(node, 'test/signals.wasm', ['spin'], { bin: 'test' });
+    await spin.waitFor('ready');
+    for (const kernel of [1, 2, 1]) {
+      await node.move(spin.pid, kernel);
+      assert.equal((await where(spin.pid))?.kernel, kernel);
+    }
+    assert.ok(await node.kill(spin.pid, 10));
+    await spin.waitFor('tick 1');
+    assert.ok(await node.kill(spin.pid, 9));
+    assert.equal((await spin.exit()).signal, 9);
+    const counts = await node.info();
+    assert.ok(counts.some((k) => k.migrations.in > 0) && counts.some((k) => k.migrations.out > 0));
+  });
+
+  it('refuses to move a process that does not exist, or to a kernel that does not', async () => {
+    await assert.rejects(node.move(255 * 256, 1), /no process/);
+    const p = await migrate(['bad']);
+    assert.equal((await p.exit()).status, 0);
+    assert.match(p.stdout(), /EINVAL/);
+    const sleeper = await startProgram(node, 'test/signals.wasm', ['sleeper'], { bin: 'test' });
+    await sleeper.waitFor('ready');
+    await assert.rejects(node.move(sleeper.pid, 7), /no kernel 7/);
+    assert.ok(await node.kill(sleeper.pid, 9));
+    await sleeper.exit();
+  });
+});
