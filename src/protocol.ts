@@ -39,6 +39,8 @@ export const PROCESS_IMAGE = {
   cpuMs: 'f64', stopped: 'bool',
   /** The interrupted syscall's deadlines (absolute, monotonic ns), sched_yield marker, and whether it was popcorn_migrate. */
   deadlines: ['i64'], yielded: 'bool', migrating: 'bool',
+  /** When the source stopped it (ms since the epoch, sub-ms precise): the destination measures the move. */
+  stoppedAt: 'f64',
 } as const;
 
 interface MessageSpec {
@@ -186,8 +188,8 @@ export const MESSAGES = {
       }],
       /** Table sizes: live processes, origin records (live + zombie), pipes and proxies, host stream channels. */
       tables: { processes: 'u32', origins: 'u32', pipes: 'u32', streams: 'u32' },
-      /** Processes that moved to and from this kernel since boot. */
-      migrations: { in: 'u32', out: 'u32' },
+      /** Processes that moved to and from this kernel since boot; µs from stop to running here of the last arrival. */
+      migrations: { in: 'u32', out: 'u32', last_us: 'f64' },
       /** The kernel thread's V8 heap in use. */
       heap_bytes: 'f64',
       /** The kernel's messenger counters (MessengerStats). */

@@ -32,7 +32,7 @@ export function captureProcess(p: Process): Omit<ProcessImage, 'fds'> {
     pending: p.signals.pendingSignals(),
     children: p.children.entries().map(([pid, exit]) => ({ pid, ended: exit !== null, status: exit?.status ?? 0, signal: exit?.signal ?? 0, trap: exit?.trap ?? '' })),
     cpuMs: p.cpuMs, stopped: p.stopped,
-    deadlines: c.deadlines, yielded: c.yielded, migrating,
+    deadlines: c.deadlines, yielded: c.yielded, migrating, stoppedAt: 0,
   };
 }
 

@@ -26,6 +26,8 @@ export interface KernelBoot {
   kernels: EndpointId[];
   /** Default time slice. */
   sliceMs: number;
+  /** Run the load balancer (src/services/balancer.ts). */
+  balance: boolean;
 }
 
 /** Messages drained per ring per loop round: bounded so processes are not starved by traffic. */

@@ -24,6 +24,8 @@ export interface NodeOptions {
   kernels?: number;
   /** Time slice in ms. */
   sliceMs?: number;
+  /** Move CPU-bound processes from busy kernels to idle ones (src/services/balancer.ts); default on. */
+  balance?: boolean;
   /** The popcorn command's own stdio. */
   io?: HostStreamSet;
   /** Where kernel logs go. */
@@ -73,12 +75,14 @@ export class PopcornNode {
   /** Set while booting: a kernel that dies then fails the boot. */
   private bootFailed: ((error: Error) => void) | null = null;
   readonly sliceMs: number;
+  readonly balance: boolean;
   private readonly log: (text: string) => void;
 
   private constructor(options: NodeOptions, readonly self: EndpointId) {
     const count = options.kernels ?? cpus().length;
     if (!Number.isInteger(count) || count < 1 || count > 254) throw new RangeError(`--kernels must be 1–254, got ${count}`);
     this.sliceMs = options.sliceMs ?? 10;
+    this.balance = options.balance ?? true;
     this.log = options.log ?? ((text) => process.stderr.write(`popcorn: ${text}\n`));
     this.kernels = Array.from({ length: count }, (_, i) => endpointId(0, i));
     this.messenger = new Messenger(self, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
@@ -120,7 +124,7 @@ export class PopcornNode {
   }
 
   private spawnKernel(id: EndpointId, wiring: KernelBoot['wiring']): void {
-    const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs };
+    const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs, balance: this.balance };
     // Host fds move between kernels (a file given to a child elsewhere): no kernel may own them.
     const worker = new Worker(new URL('../kernel/main.js', import.meta.url), { workerData: boot, trackUnmanagedFds: false });
     worker.on('error', (error) => this.kernelDied(id, error.message));
