@@ -30,6 +30,7 @@ const BENCHMARKS: Record<string, { describe: string; load: () => Promise<BenchMo
   syscall: { describe: 'ns per WASI call (clock, write, open): popcorn vs node:wasi', load: () => import('./syscall.js') },
   scale: { describe: 'CPU-bound processes: 2×K on one kernel vs spread over K kernels', load: () => import('./scale.js') },
   spawn: { describe: 'spawn+wait from a process (local, remote) vs node:wasi; pipe throughput', load: () => import('./spawn.js') },
+  migrate: { describe: 'live migration time by memory size (1, 64, 256 MiB) vs memcpy; load balancer speedup', load: () => import('./migrate.js') },
 };
 
 function usage(): string {

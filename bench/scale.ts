@@ -16,9 +16,8 @@
  * the module (the kernel keeps compiled modules), so neither phase pays compilation. The phases
  * alternate within each repetition so drift (thermal, other load) hits both alike. With 2×K
  * processes each kernel has two to time-slice in the spread phase too, so both phases exercise
- * the scheduler. (popcorn has no load balancer today; if one appears it must be kept off for the
- * one-kernel phase, or that phase stops measuring one kernel. The bench checks where each
- * process runs right after start.)
+ * the scheduler. The load balancer is off (balance: false), or the one-kernel phase would not stay
+ * on one kernel; the bench checks where each process runs right after start.
  *
  * The machine's own ceiling is measured in the same run: burn under node:wasi in one worker
  * thread, then in K at once (bench/burn-worker.ts), two runs each, as the spread phase has.
@@ -55,7 +54,8 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
   if (kernels === 1) log('scale: with --kernels=1 both phases are the same placement; speedup is ~1 by construction');
 
   const { hash } = await prepareProgram(wasm, { onProgress: (text) => log(`popcorn: ${text}`) });
-  const node = await PopcornNode.boot({ kernels, log: (text) => process.stderr.write(`popcorn: ${text}\n`) });
+  // The balancer off: the one-kernel phase must stay on one kernel.
+  const node = await PopcornNode.boot({ kernels, balance: false, log: (text) => process.stderr.write(`popcorn: ${text}\n`) });
   // One stream set per process slot: with one shared stdout, lines of different processes were
   // seen interleaved mid-line (a printf can reach the host as two writes: text, then newline).
   const slots = Array.from({ length: processes }, () => {

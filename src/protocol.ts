@@ -134,6 +134,9 @@ export const MESSAGES = {
   proc_move: { id: 73, payload: { pid: 'u32', kernel: 'u32' }, reply: 'proc_moved_ok' },
   proc_moved_ok: { id: 74, payload: { pid: 'u32', kernel: 'u32' } },
 
+  /** A kernel's load (processes wanting the CPU), sent to every other kernel by the balancer. */
+  kernel_load: { id: 75, payload: { kernel: 'u32', load: 'u32' } },
+
   // ---- host streams: the terminal, files and pipes of the popcorn command (src/node/streams.ts) ----
   /** Bytes for a host stream (stdout, stderr). The host answers with stream_credit once written. */
   stream_write: { id: 40, payload: { stream: 'u32', data: 'bytes' } },

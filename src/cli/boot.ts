@@ -13,6 +13,8 @@ import { ControlServer, controlRequest, ensureRuntimeDir, logPath, socketPath } 
 export interface BootOptions {
   kernels?: number;
   sliceMs?: number;
+  /** false with --no-balance. */
+  balance?: boolean;
   foreground?: boolean;
 }
 
@@ -32,6 +34,7 @@ export async function bootCommand(options: BootOptions): Promise<number> {
   const args = [fileURLToPath(new URL('./main.js', import.meta.url)), 'boot', '--foreground'];
   if (options.kernels !== undefined) args.push('--kernels', String(options.kernels));
   if (options.sliceMs !== undefined) args.push('--slice-ms', String(options.sliceMs));
+  if (options.balance === false) args.push('--no-balance');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let exited: number | null | undefined;
@@ -79,7 +82,7 @@ function tail(path: string): string {
 async function foreground(options: BootOptions): Promise<number> {
   ensureRuntimeDir();
   const log = (text: string): void => void process.stderr.write(`popcorn: ${text}\n`);
-  const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs, log });
+  const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs, balance: options.balance, log });
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopped ??= node.shutdown());
   let server: ControlServer;

@@ -48,6 +48,7 @@ program
   .option('--dir <HOST[::GUEST]>', 'grant access to a host directory, as GUEST (repeatable)', collect, [])
   .option('--env <NAME[=VAL]>', 'set an environment variable for the program (repeatable)', collect, [])
   .option('--slice-ms <ms>', 'scheduler time slice in milliseconds', positive('--slice-ms'))
+  .option('--no-balance', 'do not move processes between kernels to even out their load')
   .option('-d, --detach', 'start the program on the running node, print its PID and return')
   .passThroughOptions()
   .action(async (module: string, args: string[], options) => {
@@ -59,6 +60,7 @@ program
   .description('start a node in the background, with a control socket')
   .option('-k, --kernels <n>', 'number of kernel instances (default: one per CPU)', integer('--kernels', 1))
   .option('--slice-ms <ms>', 'scheduler time slice in milliseconds', positive('--slice-ms'))
+  .option('--no-balance', 'do not move processes between kernels to even out their load')
   .option('--foreground', 'run the node in this process (what boot starts in the background)')
   .action(async (options) => {
     process.exitCode = await bootCommand(options);

@@ -45,8 +45,12 @@ export class Kernel {
   readonly processes = new Map<number, Process>();
   readonly host: EndpointId;
   readonly kernels: EndpointId[];
+  /** Whether the load balancer runs (KernelBoot.balance). */
+  readonly balancing: boolean;
   private readonly bell: Doorbell;
   private readonly endHooks: ProcessEndHook[] = [];
+  /** Work a service does every so often (the balancer's load reports), run from interrupts(). */
+  private readonly periodic: { everyMs: number; next: number; fn: () => void }[] = [];
   /** The migration service: takes a process that is to move when it comes off the CPU. */
   mover: ((process: Process) => boolean) | null = null;
   private stopping = false;
@@ -55,6 +59,7 @@ export class Kernel {
     this.id = boot.wiring.self;
     this.host = boot.host;
     this.kernels = boot.kernels;
+    this.balancing = boot.balance;
     this.messenger = new Messenger(this.id, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
     this.bell = attachWiring(this.messenger, boot.wiring);
     this.scheduler = new Scheduler({
@@ -71,6 +76,11 @@ export class Kernel {
   /** Called by services: run `hook` whenever a process of this kernel ends. */
   onProcessEnd(hook: ProcessEndHook): void {
     this.endHooks.push(hook);
+  }
+
+  /** Called by services: run `fn` about every `everyMs` (an idle kernel wakes for it). */
+  every(everyMs: number, fn: () => void): void {
+    this.periodic.push({ everyMs, next: performance.now() + everyMs, fn });
   }
 
   /** Tell the operator something (it goes to the host's log). */
@@ -101,7 +111,17 @@ export class Kernel {
     this.messenger.poll(POLL_BUDGET);
     this.messenger.tick();
     this.scheduler.fireTimers();
+    if (this.periodic.length > 0) this.runPeriodic();
     this.messenger.flush();
+  }
+
+  private runPeriodic(): void {
+    const now = performance.now();
+    for (const task of this.periodic) {
+      if (now < task.next) continue;
+      task.next = now + task.everyMs;
+      task.fn();
+    }
   }
 
   /** Stop after the current round: kill every process, then leave the loop. */
@@ -124,8 +144,10 @@ export class Kernel {
   /** How long the kernel may sleep: until the next process or request deadline. */
   private sleepBudgetMs(): number {
     const timer = this.scheduler.nextDeadline - monotonicMs();
-    const request = this.messenger.nextDeadline - performance.now();
-    const ms = Math.min(timer, request, 1000);
+    const now = performance.now();
+    const request = this.messenger.nextDeadline - now;
+    const periodic = this.periodic.reduce((soonest, task) => Math.min(soonest, task.next - now), Infinity);
+    const ms = Math.min(timer, request, periodic, 1000);
     return Math.max(0, ms);
   }
 

@@ -64,6 +64,8 @@ export class Process {
   readonly children = new Children();
   /** Set when the process is to move to that kernel (an EndpointId) as soon as it can. */
   moveTo: number | undefined;
+  /** Since when it is on this kernel (performance.now(): started or arrived): the balancer lets it settle. */
+  arrivedAt = performance.now();
   /** The operation of the process's own popcorn_migrate call, while it waits to move. */
   moveRequest: Operation<unknown> | undefined;
   /** The request the current syscall waits for, kept across its re-runs (operation.ts). */

@@ -207,6 +207,7 @@ export class Migration {
       throw error;
     }
     this.movedTo.delete(image.pid);
+    p.arrivedAt = performance.now();
     this.server.register(p);
     if (originOf(image.pid) === this.kernel.id) this.server.relocate(image.pid, this.kernel.id);
     this.counts.in++;

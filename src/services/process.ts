@@ -36,6 +36,7 @@ import { exportFds, importFds, type TransferServices } from './fd-transfer.js';
 import { installPipeService } from './pipe.js';
 import { Programs } from './programs.js';
 import { Migration } from './migration.js';
+import { installBalancer } from './balancer.js';
 
 /** What the origin kernel keeps about each process it created. */
 interface OriginRecord {
@@ -79,6 +80,7 @@ export class ProcessServer implements ProcessSystem {
     this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel) };
     this.programs = new Programs(kernel);
     this.migration = new Migration(kernel, this, this.transfer);
+    if (kernel.balancing) installBalancer(kernel, this.migration);
     this.listen();
     kernel.onProcessEnd((p, outcome) => this.ended(p, outcome));
   }
