@@ -60,13 +60,14 @@ const DEFAULT_MOVES: Record<number, number> = { 1: 10, 64: 5, 256: 3 };
 /** burn iterations per job: about 0.5 s under popcorn on the 2-core dev machine (bench/scale.ts: 300M ≈ 0.55 s). */
 const DEFAULT_ITERS = 270_000_000;
 const WARMUP_ITERS = 1_000_000;
-const MEMCPY_BYTES = 256 * 1024 * 1024;
 const MEMCPY_REPS = 5;
 
 const TARGET_1MIB_US = 500;
 const TARGET_256MIB_US = 10_000;
 const TARGET_SPEEDUP = 1.8;
 
+const MIB = 1024 * 1024;
+const MEMCPY_BYTES = 256 * MIB;
 /** Where the kernels' own log lines go. */
 const kernelLog = (text: string): void => {
   process.stderr.write(`popcorn: ${text}\n`);
@@ -176,7 +177,7 @@ async function migratePart(sizes: number[], movesArg: number | undefined, timeou
   };
 
   /** Move pid to kernel `to`; the host round trip (µs) and the destination's last_us, checked. */
-  const moveOnce = async (pid: number, to: number, what: string): Promise<{ rtt: number; lastUs: number; state: string }> => {
+  const moveOnce = async (pid: number, to: number, what: string): Promise<{ rtt: number; lastUs: number; state: string; memory: number; fragments: number }> => {
     const before = await node.info();
     const t = performance.now();
     try {
@@ -194,7 +195,9 @@ async function migratePart(sizes: number[], movesArg: number | undefined, timeou
     for (const k of after) {
       if (k.index !== to && k.processes.some((p) => p.pid === pid)) throw new Error(`${what}: pid ${pid} still listed on kernel ${k.index} after the move`);
     }
-    return { rtt, lastUs: dest.migrations.last_us, state: proc.state };
+    const from = 1 - to;
+    const fragments = after[from]!.messages.fragmentsSent - before[from]!.messages.fragmentsSent;
+    return { rtt, lastUs: dest.migrations.last_us, state: proc.state, memory: proc.memory_bytes, fragments };
   };
 
   const results: SizeResult[] = [];
@@ -217,7 +220,8 @@ async function migratePart(sizes: number[], movesArg: number | undefined, timeou
         const r = await moveOnce(pid, to, `hold ${mib} MiB move ${i + 1}/${moves} (kernel ${from} → ${to})`);
         lastUs.push(r.lastUs);
         rttUs.push(r.rtt);
-        log(`hold ${mib} MiB move ${i + 1}/${moves} ${from} → ${to}: last_us ${r.lastUs.toFixed(0)}, host round trip ${r.rtt.toFixed(0)} µs, state there ${r.state}`);
+        log(`hold ${mib} MiB move ${i + 1}/${moves} ${from} → ${to}: last_us ${r.lastUs.toFixed(0)}, host round trip ${r.rtt.toFixed(0)} µs; `
+          + `state there ${r.state}, memory ${(r.memory / MIB).toFixed(2)} MiB, ${r.fragments} fragments sent by kernel ${from}`);
       }
       await endHold(pid, ended);
       results.push({ mib, lastUs, rttUs });

@@ -10,7 +10,7 @@
 
 import type { Schema, ValueOf } from './msg/codec.js';
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** How an fd travels to another kernel (src/services/fd-transfer.ts). */
 const FD_RECORD = {
@@ -22,7 +22,8 @@ const FD_RECORD = {
 
 /**
  * A whole process, stopped between two instructions (src/kernel/image.ts): what a migration
- * carries, and the body of a checkpoint file.
+ * carries, and the body of a checkpoint file — so a change here is also a new checkpoint file
+ * format: bump CHECKPOINT_VERSION in src/node/checkpoint-file.ts.
  */
 export const PROCESS_IMAGE = {
   pid: 'u32', ppid: 'u32', name: 'str', args: ['str'], env: ['str'], dirs: [{ host: 'str', guest: 'str' }],
@@ -30,6 +31,8 @@ export const PROCESS_IMAGE = {
   hash: 'str',
   /** Linear memory (without popcorn's scratch pages), the unwound wasm stack, the exported mutable globals. */
   memory: 'bytes', stack: 'bytes', started: 'bool',
+  /** The memory was handed over through the kernels' port instead (migration within a node): `memory` is empty. */
+  handedOver: 'bool',
   globals: [{ name: 'str', wide: 'bool', number: 'f64', bigint: 'i64' }],
   fds: [FD_RECORD],
   /** Signal dispositions (kind 1 ignore, 2 handler at `index`) and caught signals not yet handled. */
@@ -136,6 +139,24 @@ export const MESSAGES = {
 
   /** A kernel's load (processes wanting the CPU), sent to every other kernel by the balancer. */
   kernel_load: { id: 75, payload: { kernel: 'u32', load: 'u32' } },
+
+  // ---- checkpoint/restore (src/services/checkpoint.ts) ----
+  /**
+   * Capture `pid` at its next safe point without moving it (asked of its origin, which passes it
+   * to where it runs); it runs on, or stays stopped (as by SIGSTOP) when `stop`. Answered with
+   * its image as a file holds it: fds by host path (FdKind of fd-transfer.ts; a host stream's
+   * `id` is the stdio fd, 0–2, whose stream it is), no children, deadlines as ns left at the
+   * capture, `stoppedAt` the capture time (ms since the epoch).
+   */
+  proc_checkpoint: { id: 80, payload: { pid: 'u32', stop: 'bool' }, reply: 'proc_checkpointed' },
+  proc_checkpointed: { id: 81, payload: PROCESS_IMAGE },
+  /**
+   * Start a process again from a checkpoint image on the receiving kernel, which becomes its
+   * origin: a new PID, ppid 0 (`notify` hears of its end). The image's fds are proc_start's (host
+   * streams, host fds the node opened), its deadlines still ns left.
+   */
+  proc_restore: { id: 82, payload: { notify: 'u32', image: PROCESS_IMAGE }, reply: 'proc_restored' },
+  proc_restored: { id: 83, payload: { pid: 'u32', kernel: 'u32' } },
 
   // ---- host streams: the terminal, files and pipes of the popcorn command (src/node/streams.ts) ----
   /** Bytes for a host stream (stdout, stderr). The host answers with stream_credit once written. */

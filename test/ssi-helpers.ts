@@ -42,6 +42,16 @@ export interface StartOptions {
 /** Start examples/FILE with argv[0] = "/bin/FILE". */
 export async function startProgram(node: PopcornNode, file: string, args: string[], options: StartOptions = {}): Promise<Started> {
   const { hash } = await prepareProgram(example(file));
+  const binHost = example(options.bin ?? '.');
+  const argv0 = `/bin/${options.bin === undefined ? file : file.slice(options.bin.length + 1)}`;
+  const dirs = [{ host: binHost, guest: '/bin' }, ...(options.dirs ?? [])];
+  return attachProcess(node, (streams) =>
+    node.start({ hash, name: file, args: [argv0, ...args], env: [], dirs, kernel: options.kernel, streams, module: example(file) }),
+  );
+}
+
+/** A process that `start` makes with its fds 0–2 on the stream set it is given, its output captured. */
+export async function attachProcess(node: PopcornNode, start: (streams: number) => Promise<number>): Promise<Started> {
   const stdin = new PassThrough();
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -54,10 +64,13 @@ export async function startProgram(node: PopcornNode, file: string, args: string
   });
   stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const set = node.attachStreams({ stdin, stdout, stderr });
-  const binHost = example(options.bin ?? '.');
-  const argv0 = `/bin/${options.bin === undefined ? file : file.slice(options.bin.length + 1)}`;
-  const dirs = [{ host: binHost, guest: '/bin' }, ...(options.dirs ?? [])];
-  const pid = await node.start({ hash, name: file, args: [argv0, ...args], env: [], dirs, kernel: options.kernel, streams: set });
+  let pid: number;
+  try {
+    pid = await start(set);
+  } catch (error) {
+    node.detachStreams(set);
+    throw error;
+  }
   const exited = node.waitExit(pid).then(async (exit) => {
     await node.flushed(set);
     return exit;

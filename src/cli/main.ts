@@ -11,6 +11,8 @@ import { bootCommand } from './boot.js';
 import { psCommand } from './ps.js';
 import { killCommand } from './kill.js';
 import { migrateCommand } from './migrate.js';
+import { checkpointCommand } from './checkpoint.js';
+import { restoreCommand } from './restore.js';
 import { kernelsCommand } from './kernels.js';
 import { shutdownCommand } from './shutdown.js';
 
@@ -91,6 +93,27 @@ program
   .argument('<kernel>', 'the kernel index to move it to')
   .action(async (pid: string, kernel: string) => {
     process.exitCode = await migrateCommand(pid, kernel);
+  });
+
+program
+  .command('checkpoint')
+  .description('write a process of the running node to FILE; it runs on unless --stop: checkpoint PID FILE')
+  .argument('<pid>', 'the process')
+  .argument('<file>', 'the checkpoint file to write')
+  .option('--stop', 'leave the process stopped after the checkpoint (popcorn kill -CONT resumes it)')
+  .action(async (pid: string, file: string, options) => {
+    process.exitCode = await checkpointCommand(pid, file, options);
+  });
+
+program
+  .command('restore')
+  .description("start a checkpointed process again, as a new process with this command's stdio")
+  .argument('<file>', 'the checkpoint file')
+  .option('--on <kernel>', 'kernel to restore it on', integer('--on', 0))
+  .option('-k, --kernels <n>', 'restore on a node embedded in this command, of n kernels', integer('--kernels', 1))
+  .option('-d, --detach', 'restore it on the running node, print its PID and return')
+  .action(async (file: string, options) => {
+    process.exitCode = await restoreCommand(file, options);
   });
 
 program

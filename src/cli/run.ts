@@ -69,30 +69,41 @@ export async function runCommand(modulePath: string, args: string[], options: Ru
       throw new UsageError(`--on ${options.on}: this node has kernels 0–${node.kernels.length - 1}`);
     }
     const name = basename(modulePath);
-    const pid = await node.start({ hash: program.hash, name, args: [name, ...args], env, dirs, kernel: options.on });
-    let interrupts = 0;
-    const onSigint = (): void => {
-      node.kill(pid, ++interrupts === 1 ? SIGINT : SIGKILL).catch((error: unknown) => process.stderr.write(`popcorn: ${String(error)}\n`));
-    };
-    process.on('SIGINT', onSigint);
-    const exit = await node.waitExit(pid);
-    process.off('SIGINT', onSigint);
-    await node.flushed();
-    if (exit.trap !== '') process.stderr.write(exit.trap);
-    return exit.status;
+    const pid = await node.start({ hash: program.hash, name, args: [name, ...args], env, dirs, kernel: options.on, module: resolve(modulePath) });
+    return await superviseEmbedded(node, pid);
   } finally {
     await node.shutdown();
   }
 }
 
+/**
+ * Wait for a program of a node embedded in this command, whose stdio is the command's: Ctrl-C
+ * sends it SIGINT, a second one SIGKILL. Resolves with its exit status.
+ */
+export async function superviseEmbedded(node: PopcornNode, pid: number): Promise<number> {
+  let interrupts = 0;
+  const onSigint = (): void => {
+    node.kill(pid, ++interrupts === 1 ? SIGINT : SIGKILL).catch((error: unknown) => process.stderr.write(`popcorn: ${String(error)}\n`));
+  };
+  process.on('SIGINT', onSigint);
+  const exit = await node.waitExit(pid);
+  process.off('SIGINT', onSigint);
+  await node.flushed();
+  if (exit.trap !== '') process.stderr.write(exit.trap);
+  return exit.status;
+}
+
 /** A refusal the node marks as a usage mistake (a bad --on) is one here too. */
-function usageOf(error: unknown): never {
+export function usageOf(error: unknown): never {
   if (error instanceof ControlError && error.usage) throw new UsageError(error.message);
   throw error;
 }
 
-/** Run through the running node: relay the program's stdio and signals over the connection. */
-async function runOnNode(client: ControlClient, request: ControlMessage): Promise<number> {
+/**
+ * Run through the running node (a `run` or `restore` request that opens a session): relay the
+ * program's stdio and signals over the connection; resolves with its exit status.
+ */
+export async function runOnNode(client: ControlClient, request: ControlMessage): Promise<number> {
   client.send(request);
   let stdinListening = false;
   const wantInput = (): void => {

@@ -154,8 +154,8 @@ export class Execution {
     const extra = state.memory.length - have;
     if (extra % 65536 !== 0) throw new Error(`captured memory of ${state.memory.length} bytes is not whole pages`);
     if (extra > 0) this.memory.grow(extra / 65536);
+    // The scratch pages of a fresh instance were never used: they are zero already.
     new Uint8Array(this.memory.buffer, 0, state.memory.length).set(state.memory);
-    new Uint8Array(this.memory.buffer, this.scratchBase(), SCRATCH_BYTES).fill(0);
     for (const { name, value } of state.globals) {
       const global = this.exports[name] as WebAssembly.Global | undefined;
       if (global === undefined) throw new Error(`captured global ${name} is not in the module`);

@@ -25,7 +25,7 @@ export function captureProcess(p: Process): Omit<ProcessImage, 'fds'> {
   const migrating = p.moveRequest !== undefined && p.operation === p.moveRequest;
   return {
     pid: p.pid, ppid: p.ppid, name: p.name, args: c.args, env: c.env, dirs: p.dirs, hash: p.hash,
-    memory: state.memory, stack: state.stack, started: state.started,
+    memory: state.memory, stack: state.stack, started: state.started, handedOver: false,
     globals: state.globals.map(({ name, value }) =>
       typeof value === 'bigint' ? { name, wide: true, number: 0, bigint: value } : { name, wide: false, number: value, bigint: 0n }),
     dispositions: p.signals.entries().map(([signal, d]) => ({ signal, kind: d.kind === 'ignore' ? 1 : 2, index: d.kind === 'handler' ? d.index : 0 })),

@@ -8,6 +8,7 @@
  * loop is never returned to, so nothing here may rely on promises or Node timers.
  */
 
+import type { MessagePort } from 'node:worker_threads';
 import { Messenger } from '../msg/messenger.js';
 import { describeEndpoint, type EndpointId } from '../msg/address.js';
 import type { Doorbell } from '../msg/doorbell.js';
@@ -28,6 +29,8 @@ export interface KernelBoot {
   sliceMs: number;
   /** Run the load balancer (src/services/balancer.ts). */
   balance: boolean;
+  /** A port to each other kernel, for handing over large buffers (by peer EndpointId). */
+  handover: Record<number, MessagePort>;
 }
 
 /** Messages drained per ring per loop round: bounded so processes are not starved by traffic. */
@@ -47,6 +50,8 @@ export class Kernel {
   readonly kernels: EndpointId[];
   /** Whether the load balancer runs (KernelBoot.balance). */
   readonly balancing: boolean;
+  /** Ports to the other kernels for buffers too large for the rings (KernelBoot.handover). */
+  readonly handover: Record<number, MessagePort>;
   private readonly bell: Doorbell;
   private readonly endHooks: ProcessEndHook[] = [];
   /** Work a service does every so often (the balancer's load reports), run from interrupts(). */
@@ -60,6 +65,7 @@ export class Kernel {
     this.host = boot.host;
     this.kernels = boot.kernels;
     this.balancing = boot.balance;
+    this.handover = boot.handover;
     this.messenger = new Messenger(this.id, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
     this.bell = attachWiring(this.messenger, boot.wiring);
     this.scheduler = new Scheduler({

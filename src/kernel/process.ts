@@ -17,6 +17,22 @@ import { WaitQueue, type Operation } from './operation.js';
 /** `moving`: taken off this kernel's scheduler, on its way to another kernel. */
 export type ProcessState = 'runnable' | 'running' | 'blocked' | 'stopped' | 'moving' | 'exited';
 
+/**
+ * Work that needs its process at a safe point — off the CPU, between two slices — without taking
+ * it off this kernel: a checkpoint. The scheduler offers it the process at every such point until
+ * it is done; meanwhile a running process gives up the CPU at its next preemption check.
+ */
+export interface SafePointTask {
+  /**
+   * The process is off the CPU, alive (it may still not be capturable: inside a signal handler,
+   * or waiting for another kernel, see image.ts). True when done; false to be offered the next
+   * time. It may stop the process (the scheduler then parks it stopped), not end or move it.
+   */
+  offer(p: Process): boolean;
+  /** The process ended, or left for another kernel, before the task was done. */
+  cancel(p: Process): void;
+}
+
 /** How a process ended, as its parent learns it. */
 export interface ExitRecord {
   status: number;
@@ -68,6 +84,8 @@ export class Process {
   arrivedAt = performance.now();
   /** The operation of the process's own popcorn_migrate call, while it waits to move. */
   moveRequest: Operation<unknown> | undefined;
+  /** Work waiting for the process's next safe point (Scheduler.atSafePoint). */
+  readonly safePointTasks: SafePointTask[] = [];
   /** The request the current syscall waits for, kept across its re-runs (operation.ts). */
   operation: Operation<unknown> | undefined;
   readonly context: ProcessContext;

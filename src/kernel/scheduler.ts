@@ -5,7 +5,7 @@
  */
 
 import type { SliceOutcome } from './execution.js';
-import type { Process } from './process.js';
+import type { Process, SafePointTask } from './process.js';
 import { TimerHeap } from './timer-heap.js';
 import type { WaitSpec } from './wasi/blocking.js';
 import { monotonicMs } from './clock.js';
@@ -59,7 +59,7 @@ export class Scheduler {
   shouldPreempt(): boolean {
     const p = this.current;
     if (p === null) return false;
-    if (p.pendingKill !== undefined || p.stopped || p.moveTo !== undefined) return true;
+    if (p.pendingKill !== undefined || p.stopped || p.moveTo !== undefined || p.safePointTasks.length > 0) return true;
     return this.runQueue.length > 0 && performance.now() >= this.sliceEnd;
   }
 
@@ -84,6 +84,8 @@ export class Scheduler {
       this.end(p, { kind: 'exited', status: 128 + p.pendingKill, signal: p.pendingKill });
       return;
     }
+    // Safe-point work first (a checkpoint is taken here, then the process may move on).
+    if (outcome.kind !== 'exited' && outcome.kind !== 'trapped') this.offerSafePoint(p);
     // A process to move leaves as it comes off the CPU; a blocked one runs its syscall again on arrival.
     if (p.moveTo !== undefined && outcome.kind !== 'exited' && outcome.kind !== 'trapped' && this.options.onMove(p)) return;
     switch (outcome.kind) {
@@ -108,7 +110,29 @@ export class Scheduler {
     if (p.state === 'running') return false;
     if (p.state === 'blocked') this.unpark(p);
     else if (p.state === 'runnable') this.dequeue(p);
+    // Its last safe point here: what waits for one is done now, or not at all.
+    this.offerSafePoint(p);
+    this.cancelSafePoint(p);
     return true;
+  }
+
+  /**
+   * Run `task` at the process's next safe point: at once if it is off the CPU (and the task is
+   * done then), else each time it comes off the CPU until it is. A running process is asked to
+   * give up the CPU at its next preemption check.
+   */
+  atSafePoint(p: Process, task: SafePointTask): void {
+    if (p.state !== 'running' && task.offer(p)) return;
+    p.safePointTasks.push(task);
+  }
+
+  private offerSafePoint(p: Process): void {
+    if (p.safePointTasks.length === 0) return;
+    for (const task of p.safePointTasks.splice(0)) if (!task.offer(p)) p.safePointTasks.push(task);
+  }
+
+  private cancelSafePoint(p: Process): void {
+    for (const task of p.safePointTasks.splice(0)) task.cancel(p);
   }
 
   private park(p: Process, wait: WaitSpec): void {
@@ -169,11 +193,13 @@ export class Scheduler {
   }
 
   private dequeue(p: Process): void {
-    this.runQueue.splice(this.runQueue.indexOf(p), 1);
+    const i = this.runQueue.indexOf(p);
+    if (i >= 0) this.runQueue.splice(i, 1);
   }
 
   private end(p: Process, outcome: SliceOutcome): void {
     p.state = 'exited';
+    this.cancelSafePoint(p);
     this.options.onEnd(p, outcome);
   }
 }

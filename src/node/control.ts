@@ -19,8 +19,13 @@
  *   {"op":"shutdown"}                          → {"ok":true} once the kernels have stopped and the socket is gone
  *   {"op":"run","module":PATH,"args":[…],"env":[…],"dirs":[{host,guest}],"on":K?,"detach":true}
  *                                              → {"ok":true,"pid":N}   (the program's stdio: the node's log)
+ *   {"op":"checkpoint","pid":N,"file":PATH,"stop":B}
+ *                                              → {"ok":true,"bytes":B} once PATH (absolute) is written
+ *   {"op":"restore","file":PATH,"on":K?,"detach":true}
+ *                                              → {"ok":true,"pid":N}   (as run --detach)
  *
- * `run` without `detach` is a session: the connection stays open and carries the program's stdio.
+ * `run` and `restore` without `detach` are sessions: the connection stays open and carries the
+ * program's stdio.
  *   node → client: {"ev":"started","pid":N}, {"ev":"out","fd":1|2,"data":BASE64},
  *                  {"ev":"want"} (the program waits for stdin), then last {"ev":"exit","status":S,"signal":G,"trap":T}
  *   client → node: {"op":"stdin","data":BASE64}, {"op":"eof"}, {"op":"signal","signal":S}
@@ -30,10 +35,11 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { PopcornNode } from './node.js';
 import { prepareProgram } from '../wasm/loader.js';
+import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.js';
 
 export const NO_NODE_MESSAGE = 'no popcorn node is running (start one with `popcorn boot`)';
 
@@ -330,6 +336,19 @@ export class ControlServer {
         return undefined;
       case 'run':
         return this.run(socket, msg);
+      case 'checkpoint': {
+        const pid = Number(msg.pid);
+        if (!Number.isInteger(pid) || pid <= 0) throw new ControlError(`invalid pid ${String(msg.pid)}`, true);
+        const file = msg.file;
+        if (typeof file !== 'string' || !isAbsolute(file)) throw new ControlError('checkpoint needs the absolute path of the file to write', true);
+        try {
+          return answer({ bytes: await writeCheckpointFile(file, () => this.node.checkpoint(pid, msg.stop === true)) });
+        } catch (error) {
+          throw new ControlError(error instanceof Error ? error.message : String(error), false);
+        }
+      }
+      case 'restore':
+        return this.restore(socket, msg);
       default:
         throw new ControlError(`unknown request ${JSON.stringify(msg.op)}`, true);
     }
@@ -361,15 +380,46 @@ export class ControlServer {
     const args = stringArray(msg.args);
     const env = stringArray(msg.env);
     const dirs = Array.isArray(msg.dirs) ? (msg.dirs as { host: unknown; guest: unknown }[]).map((d) => ({ host: String(d.host), guest: String(d.guest) })) : [];
-    const on = msg.on === undefined || msg.on === null ? undefined : Number(msg.on);
-    if (on !== undefined && (!Number.isInteger(on) || on < 0 || on >= this.node.kernels.length)) {
-      throw new ControlError(`--on ${String(msg.on)}: this node has kernels 0–${this.node.kernels.length - 1}`, true);
-    }
+    const on = this.kernelOption(msg.on);
     const program = await prepareProgram(module, { onProgress: (text) => this.options.log(text) });
     const name = String(msg.name ?? module.split('/').pop());
-    const spec = { hash: program.hash, name, args: [name, ...args], env, dirs, kernel: on };
-    if (msg.detach === true) {
-      const pid = await this.node.start(spec);
+    const spec = { hash: program.hash, name, args: [name, ...args], env, dirs, kernel: on, module };
+    return this.serve(socket, name, msg.detach === true, (streams) => this.node.start({ ...spec, streams }));
+  }
+
+  /** Start a checkpointed process again, as `run` starts a program. */
+  private async restore(socket: Socket, msg: ControlMessage): Promise<RunSession | undefined> {
+    const file = msg.file;
+    if (typeof file !== 'string' || !isAbsolute(file)) throw new ControlError('restore needs the absolute path of the checkpoint file', true);
+    const on = this.kernelOption(msg.on);
+    const checkpoint = readCheckpointFile(file);
+    const name = file.split('/').pop() ?? file;
+    const start = async (streams?: number): Promise<number> => {
+      try {
+        return await this.node.restore(checkpoint, { kernel: on, streams, source: file });
+      } catch (error) {
+        throw new ControlError(error instanceof Error ? error.message : String(error), false);
+      }
+    };
+    return this.serve(socket, name, msg.detach === true, start);
+  }
+
+  /** `--on K` of run and restore: undefined (kernel 0) or a kernel of this node. */
+  private kernelOption(value: unknown): number | undefined {
+    const on = value === undefined || value === null ? undefined : Number(value);
+    if (on !== undefined && (!Number.isInteger(on) || on < 0 || on >= this.node.kernels.length)) {
+      throw new ControlError(`--on ${String(value)}: this node has kernels 0–${this.node.kernels.length - 1}`, true);
+    }
+    return on;
+  }
+
+  /**
+   * Start a program for a client with `start(streams)`: detached (its stdio the node's log), or
+   * as a session whose connection carries its stdio until it exits.
+   */
+  private async serve(socket: Socket, name: string, detach: boolean, start: (streams?: number) => Promise<number>): Promise<RunSession | undefined> {
+    if (detach) {
+      const pid = await start();
       // Reap it when it ends, so its status does not stay behind as a zombie.
       void this.node.waitExit(pid).then((exit) => this.options.log(`pid ${pid} (${name}) exited with status ${exit.status}${exit.trap === '' ? '' : `\n${exit.trap}`}`));
       sendLine(socket, { ok: true, pid }, () => socket.end());
@@ -379,7 +429,7 @@ export class ControlServer {
     const set = this.node.attachStreams(session.io);
     let pid: number;
     try {
-      pid = await this.node.start({ ...spec, streams: set });
+      pid = await start(set);
     } catch (error) {
       this.node.detachStreams(set);
       throw error;

@@ -5,12 +5,13 @@
  * processes are reported ended with a distinct status.
  */
 
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { cpus } from 'node:os';
 import { Messenger } from '../msg/messenger.js';
 import { endpointId, hostOf, describeEndpoint, type EndpointId } from '../msg/address.js';
 import { AsyncDriver } from '../msg/async-driver.js';
 import { RemoteError } from '../msg/requests.js';
+import { LinkDownError } from '../msg/link.js';
 import { attachWiring, buildTopology } from './topology.js';
 import { HostStreams, streamIds, type HostStreamSet } from './streams.js';
 import { hostStreamRecords } from '../services/fd-transfer.js';
@@ -18,6 +19,10 @@ import { originOf } from '../kernel/pids.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { KernelBoot } from '../kernel/kernel.js';
 import type { Payload, ReplyPayload } from '../protocol.js';
+import type { ProcessImage } from '../kernel/image.js';
+import {
+  closeFileRecords, decodeCheckpoint, encodeCheckpoint, instrumentedHash, openCheckpointFds, prepareCheckpointModule,
+} from './checkpoint-file.js';
 
 export interface NodeOptions {
   /** Number of kernel instances; default: one per CPU. */
@@ -54,12 +59,28 @@ export interface StartSpec {
   kernel?: number;
   /** The stream set behind fds 0–2 (from attachStreams); default 0, the node's own stdio. */
   streams?: number;
+  /** The module's host path, if known: a checkpoint of the process records it. */
+  module?: string;
+}
+
+export interface RestoreOptions {
+  /** Kernel index on this node; default 0. */
+  kernel?: number;
+  /** The stream set behind fds 0–2 (from attachStreams); default 0, the node's own stdio. */
+  streams?: number;
+  /** What to call the checkpoint in errors (its file name). */
+  source?: string;
 }
 
 /** One kernel's answer to kernel_info, with its index on this node. */
 export type KernelInfo = ReplyPayload<'kernel_info'> & { index: number };
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** A checkpoint waits for the process's next safe point and carries its whole memory. */
+const CHECKPOINT_TIMEOUT_MS = 60_000;
+/** A process moving between kernels, or briefly uncapturable, is asked again (EAGAIN). */
+const CHECKPOINT_RETRIES = 20;
+const CHECKPOINT_RETRY_MS = 50;
 
 export class PopcornNode {
   readonly messenger: Messenger;
@@ -71,6 +92,8 @@ export class PopcornNode {
   /** Ended processes nobody has waited for yet (zombies): their status is kept until waited. */
   private readonly zombies = new Map<number, ExitInfo>();
   private readonly located = new Map<number, EndpointId>();
+  /** Module hash → the host path it was last prepared or started from: what a checkpoint records. */
+  private readonly modules = new Map<string, string>();
   private stopping = false;
   /** Set while booting: a kernel that dies then fails the boot. */
   private bootFailed: ((error: Error) => void) | null = null;
@@ -93,12 +116,16 @@ export class PopcornNode {
     this.messenger.on('proc_exited', (msg) => this.exited(msg));
     this.messenger.on('module_prepare', (msg, from) => {
       prepareProgram(msg.path).then(
-        (program) => this.messenger.reply(from, 'module_prepare', { hash: program.hash }),
+        (program) => {
+          this.modules.set(program.hash, msg.path);
+          this.messenger.reply(from, 'module_prepare', { hash: program.hash });
+        },
         (error: unknown) => this.messenger.fail(from, codeOf(error), error instanceof Error ? error.message : String(error)),
       );
     });
     this.messenger.on('log', (msg) => this.log(msg.text));
-    for (const kernel of this.kernels) this.spawnKernel(kernel, topology.get(kernel) as KernelBoot['wiring']);
+    const handover = handoverPorts(this.kernels);
+    for (const kernel of this.kernels) this.spawnKernel(kernel, topology.get(kernel) as KernelBoot['wiring'], handover.get(kernel) ?? {});
   }
 
   /** Boot a node and wait until every kernel is ready. */
@@ -123,10 +150,14 @@ export class PopcornNode {
     });
   }
 
-  private spawnKernel(id: EndpointId, wiring: KernelBoot['wiring']): void {
-    const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs, balance: this.balance };
+  private spawnKernel(id: EndpointId, wiring: KernelBoot['wiring'], handover: KernelBoot['handover']): void {
+    const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs, balance: this.balance, handover };
     // Host fds move between kernels (a file given to a child elsewhere): no kernel may own them.
-    const worker = new Worker(new URL('../kernel/main.js', import.meta.url), { workerData: boot, trackUnmanagedFds: false });
+    const worker = new Worker(new URL('../kernel/main.js', import.meta.url), {
+      workerData: boot,
+      transferList: Object.values(handover),
+      trackUnmanagedFds: false,
+    });
     worker.on('error', (error) => this.kernelDied(id, error.message));
     worker.on('exit', (code) => {
       if (!this.stopping) this.kernelDied(id, `exited with code ${code}`);
@@ -150,6 +181,7 @@ export class PopcornNode {
     const kernelIndex = spec.kernel ?? 0;
     const kernel = this.kernels[kernelIndex];
     if (kernel === undefined) return Promise.reject(new RangeError(`no kernel ${kernelIndex}: this node has ${this.kernels.length}`));
+    if (spec.module !== undefined) this.modules.set(spec.hash, spec.module);
     const payload: Payload<'proc_start'> = {
       ppid: 0, notify: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
       fds: hostStreamRecords(streamIds(spec.streams ?? 0)),
@@ -222,6 +254,66 @@ export class PopcornNode {
     });
   }
 
+  /**
+   * Checkpoint a process (its origin passes the request to where it runs): resolves with the
+   * checkpoint file's bytes (checkpoint-file.ts) once it was captured at its next safe point. It
+   * runs on, or stays stopped (as by SIGSTOP) with `stop`. Rejects with the kernel's reason: no
+   * such process, an fd a file cannot hold (a pipe end), children.
+   */
+  async checkpoint(pid: number, stop = false): Promise<Uint8Array> {
+    const origin = originOf(pid);
+    if (!Number.isInteger(pid) || pid <= 0 || !this.kernels.includes(origin)) throw new Error(`no process with pid ${pid}`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const image = await this.requestCheckpoint(origin, pid, stop);
+        return encodeCheckpoint(image, this.modules.get(image.hash) ?? '', instrumentedHash(image.hash));
+      } catch (error) {
+        const again = error instanceof RemoteError && error.code === 'EAGAIN' && attempt < CHECKPOINT_RETRIES;
+        if (!again) throw new Error(`cannot checkpoint process ${pid}: ${remoteMessage(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, CHECKPOINT_RETRY_MS));
+      }
+    }
+  }
+
+  private requestCheckpoint(origin: EndpointId, pid: number, stop: boolean): Promise<ProcessImage> {
+    return new Promise((resolve, reject) => {
+      this.driver.kick();
+      this.messenger.request(origin, 'proc_checkpoint', { pid, stop }, CHECKPOINT_TIMEOUT_MS, (error, image) => {
+        if (error !== null || image === undefined) reject(error ?? new Error('proc_checkpoint: empty reply'));
+        else resolve(image);
+      });
+    });
+  }
+
+  /**
+   * Start a checkpointed process again (a checkpoint file's bytes) as a new process: a new PID,
+   * ppid 0, fds 0–2 on stream set `streams`, its files reopened by path. Resolves with the PID;
+   * rejects, having started nothing, when the checkpoint cannot be restored (checkpoint-file.ts).
+   */
+  async restore(checkpoint: Uint8Array, options: RestoreOptions = {}): Promise<number> {
+    const kernelIndex = options.kernel ?? 0;
+    const kernel = this.kernels[kernelIndex];
+    if (kernel === undefined) throw new RangeError(`no kernel ${kernelIndex}: this node has ${this.kernels.length}`);
+    const source = options.source ?? 'the checkpoint';
+    const { header, image } = decodeCheckpoint(checkpoint, source);
+    await prepareCheckpointModule(header);
+    if (header.module !== '') this.modules.set(header.hash, header.module);
+    const fds = openCheckpointFds(image, streamIds(options.streams ?? 0));
+    return new Promise((resolve, reject) => {
+      this.driver.kick();
+      this.messenger.request(kernel, 'proc_restore', { notify: this.self, image: { ...image, fds } }, REQUEST_TIMEOUT_MS, (error, reply) => {
+        if (error !== null || reply === undefined) {
+          // Sent, the kernel consumed the host fds (closing them on failure); not sent, they are ours.
+          if (error instanceof LinkDownError) closeFileRecords(fds);
+          reject(new Error(`cannot restore ${source}: ${remoteMessage(error)}`));
+          return;
+        }
+        if (!this.zombies.has(reply.pid)) this.located.set(reply.pid, kernel);
+        resolve(reply.pid);
+      });
+    });
+  }
+
   /** The index on this node of the kernel a live process runs on, or undefined. */
   kernelOf(pid: number): number | undefined {
     const kernel = this.located.get(pid);
@@ -289,8 +381,30 @@ export class PopcornNode {
   }
 }
 
+/** A kernel's refusal without the kernel's name in front (the operator asked the node). */
+function remoteMessage(error: unknown): string {
+  if (error instanceof RemoteError) return error.message.slice(error.peer.length + 2);
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** The error code a kernel gets for a program that could not be prepared. */
 function codeOf(error: unknown): string {
   const code = (error as { code?: unknown }).code;
   return code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' ? code : 'ENOEXEC';
+}
+
+/**
+ * One MessageChannel per pair of kernels, for handing over large buffers (a migrating process's
+ * memory) without copying them through the rings: kernel → (peer → its port).
+ */
+function handoverPorts(kernels: EndpointId[]): Map<EndpointId, Record<number, MessagePort>> {
+  const ports = new Map<EndpointId, Record<number, MessagePort>>(kernels.map((k) => [k, {}]));
+  kernels.forEach((a, i) => {
+    for (const b of kernels.slice(i + 1)) {
+      const { port1, port2 } = new MessageChannel();
+      (ports.get(a) as Record<number, MessagePort>)[b] = port1;
+      (ports.get(b) as Record<number, MessagePort>)[a] = port2;
+    }
+  });
+  return ports;
 }

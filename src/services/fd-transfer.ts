@@ -95,7 +95,7 @@ function exportOne(fd: number, entry: FdEntry, services: TransferServices): FdRe
   throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be given to a process on another kernel`);
 }
 
-const fileKind = (d: HostFile): number => (d.readable && d.writable ? FdKind.FILE_READ_WRITE : d.readable ? FdKind.FILE_READ : FdKind.FILE_WRITE);
+export const fileKind = (d: HostFile): number => (d.readable && d.writable ? FdKind.FILE_READ_WRITE : d.readable ? FdKind.FILE_READ : FdKind.FILE_WRITE);
 
 /** A second host fd on the same open file (Linux's /proc/self/fd), owned by the receiver. */
 function reopen(d: HostFile): number {
@@ -104,7 +104,8 @@ function reopen(d: HostFile): number {
   return host('open', () => fs.openSync(`/proc/self/fd/${d.fd}`, access));
 }
 
-function offsetOf(d: HostFile): number {
+/** The offset of a host file (0 for one that has none: a FIFO, a device). */
+export function offsetOf(d: HostFile): number {
   try {
     return Number(d.seek(0n, Whence.CUR));
   } catch {

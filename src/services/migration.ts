@@ -12,6 +12,7 @@
  * refuses, the process resumes where it was.
  */
 
+import { receiveMessageOnPort } from 'node:worker_threads';
 import type { Kernel } from '../kernel/kernel.js';
 import type { Process } from '../kernel/process.js';
 import { capturable, captureProcess, restoreProcess, type ProcessImage } from '../kernel/image.js';
@@ -43,7 +44,7 @@ export class Migration {
     const m = kernel.messenger;
     m.on('proc_migrate', (msg, from) => {
       try {
-        this.arrive(msg);
+        this.arrive(msg.handedOver ? { ...msg, memory: this.takeOver(msg, from.src) } : msg);
         m.reply(from, 'proc_migrate', { pid: msg.pid });
       } catch (error) {
         m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
@@ -162,6 +163,7 @@ export class Migration {
 
   private send(p: Process, target: EndpointId, records: ProcessImage['fds'], stoppedAt: number): void {
     const image: ProcessImage = { ...captureProcess(p), fds: records, stoppedAt };
+    this.handOver(image, target);
     this.forwardTo(p.pid, target);
     this.server.relocate(p.pid, target);
     this.counts.out++;
@@ -176,6 +178,29 @@ export class Migration {
       p.release();
       this.settle(p.pid, null);
     });
+  }
+
+  /**
+   * The memory goes by the port to the target kernel, not through the ring: transferring the
+   * captured copy costs nothing, where the ring would encode, fragment, reassemble and decode it.
+   */
+  private handOver(image: ProcessImage, target: EndpointId): void {
+    const port = this.kernel.handover[target];
+    if (port === undefined) return;
+    const memory = image.memory;
+    port.postMessage({ pid: image.pid, memory }, [memory.buffer as ArrayBuffer]);
+    image.memory = new Uint8Array(0);
+    image.handedOver = true;
+  }
+
+  /** The memory handed over with `image` by the port from `source`. */
+  private takeOver(image: ProcessImage, source: EndpointId): Uint8Array {
+    const port = this.kernel.handover[source];
+    for (let m = port && receiveMessageOnPort(port); m !== undefined; m = port && receiveMessageOnPort(port)) {
+      const handed = m.message as { pid: number; memory: Uint8Array };
+      if (handed.pid === image.pid) return handed.memory;
+    }
+    throw new WasiError(Errno.IO, `the memory of pid ${image.pid} did not come with it`);
   }
 
   /** The move failed (or a SIGKILL came meanwhile): the process carries on, or ends, here. */

@@ -36,6 +36,7 @@ import { exportFds, importFds, type TransferServices } from './fd-transfer.js';
 import { installPipeService } from './pipe.js';
 import { Programs } from './programs.js';
 import { Migration } from './migration.js';
+import { installCheckpointService } from './checkpoint.js';
 import { installBalancer } from './balancer.js';
 
 /** What the origin kernel keeps about each process it created. */
@@ -80,6 +81,7 @@ export class ProcessServer implements ProcessSystem {
     this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel) };
     this.programs = new Programs(kernel);
     this.migration = new Migration(kernel, this, this.transfer);
+    installCheckpointService(kernel, this, this.transfer);
     if (kernel.balancing) installBalancer(kernel, this.migration);
     this.listen();
     kernel.onProcessEnd((p, outcome) => this.ended(p, outcome));
@@ -137,10 +139,14 @@ export class ProcessServer implements ProcessSystem {
     }
   }
 
-  /** Make a process on this kernel, which becomes its origin. The fds are retained, not taken. */
-  private create(spec: CreateSpec): number {
+  /**
+   * Make a process on this kernel, which becomes its origin. The fds are retained, not taken.
+   * `prepare` gives the new process a state before it is scheduled (a restored checkpoint's).
+   */
+  create(spec: CreateSpec, prepare?: (p: Process) => void): number {
     const pid = this.pids.next((pid) => this.origins.has(pid));
     const p = this.instantiate(pid, spec);
+    prepare?.(p);
     this.origins.set(pid, { ppid: spec.ppid, notify: spec.notify, location: this.kernel.id, zombie: false, name: spec.name, args: spec.args });
     this.register(p);
     return pid;
