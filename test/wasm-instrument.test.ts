@@ -4,7 +4,7 @@ import { Execution, type SliceOutcome } from '../src/kernel/execution.js';
 import { ProcessExit, neverBlocks } from '../src/kernel/wasi/blocking.js';
 import { MAY_BLOCK } from '../src/kernel/wasi/wasi.js';
 import {
-  AsyncifyState, POPCORN_IMPORTS, POPCORN_MAY_UNWIND, SCRATCH_BYTES, SCRATCH_PAGES, WASI_MAY_UNWIND, type InstrumentedExports,
+  AsyncifyState, MEMORY_SECTION, POPCORN_IMPORTS, POPCORN_MAY_UNWIND, SCRATCH_BYTES, SCRATCH_PAGES, WASI_MAY_UNWIND, type InstrumentedExports, type MemoryLayout,
 } from '../src/wasm/abi.js';
 import { createPopcornImports, type ProcessSystem } from '../src/kernel/popcorn-abi.js';
 import type { Process } from '../src/kernel/process.js';
@@ -33,11 +33,21 @@ function instantiate(refill: number, onPreempt?: (exports: InstrumentedExports) 
       },
     },
   };
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(instrumented.bytes), imports);
+  const module = new WebAssembly.Module(instrumented.bytes);
+  const { initial, maximum } = layoutOf(module);
+  // As the runtime does: the scratch region is the top of a memory made SCRATCH_PAGES larger.
+  const memory = new WebAssembly.Memory({ initial: initial + SCRATCH_PAGES, maximum, shared: true });
+  const instance = new WebAssembly.Instance(module, { ...imports, popcorn_rt: { ...imports.popcorn_rt, memory } });
   const exports = instance.exports as unknown as InstrumentedExports;
-  exports.memory.grow(SCRATCH_PAGES); // as the runtime does: the scratch region is the top
+  exports.popcorn_init_memory();
   exports.popcorn_fuel.value = refill;
   return { exports, counter, fn: (name: string) => exports[name] as Fn };
+}
+
+function layoutOf(module: WebAssembly.Module): MemoryLayout {
+  const [section] = WebAssembly.Module.customSections(module, MEMORY_SECTION);
+  assert.ok(section !== undefined, `no ${MEMORY_SECTION} section`);
+  return JSON.parse(new TextDecoder().decode(section)) as MemoryLayout;
 }
 
 function refusal(bytes: Uint8Array): string {
@@ -68,6 +78,25 @@ describe('instrument: result', () => {
     const { exports } = instantiate(1000);
     assert.equal((exports['popcorn_global_0'] as WebAssembly.Global).value, 4096);
     assert.equal((exports['popcorn_global_2'] as WebAssembly.Global).value, 2);
+  });
+
+  it('imports its memory, shared; its data is copied in by popcorn_init_memory, not by instantiation', () => {
+    const bytes = wat('(module (memory 2 10) (data (i32.const 16) "abc") (func (export "_start")))');
+    const module = new WebAssembly.Module(instrument(bytes).bytes);
+    assert.deepEqual(WebAssembly.Module.imports(module).filter((i) => i.kind === 'memory'), [{ module: 'popcorn_rt', name: 'memory', kind: 'memory' }]);
+    assert.deepEqual(layoutOf(module), { initial: 2, maximum: 10 + SCRATCH_PAGES, handover: true });
+    const memory = new WebAssembly.Memory({ initial: 2 + SCRATCH_PAGES, maximum: 10 + SCRATCH_PAGES, shared: true });
+    const live = new Uint8Array(memory.buffer);
+    live.set([1, 2, 3], 16);
+    const instance = new WebAssembly.Instance(module, { popcorn_rt: { preempt: () => {}, memory } });
+    assert.deepEqual([...live.subarray(16, 19)], [1, 2, 3], 'a live memory is left as it is');
+    (instance.exports as unknown as InstrumentedExports).popcorn_init_memory();
+    assert.equal(Buffer.from(live.subarray(16, 19)).toString(), 'abc');
+
+    const started = wat('(module (memory 1) (data (i32.const 8) "x") (func $s) (start $s) (func (export "_start")))');
+    const layout = layoutOf(new WebAssembly.Module(instrument(started).bytes));
+    assert.equal(layout.handover, false, 'a start function would run again against a handed-over memory');
+    assert.equal(layout.maximum, 65536, 'no declared maximum: as large as wasm32 allows');
   });
 
   it('keeps function names for traps', () => {

@@ -20,9 +20,13 @@
 import {
   FUEL_EXPORT,
   GLOBAL_EXPORT_PREFIX,
+  MEMORY_IMPORT,
+  MEMORY_SECTION,
   SCRATCH_BYTES,
   SCRATCH_PAGES,
+  WASM_PAGE_BYTES,
   type InstrumentedExports,
+  type MemoryLayout,
 } from '../wasm/abi.js';
 import { BLOCKED, ProcessExit, neverBlocks, type WaitSpec } from './wasi/blocking.js';
 
@@ -55,10 +59,11 @@ export interface ExecutionHooks {
 /**
  * Everything of an execution that is not in its module: what migration and checkpoints carry.
  * The program's memory (without popcorn's scratch pages), the unwound stack, and the mutable
- * globals the instrumenter exported (i64 ones as bigints).
+ * globals the instrumenter exported (i64 ones as bigints). `memory` is null when the memory
+ * itself went along instead (handed over to a kernel of the same node: see `handOver`).
  */
 export interface ExecutionState {
-  memory: Uint8Array;
+  memory: Uint8Array | null;
   stack: Uint8Array;
   started: boolean;
   globals: { name: string; value: number | bigint }[];
@@ -99,20 +104,31 @@ export class Execution {
   /** During a rewind: the handler frame still to be re-entered before the rewind ends. */
   private reenterHandler = false;
 
+  private readonly module: ModuleFacts;
+
   /**
    * `imports` are the program's imports (wasi_snapshot_preview1, popcorn) before wrapping; the
-   * runtime module (popcorn_rt) is added here.
+   * runtime module (popcorn_rt) is added here, with the memory: a new one, or `handedOver`, the
+   * live memory of the process this execution continues (see `handOver`).
    */
-  constructor(module: WebAssembly.Module, imports: Record<string, Record<string, (...args: never[]) => unknown>>, private readonly hooks: ExecutionHooks) {
-    const wrapped: WebAssembly.Imports = { popcorn_rt: { preempt: () => this.preempt() } };
+  constructor(
+    module: WebAssembly.Module,
+    imports: Record<string, Record<string, (...args: never[]) => unknown>>,
+    private readonly hooks: ExecutionHooks,
+    handedOver?: WebAssembly.Memory,
+  ) {
+    this.module = factsOf(module);
+    const memory = handedOver ?? newMemory(this.module.layout);
+    const wrapped: WebAssembly.Imports = { popcorn_rt: { preempt: () => this.preempt(), [MEMORY_IMPORT]: memory } };
     for (const [mod, fns] of Object.entries(imports)) {
       const table: Record<string, (...args: never[]) => unknown> = {};
       for (const [name, fn] of Object.entries(fns)) table[name] = neverBlocks(fn) ? fn : this.wrapImport(fn);
       wrapped[mod] = table;
     }
+    if (handedOver !== undefined) this.checkHandedOver(handedOver);
     this.instance = new WebAssembly.Instance(module, wrapped);
     this.exports = this.instance.exports as unknown as InstrumentedExports;
-    this.addScratchPages();
+    if (handedOver === undefined) this.exports.popcorn_init_memory();
     this.fuel = this.exports[FUEL_EXPORT] as WebAssembly.Global;
     const entry = this.exports._start ?? this.exports._initialize;
     if (entry === undefined) throw new Error('module has neither _start nor _initialize');
@@ -131,31 +147,47 @@ export class Execution {
     return this.activeHandler === null && (this.savedStack !== null || !this.started);
   }
 
-  /** A copy of the state (see capturable). */
-  capture(): ExecutionState {
+  /**
+   * Whether the memory itself can go to a new instance (`handOver`): not for a module with a
+   * start function, which would run again against it.
+   */
+  get canHandOver(): boolean {
+    return this.module.layout.handover;
+  }
+
+  /**
+   * A copy of the state (see capturable). Without `copyMemory` the state has no memory: the
+   * caller hands the memory over (`handOver`) instead.
+   */
+  capture(copyMemory = true): ExecutionState {
     if (!this.capturable) throw new Error('execution is not at a point where it can be captured');
     const programBytes = this.scratchBase();
     const globals: ExecutionState['globals'] = [];
-    for (const [name, value] of Object.entries(this.exports)) {
-      if (name.startsWith(GLOBAL_EXPORT_PREFIX)) globals.push({ name, value: (value as WebAssembly.Global).value as number | bigint });
-    }
+    for (const name of this.module.globals) globals.push({ name, value: (this.exports[name] as WebAssembly.Global).value as number | bigint });
     return {
-      memory: new Uint8Array(this.memory.buffer, 0, programBytes).slice(),
+      memory: copyMemory ? new Uint8Array(this.memory.buffer, 0, programBytes).slice() : null,
       stack: this.savedStack?.slice() ?? new Uint8Array(0),
       started: this.started,
       globals,
     };
   }
 
-  /** Continue from a captured state: a fresh instance of the same module takes it over. */
+  /**
+   * The live memory, for a new execution of the same module on another kernel of this node to
+   * import (its `handedOver`), with a capture(false). This execution must never run again unless
+   * that one failed to start.
+   */
+  handOver(): WebAssembly.Memory {
+    if (!this.module.layout.handover) throw new Error('the memory of a module with a start function cannot be handed over');
+    return this.memory;
+  }
+
+  /**
+   * Continue from a captured state: a fresh instance of the same module takes it over (its
+   * memory is already the state's when it was handed over).
+   */
   restore(state: ExecutionState): void {
-    const have = this.scratchBase();
-    if (state.memory.length < have) throw new Error(`captured memory of ${state.memory.length} bytes is smaller than the module's initial ${have}`);
-    const extra = state.memory.length - have;
-    if (extra % 65536 !== 0) throw new Error(`captured memory of ${state.memory.length} bytes is not whole pages`);
-    if (extra > 0) this.memory.grow(extra / 65536);
-    // The scratch pages of a fresh instance were never used: they are zero already.
-    new Uint8Array(this.memory.buffer, 0, state.memory.length).set(state.memory);
+    if (state.memory !== null) this.restoreMemory(state.memory);
     for (const { name, value } of state.globals) {
       const global = this.exports[name] as WebAssembly.Global | undefined;
       if (global === undefined) throw new Error(`captured global ${name} is not in the module`);
@@ -163,6 +195,22 @@ export class Execution {
     }
     this.started = state.started;
     this.savedStack = state.started && state.stack.length > 0 ? state.stack.slice() : null;
+  }
+
+  private restoreMemory(memory: Uint8Array): void {
+    const have = this.scratchBase();
+    if (memory.length < have) throw new Error(`captured memory of ${memory.length} bytes is smaller than the module's initial ${have}`);
+    const extra = memory.length - have;
+    if (extra % WASM_PAGE_BYTES !== 0) throw new Error(`captured memory of ${memory.length} bytes is not whole pages`);
+    if (extra > 0) this.memory.grow(extra / WASM_PAGE_BYTES);
+    // The scratch pages of a fresh instance were never used: they are zero already.
+    new Uint8Array(this.memory.buffer, 0, memory.length).set(memory);
+  }
+
+  private checkHandedOver(memory: WebAssembly.Memory): void {
+    if (!this.module.layout.handover) throw new Error('the memory of a module with a start function cannot be handed over');
+    const bytes = memory.buffer.byteLength;
+    if (bytes < (this.module.layout.initial + SCRATCH_PAGES) * WASM_PAGE_BYTES) throw new Error(`a handed-over memory of ${bytes} bytes is smaller than the module's`);
   }
 
   /** Whether `index` names a function in the program's table (a signal handler must). */
@@ -301,15 +349,6 @@ export class Execution {
     return 0;
   }
 
-  /** Grow the memory by the scratch pages the instrumented program does not see. */
-  private addScratchPages(): void {
-    try {
-      this.memory.grow(SCRATCH_PAGES);
-    } catch {
-      throw new Error(`the module's maximum memory leaves no room for popcorn's ${SCRATCH_PAGES} scratch pages`);
-    }
-  }
-
   /** The scratch region is the top of real memory (see SCRATCH_PAGES in abi.ts). */
   private scratchBase(): number {
     return this.memory.buffer.byteLength - SCRATCH_BYTES;
@@ -354,4 +393,34 @@ export class Execution {
     this.rewinding = false;
     new Uint8Array(this.memory.buffer, this.scratchBase(), this.rewindBytes).fill(0);
   }
+}
+
+/** What an execution needs to know of its module, found once per module. */
+interface ModuleFacts {
+  /** From MEMORY_SECTION (src/wasm/shared-memory.ts). */
+  layout: MemoryLayout;
+  /** The exported mutable globals: listing them from the exports object would make a JS function for every exported function. */
+  globals: string[];
+}
+
+const facts = new WeakMap<WebAssembly.Module, ModuleFacts>();
+
+function factsOf(module: WebAssembly.Module): ModuleFacts {
+  let found = facts.get(module);
+  if (found === undefined) {
+    const [section] = WebAssembly.Module.customSections(module, MEMORY_SECTION);
+    if (section === undefined) throw new Error(`the module has no ${MEMORY_SECTION} section: it was not instrumented by this popcorn`);
+    const globals = WebAssembly.Module.exports(module).filter((e) => e.kind === 'global' && e.name.startsWith(GLOBAL_EXPORT_PREFIX)).map((e) => e.name);
+    found = { layout: JSON.parse(new TextDecoder().decode(section)) as MemoryLayout, globals };
+    facts.set(module, found);
+  }
+  return found;
+}
+
+/** A process's memory: the module's initial pages and popcorn's scratch pages above them. */
+function newMemory(layout: MemoryLayout): WebAssembly.Memory {
+  if (layout.initial + SCRATCH_PAGES > layout.maximum) {
+    throw new Error(`the module's maximum memory leaves no room for popcorn's ${SCRATCH_PAGES} scratch pages`);
+  }
+  return new WebAssembly.Memory({ initial: layout.initial + SCRATCH_PAGES, maximum: layout.maximum, shared: true });
 }

@@ -18,14 +18,17 @@ export function capturable(p: Process): boolean {
   return p.execution.capturable && (p.operation === undefined || p.operation.done || p.operation === p.moveRequest);
 }
 
-/** Everything but the fds. */
-export function captureProcess(p: Process): Omit<ProcessImage, 'fds'> {
-  const state = p.execution.capture();
+/**
+ * Everything but the fds. Without `copyMemory` the image has no memory (`handedOver`): the
+ * memory itself goes to a kernel of this node (Execution.handOver).
+ */
+export function captureProcess(p: Process, copyMemory = true): Omit<ProcessImage, 'fds'> {
+  const state = p.execution.capture(copyMemory);
   const c = p.context;
   const migrating = p.moveRequest !== undefined && p.operation === p.moveRequest;
   return {
     pid: p.pid, ppid: p.ppid, name: p.name, args: c.args, env: c.env, dirs: p.dirs, hash: p.hash,
-    memory: state.memory, stack: state.stack, started: state.started, handedOver: false,
+    memory: state.memory ?? new Uint8Array(0), stack: state.stack, started: state.started, handedOver: state.memory === null,
     globals: state.globals.map(({ name, value }) =>
       typeof value === 'bigint' ? { name, wide: true, number: 0, bigint: value } : { name, wide: false, number: value, bigint: 0n }),
     dispositions: p.signals.entries().map(([signal, d]) => ({ signal, kind: d.kind === 'ignore' ? 1 : 2, index: d.kind === 'handler' ? d.index : 0 })),
@@ -36,10 +39,13 @@ export function captureProcess(p: Process): Omit<ProcessImage, 'fds'> {
   };
 }
 
-/** Give a freshly created process (same module, same fds) the captured state. */
+/**
+ * Give a freshly created process (same module, same fds) the captured state; one `handedOver`
+ * was created with the memory handed over.
+ */
 export function restoreProcess(p: Process, image: ProcessImage): void {
   p.execution.restore({
-    memory: image.memory,
+    memory: image.handedOver ? null : image.memory,
     stack: image.stack,
     started: image.started,
     globals: image.globals.map((g) => ({ name: g.name, value: g.wide ? g.bigint : g.number })),

@@ -57,6 +57,8 @@ export interface ProcessSpec {
   fds: { fd: number; entry: FdEntry }[];
   /** What the popcorn ABI asks of the kernel (process creation, signals, pipes). */
   system: ProcessSystem;
+  /** The live memory of a process arriving from a kernel of this node (Execution.handOver). */
+  memory?: WebAssembly.Memory;
 }
 
 export class Process {
@@ -118,7 +120,7 @@ export class Process {
       takeSignal: () => this.signals.take(),
       saveSyscallState: () => this.saveSyscallState(),
       restoreSyscallState: (state) => this.restoreSyscallState(state as SyscallState),
-    });
+    }, spec.memory);
     this.context.setMemory(this.execution.memory);
   }
 

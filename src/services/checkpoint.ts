@@ -188,6 +188,7 @@ class CheckpointService {
       // The file is as trusted as a program the user runs, but a damaged one must not reach
       // further than the state a capture makes.
       if (image.children.length > 0) throw new WasiError(Errno.INVAL, 'the image has children: it is corrupt');
+      if (image.handedOver) throw new WasiError(Errno.INVAL, 'the image has no memory: it is corrupt');
       const stray = image.globals.find((g) => !g.name.startsWith(GLOBAL_EXPORT_PREFIX));
       if (stray !== undefined) throw new WasiError(Errno.INVAL, `the image sets ${stray.name}, which is not a captured global: it is corrupt`);
       const now = monotonicNs();

@@ -10,6 +10,11 @@
  * children's exits, a new parent) to the destination, which has it first (one link is FIFO), and
  * the origin is told the new location, so later messages go straight there. If the destination
  * refuses, the process resumes where it was.
+ *
+ * The memory does not travel in the image: it is a shared WebAssembly.Memory
+ * (src/wasm/shared-memory.ts), posted on the MessagePort this kernel has with the destination
+ * (KernelBoot.handover), which instantiates the module over it. Nothing is copied, so a move
+ * costs the same whatever the process's size.
  */
 
 import { receiveMessageOnPort } from 'node:worker_threads';
@@ -44,7 +49,7 @@ export class Migration {
     const m = kernel.messenger;
     m.on('proc_migrate', (msg, from) => {
       try {
-        this.arrive(msg.handedOver ? { ...msg, memory: this.takeOver(msg, from.src) } : msg);
+        this.arrive(msg, msg.handedOver ? this.takeOver(msg, from.src) : undefined);
         m.reply(from, 'proc_migrate', { pid: msg.pid });
       } catch (error) {
         m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
@@ -162,8 +167,11 @@ export class Migration {
   }
 
   private send(p: Process, target: EndpointId, records: ProcessImage['fds'], stoppedAt: number): void {
-    const image: ProcessImage = { ...captureProcess(p), fds: records, stoppedAt };
-    this.handOver(image, target);
+    const port = this.kernel.handover[target];
+    const handOver = port !== undefined && p.execution.canHandOver;
+    const image: ProcessImage = { ...captureProcess(p, !handOver), fds: records, stoppedAt };
+    // The memory itself goes by the port, before the image goes by the ring: it is there first.
+    if (handOver) port.postMessage({ pid: p.pid, memory: p.execution.handOver() });
     this.forwardTo(p.pid, target);
     this.server.relocate(p.pid, target);
     this.counts.out++;
@@ -181,23 +189,14 @@ export class Migration {
   }
 
   /**
-   * The memory goes by the port to the target kernel, not through the ring: transferring the
-   * captured copy costs nothing, where the ring would encode, fragment, reassemble and decode it.
+   * The live memory handed over with `image` by the port from `source` (Execution.handOver): a
+   * shared memory, so nothing is copied, whatever its size. What came before it on the port was
+   * for moves that failed on the way.
    */
-  private handOver(image: ProcessImage, target: EndpointId): void {
-    const port = this.kernel.handover[target];
-    if (port === undefined) return;
-    const memory = image.memory;
-    port.postMessage({ pid: image.pid, memory }, [memory.buffer as ArrayBuffer]);
-    image.memory = new Uint8Array(0);
-    image.handedOver = true;
-  }
-
-  /** The memory handed over with `image` by the port from `source`. */
-  private takeOver(image: ProcessImage, source: EndpointId): Uint8Array {
+  private takeOver(image: ProcessImage, source: EndpointId): WebAssembly.Memory {
     const port = this.kernel.handover[source];
     for (let m = port && receiveMessageOnPort(port); m !== undefined; m = port && receiveMessageOnPort(port)) {
-      const handed = m.message as { pid: number; memory: Uint8Array };
+      const handed = m.message as { pid: number; memory: WebAssembly.Memory };
       if (handed.pid === image.pid) return handed.memory;
     }
     throw new WasiError(Errno.IO, `the memory of pid ${image.pid} did not come with it`);
@@ -220,12 +219,12 @@ export class Migration {
     if (this.movedTo.size > FORWARD_LIMIT) this.movedTo.delete(this.movedTo.keys().next().value as number);
   }
 
-  /** A process arrives: build it from its image and schedule it. */
-  private arrive(image: ProcessImage): void {
+  /** A process arrives: build it from its image (and its handed-over memory) and schedule it. */
+  private arrive(image: ProcessImage, memory: WebAssembly.Memory | undefined): void {
     const fds = importFds(this.transfer, image.fds);
     let p: Process;
     try {
-      p = this.server.instantiate(image.pid, { ...image, fds });
+      p = this.server.instantiate(image.pid, { ...image, fds }, memory);
       restoreProcess(p, image);
     } catch (error) {
       for (const { entry } of fds) entry.description.close();

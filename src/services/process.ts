@@ -152,12 +152,15 @@ export class ProcessServer implements ProcessSystem {
     return pid;
   }
 
-  /** A Process for `pid` on this kernel, not yet scheduled (a new one, or one arriving). */
-  instantiate(pid: number, spec: Omit<CreateSpec, 'notify'>): Process {
+  /**
+   * A Process for `pid` on this kernel, not yet scheduled: a new one, or one arriving (with its
+   * live `memory` when a kernel of this node handed it over).
+   */
+  instantiate(pid: number, spec: Omit<CreateSpec, 'notify'>, memory?: WebAssembly.Memory): Process {
     const module = compileCached(spec.hash);
     const k = this.kernel;
     return new Process(
-      { pid, hash: spec.hash, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, system: this },
+      { pid, hash: spec.hash, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, system: this, memory },
       module,
       () => {
         k.interrupts();

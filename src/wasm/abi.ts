@@ -17,6 +17,32 @@ export const RUNTIME_MODULE = 'popcorn_rt';
 export const PREEMPT_IMPORT = 'preempt';
 
 /**
+ * `popcorn_rt.memory`: the process's linear memory, shared, made by the runtime (or handed over
+ * by the kernel the process migrated from). The module's own memory becomes this import
+ * (shared-memory.ts); the module still exports it as MEMORY_EXPORT.
+ */
+export const MEMORY_IMPORT = 'memory';
+
+/** Custom section with the module's MemoryLayout (JSON), read by the runtime before instantiating. */
+export const MEMORY_SECTION = 'popcorn.memory';
+
+/** How to make, and how to take over, the memory of an instrumented module (MEMORY_SECTION). */
+export interface MemoryLayout {
+  /** The module's initial pages (the runtime adds SCRATCH_PAGES). */
+  initial: number;
+  /** The maximum pages of the imported memory, scratch pages included. */
+  maximum: number;
+  /**
+   * Whether a live memory may be handed to a new instance: the module's data is copied in by
+   * INIT_MEMORY_EXPORT, not by instantiation, and no start function runs against it.
+   */
+  handover: boolean;
+}
+
+/** Exported `() -> ()`: copies the module's data into a new process's memory (shared-memory.ts). */
+export const INIT_MEMORY_EXPORT = 'popcorn_init_memory';
+
+/**
  * Exported mutable i32 global: the fuel counter. Each check decrements it by one. The runtime may
  * change it only inside preempt and while no program code runs (between slices): functions with
  * loops keep the counter in a local and sync it only around calls that may reach a check, never
@@ -67,6 +93,7 @@ export interface InstrumentedExports {
   memory: WebAssembly.Memory;
   popcorn_fuel: WebAssembly.Global;
   popcorn_table?: WebAssembly.Table;
+  popcorn_init_memory: () => void;
   asyncify_start_unwind(dataAddr: number): void;
   asyncify_stop_unwind(): void;
   asyncify_start_rewind(dataAddr: number): void;
@@ -83,8 +110,8 @@ export interface InstrumentedExports {
  * Asyncify needs memory to save the wasm stack while unwinding, but a popcorn process owns all of
  * its linear memory: allocators in older wasi-libc (and TinyGo) take everything up to memory.size
  * at their first call, so pages grown behind the program's back would be handed out by malloc.
- * Instead the instrumenter raises the declared initial (and maximum) memory by SCRATCH_PAGES and
- * rewrites every `memory.size` and `memory.grow` so the program sees SCRATCH_PAGES fewer pages:
+ * Instead the runtime creates the memory SCRATCH_PAGES larger than the module declares, and the
+ * instrumenter rewrites every `memory.size` and `memory.grow` so the program sees SCRATCH_PAGES fewer pages:
  * the scratch region is always the top of real memory. The runtime uses it only while no program
  * code runs (during an unwind or rewind), copies the saved stack out to the process's own state,
  * and zeroes what it used, so the pages the program later grows into are zero as it expects.
@@ -98,4 +125,4 @@ export const SCRATCH_BYTES = SCRATCH_PAGES * WASM_PAGE_BYTES;
  * options, binaryen version, this ABI): it is part of the cache key, so stale instrumented
  * modules are never used.
  */
-export const INSTRUMENTATION_VERSION = 7;
+export const INSTRUMENTATION_VERSION = 8;

@@ -5,13 +5,14 @@
  */
 import binaryen from 'binaryen';
 import {
-  FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, MEMORY_EXPORT, POPCORN_IMPORTS, POPCORN_MAY_UNWIND, POPCORN_MODULE, TABLE_EXPORT, WASI_MODULE, WASI_MAY_UNWIND,
+  FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, INIT_MEMORY_EXPORT, MEMORY_EXPORT, POPCORN_IMPORTS, POPCORN_MAY_UNWIND, POPCORN_MODULE, TABLE_EXPORT, WASI_MODULE, WASI_MAY_UNWIND,
 } from './abi.js';
 import { addressTakenFunctions, callGraph, feedbackVertexSet, fuelTouchingFunctions } from './callgraph.js';
 import { sha256Hex } from './cache.js';
 import { ModuleError } from './errors.js';
 import { addFuelChecks, addFuelRuntime, unrollSelfRecursion, PREEMPT_QUALIFIED } from './fuel.js';
 import { hideScratchPages } from './scratch.js';
+import { importSharedMemory } from './shared-memory.js';
 import { summarizeFunction, type FunctionSummary } from './summary.js';
 import { UnsupportedExpressionError } from './walk.js';
 
@@ -29,7 +30,7 @@ const ACCEPTED_FEATURES =
   F.ReferenceTypes | F.Multivalue | F.ExtendedConst | F.CallIndirectOverlong | F.Atomics;
 
 /** Names the instrumented module exports for popcorn; a guest that already uses one is refused. */
-const RESERVED_EXPORT_PREFIXES = [FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, TABLE_EXPORT, 'asyncify_'];
+const RESERVED_EXPORT_PREFIXES = [FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, TABLE_EXPORT, INIT_MEMORY_EXPORT, 'asyncify_'];
 
 export type ProgramKind = 'command' | 'reactor';
 
@@ -199,6 +200,7 @@ function rewrite(module: binaryen.Module, source: string, info: InstrumentInfo):
   unrollSelfRecursion(module, summaries, entryChecked);
   addFuelChecks(module, summaries, entryChecked, touching);
   hideScratchPages(module);
+  importSharedMemory(module, memoryName(module));
   runAsyncify(module, info.imports);
 }
 
@@ -224,12 +226,8 @@ function exportState(module: binaryen.Module, info: InstrumentInfo): void {
     const { name } = binaryen.getGlobalInfo(module.getGlobalByIndex(index));
     module.addGlobalExport(name, `${GLOBAL_EXPORT_PREFIX}${index}`);
   }
-  const exports = exportsOf(module);
-  const memoryExport = exports.find((e) => e.kind === binaryen.ExternalMemory);
-  if (!exports.some((e) => e.name === MEMORY_EXPORT && e.kind === binaryen.ExternalMemory)) {
-    // binaryen.js cannot name a memory; a module's only memory is "0" unless it was exported
-    // (then the export names it) or the name section names it (then validation below fails).
-    module.addMemoryExport(memoryExport?.value ?? '0', MEMORY_EXPORT);
+  if (!exportsOf(module).some((e) => e.name === MEMORY_EXPORT && e.kind === binaryen.ExternalMemory)) {
+    module.addMemoryExport(memoryName(module), MEMORY_EXPORT);
   }
   if (module.getNumTables() > 0) {
     module.addTableExport(binaryen.getTableInfo(module.getTableByIndex(0)).name, TABLE_EXPORT);
@@ -252,6 +250,15 @@ function mayUnwind(qualified: string): boolean {
   if (module === WASI_MODULE) return WASI_MAY_UNWIND.includes(name);
   if (module === POPCORN_MODULE) return POPCORN_MAY_UNWIND.includes(name);
   return true;
+}
+
+/**
+ * The internal name of the module's only memory. binaryen.js cannot tell it: it is "0" unless the
+ * memory is exported (then the export names it) or the name section names it (then validation of
+ * the instrumented module fails).
+ */
+function memoryName(module: binaryen.Module): string {
+  return exportsOf(module).find((e) => e.kind === binaryen.ExternalMemory)?.value ?? '0';
 }
 
 function runAsyncify(module: binaryen.Module, imports: readonly string[]): void {
