@@ -140,6 +140,20 @@ export const MESSAGES = {
   /** A kernel's load (processes wanting the CPU), sent to every other kernel by the balancer. */
   kernel_load: { id: 75, payload: { kernel: 'u32', load: 'u32' } },
 
+  // ---- the cluster (src/node/cluster.ts; a node's joining handshake is there, before these) ----
+  /**
+   * Host → its kernels, whenever nodes join or leave: every kernel of the cluster, in the order
+   * that gives them their indices (popcorn_spawn's kernel, `popcorn migrate PID K`).
+   */
+  cluster_view: { id: 120, payload: { kernels: ['u32'] } },
+  /**
+   * Host → its kernels: node `node` is gone (its link closed, or it missed heartbeats). Requests
+   * waiting on its kernels fail; its processes are reported lost to their parents.
+   */
+  node_lost: { id: 121, payload: { node: 'u32', reason: 'str' } },
+  /** Host → host, every HEARTBEAT_MS on an idle link: "this node is alive". */
+  node_heartbeat: { id: 122, payload: { node: 'u32' } },
+
   // ---- checkpoint/restore (src/services/checkpoint.ts) ----
   /**
    * Capture `pid` at its next safe point without moving it (asked of its origin, which passes it

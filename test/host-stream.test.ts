@@ -18,27 +18,37 @@ function kernelMessenger(): Messenger {
 
 test('a writer beyond the window blocks until the host credits the bytes back', () => {
   const channels = new HostStreamChannels(kernelMessenger(), 255);
-  const out = new HostOutput(channels.acquire(1));
+  const out = new HostOutput(channels.acquire(255, 1));
   const chunk = new Uint8Array(WRITE_WINDOW);
   assert.equal(out.write(chunk, 0, chunk.length), chunk.length);
   assert.equal(out.write(chunk, 0, 1), BLOCKED);
   let woken = false;
   const cancel = out.pollable.watch(() => (woken = true));
-  channels.get(1)?.credit(chunk.length);
+  channels.get(255, 1)?.credit(chunk.length);
   assert.ok(woken);
   cancel();
   assert.equal(out.write(chunk, 0, 1), 1);
 });
 
+test('streams of different hosts are different channels (a process started from another node)', () => {
+  const channels = new HostStreamChannels(kernelMessenger(), 255);
+  const mine = channels.acquire(255, 1);
+  const theirs = channels.acquire(511, 1);
+  assert.notEqual(mine, theirs);
+  assert.equal(theirs.host, 511);
+  assert.equal(channels.get(511, 1), theirs);
+  assert.equal(channels.size, 2);
+});
+
 test('a channel is dropped once its last description is closed and nothing is in flight', () => {
   const channels = new HostStreamChannels(kernelMessenger(), 255);
-  const a = new HostOutput(channels.acquire(4));
-  const b = new HostOutput(channels.acquire(4));
+  const a = new HostOutput(channels.acquire(255, 4));
+  const b = new HostOutput(channels.acquire(255, 4));
   assert.equal(channels.size, 1);
   a.write(new Uint8Array(10), 0, 10);
   a.close();
   b.close();
   assert.equal(channels.size, 1, 'bytes in flight keep it');
-  channels.get(4)?.credit(10);
+  channels.get(255, 4)?.credit(10);
   assert.equal(channels.size, 0);
 });

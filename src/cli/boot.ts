@@ -5,16 +5,22 @@
  */
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PopcornNode } from '../node/node.js';
 import { ControlServer, controlRequest, ensureRuntimeDir, logPath, socketPath } from '../node/control.js';
+import { ClusterError, parseAddress, type ClusterOptions } from '../node/cluster.js';
+import { UsageError } from './usage.js';
 
 export interface BootOptions {
   kernels?: number;
   sliceMs?: number;
   /** false with --no-balance. */
   balance?: boolean;
+  listen?: string;
+  join?: string;
+  secretFile?: string;
   foreground?: boolean;
 }
 
@@ -22,7 +28,8 @@ const BOOT_TIMEOUT_MS = 30_000;
 
 /** Start a node in the background; resolves with the exit status of `popcorn boot`. */
 export async function bootCommand(options: BootOptions): Promise<number> {
-  if (options.foreground === true) return foreground(options);
+  const cluster = clusterOptions(options); // bad cluster options fail here, before anything starts
+  if (options.foreground === true) return foreground(options, cluster);
   const running = await ping();
   if (running !== undefined) {
     process.stderr.write(`popcorn: a popcorn node is already running (pid ${running}, control socket ${socketPath()})\n`);
@@ -35,6 +42,9 @@ export async function bootCommand(options: BootOptions): Promise<number> {
   if (options.kernels !== undefined) args.push('--kernels', String(options.kernels));
   if (options.sliceMs !== undefined) args.push('--slice-ms', String(options.sliceMs));
   if (options.balance === false) args.push('--no-balance');
+  if (options.listen !== undefined) args.push('--listen', options.listen);
+  if (options.join !== undefined) args.push('--join', options.join);
+  if (options.secretFile !== undefined) args.push('--secret-file', resolve(options.secretFile));
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let exited: number | null | undefined;
@@ -44,7 +54,7 @@ export async function bootCommand(options: BootOptions): Promise<number> {
   while (performance.now() < deadline) {
     const answer = await ping(true);
     if (answer !== undefined) {
-      process.stdout.write(`popcorn node started: pid ${answer}, ${await kernelCount()} kernels, control socket ${socketPath()}, log ${log}\n`);
+      process.stdout.write(`popcorn node started: pid ${answer}, ${await describeNode()}, control socket ${socketPath()}, log ${log}\n`);
       return 0;
     }
     if (exited !== undefined) break;
@@ -66,8 +76,51 @@ async function ping(quiet = false): Promise<number | undefined> {
   }
 }
 
-async function kernelCount(): Promise<number> {
-  return Number((await controlRequest({ op: 'ping' })).kernels);
+/** "2 kernels", or "node 1 of a cluster of 3 nodes, 2 of its 6 kernels". */
+async function describeNode(): Promise<string> {
+  const answer = await controlRequest({ op: 'ping' });
+  const kernels = Number(answer.kernels);
+  const members = Array.isArray(answer.members) ? answer.members.length : 0;
+  if (members === 0 && answer.cluster_kernels === answer.kernels) return `${kernels} kernels`;
+  return `node ${String(answer.node)} of a cluster of ${members + 1} nodes, ${kernels} of its ${String(answer.cluster_kernels)} kernels`;
+}
+
+/** --listen, --join and --secret-file as the node takes them; undefined without --listen. */
+function clusterOptions(options: BootOptions): ClusterOptions | undefined {
+  if (options.listen === undefined) {
+    if (options.join !== undefined) throw new UsageError('--join needs --listen HOST:PORT: the other nodes connect to this one too');
+    if (options.secretFile !== undefined) throw new UsageError('--secret-file is for a cluster: give --listen HOST:PORT');
+    return undefined;
+  }
+  if (options.secretFile === undefined) throw new UsageError('--listen needs --secret-file PATH: cluster links are authenticated with a shared secret');
+  try {
+    return {
+      listen: parseAddress(options.listen),
+      join: options.join === undefined ? undefined : parseAddress(options.join),
+      secret: readSecret(options.secretFile),
+    };
+  } catch (error) {
+    if (error instanceof ClusterError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** The secret file's bytes; it must be private to its owner, as ssh wants of a key. */
+function readSecret(path: string): Uint8Array {
+  let mode: number;
+  let secret: Buffer;
+  try {
+    mode = statSync(path).mode;
+    secret = readFileSync(path);
+  } catch (error) {
+    throw new UsageError(`--secret-file ${path}: ${(error as Error).message}`);
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new UsageError(`--secret-file ${path} can be read by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`);
+  }
+  const trimmed = secret.subarray(0, secret.length - (secret.at(-1) === 0x0a ? 1 : 0));
+  if (trimmed.length < 16) throw new UsageError(`--secret-file ${path}: the secret must be at least 16 bytes`);
+  return trimmed;
 }
 
 function tail(path: string): string {
@@ -79,10 +132,10 @@ function tail(path: string): string {
 }
 
 /** The node itself: boot the kernels, serve the control socket until shutdown or SIGTERM. */
-async function foreground(options: BootOptions): Promise<number> {
+async function foreground(options: BootOptions, cluster: ClusterOptions | undefined): Promise<number> {
   ensureRuntimeDir();
   const log = (text: string): void => void process.stderr.write(`popcorn: ${text}\n`);
-  const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs, balance: options.balance, log });
+  const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs, balance: options.balance, log, cluster });
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopped ??= node.shutdown());
   let server: ControlServer;
@@ -92,7 +145,8 @@ async function foreground(options: BootOptions): Promise<number> {
     await stop();
     throw error;
   }
-  log(`node ${process.pid} up: ${node.kernels.length} kernels, control socket ${server.path}`);
+  const where = cluster === undefined ? '' : `, node ${node.node} of a cluster (listening on ${options.listen ?? ''})`;
+  log(`node ${process.pid} up: ${node.kernels.length} kernels${where}, control socket ${server.path}`);
   const onSignal = (): void => {
     server.close();
     void stop();

@@ -63,6 +63,9 @@ program
   .option('-k, --kernels <n>', 'number of kernel instances (default: one per CPU)', integer('--kernels', 1))
   .option('--slice-ms <ms>', 'scheduler time slice in milliseconds', positive('--slice-ms'))
   .option('--no-balance', 'do not move processes between kernels to even out their load')
+  .option('--listen <host:port>', 'accept other nodes of a cluster on exactly this address (needs --secret-file)')
+  .option('--join <host:port>', 'join the cluster of the node listening there (needs --listen)')
+  .option('--secret-file <path>', "the cluster's shared secret (a file only its owner can read)")
   .option('--foreground', 'run the node in this process (what boot starts in the background)')
   .action(async (options) => {
     process.exitCode = await bootCommand(options);

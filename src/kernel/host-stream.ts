@@ -20,33 +20,41 @@ export const WRITE_WINDOW = 1 << 20;
 const filetypeOf = (fd: number): number => (isatty(fd) ? Filetype.CHARACTER_DEVICE : Filetype.UNKNOWN);
 
 /**
- * The host streams this kernel uses, by stream id. A channel lives while a process's fd refers
- * to it or its writes are still in flight; run sessions come and go, their channels with them.
+ * The host streams this kernel uses, by host and stream id (stream ids are per host: a process
+ * started from another node writes to that node's terminal). A channel lives while a process's
+ * fd refers to it or its writes are still in flight; run sessions come and go, their channels
+ * with them.
  */
 export class HostStreamChannels {
   private readonly channels = new Map<number, HostStreamChannel>();
 
+  /** `host`: this kernel's own host, whose streams may be this process's terminal. */
   constructor(private readonly messenger: Messenger, private readonly host: EndpointId) {}
 
-  /** The channel for `stream`, counted as one more user until its description is closed. */
-  acquire(stream: number): HostStreamChannel {
-    let c = this.channels.get(stream);
+  /** The channel for `stream` of host `home`, counted as one more user until its description is closed. */
+  acquire(home: EndpointId, stream: number): HostStreamChannel {
+    const key = channelKey(home, stream);
+    let c = this.channels.get(key);
     if (c === undefined) {
-      c = new HostStreamChannel(stream, this.messenger, this.host, () => this.channels.delete(stream));
-      this.channels.set(stream, c);
+      const filetype = home === this.host ? filetypeOf(stream) : Filetype.UNKNOWN;
+      c = new HostStreamChannel(stream, this.messenger, home, filetype, () => this.channels.delete(key));
+      this.channels.set(key, c);
     }
     c.users++;
     return c;
   }
 
-  get(stream: number): HostStreamChannel | undefined {
-    return this.channels.get(stream);
+  get(home: EndpointId, stream: number): HostStreamChannel | undefined {
+    return this.channels.get(channelKey(home, stream));
   }
 
   get size(): number {
     return this.channels.size;
   }
 }
+
+/** Both are u32: the key stays an exact number. */
+const channelKey = (home: EndpointId, stream: number): number => home * 0x1_0000_0000 + stream;
 
 /** One host stream as seen from this kernel: shared by every process of the kernel that uses it. */
 export class HostStreamChannel {
@@ -57,16 +65,14 @@ export class HostStreamChannel {
   /** Received input not yet read (input streams only). */
   readonly input = new BufferedStream({ writable: true, readable: true });
   private wanting = false;
-  readonly filetype: number;
 
   constructor(
     readonly stream: number,
     private readonly messenger: Messenger,
-    private readonly host: EndpointId,
+    readonly host: EndpointId,
+    readonly filetype: number,
     private readonly onIdle: () => void,
-  ) {
-    this.filetype = filetypeOf(stream);
-  }
+  ) {}
 
   /** A description on this channel was closed. */
   release(): void {
@@ -123,9 +129,14 @@ abstract class HostStreamEnd extends BaseDescription {
     this.filetype = channel.filetype;
   }
 
-  /** The host stream's id: what another kernel needs to reach the same stream. */
+  /** The host stream's id: with `home`, what another kernel needs to reach the same stream. */
   get stream(): number {
     return this.channel.stream;
+  }
+
+  /** The host (endpoint) the stream belongs to. */
+  get home(): EndpointId {
+    return this.channel.host;
   }
 
   override close(): void {

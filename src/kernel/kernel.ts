@@ -47,7 +47,13 @@ export class Kernel {
   readonly scheduler: Scheduler;
   readonly processes = new Map<number, Process>();
   readonly host: EndpointId;
+  /** This node's kernels (the balancer's domain). */
   readonly kernels: EndpointId[];
+  /**
+   * Every kernel of the cluster, in index order (this node's `kernels` alone until the host says
+   * otherwise with cluster_view): what a kernel index names.
+   */
+  cluster: EndpointId[];
   /** Whether the load balancer runs (KernelBoot.balance). */
   readonly balancing: boolean;
   /** Ports to the other kernels for buffers too large for the rings (KernelBoot.handover). */
@@ -67,7 +73,9 @@ export class Kernel {
     this.balancing = boot.balance;
     this.handover = boot.handover;
     this.messenger = new Messenger(this.id, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
-    this.bell = attachWiring(this.messenger, boot.wiring);
+    this.bell = attachWiring(this.messenger, boot.wiring, boot.host);
+    this.cluster = boot.kernels;
+    this.messenger.on('cluster_view', (msg) => (this.cluster = msg.kernels));
     this.scheduler = new Scheduler({
       sliceMs: boot.sliceMs,
       onEnd: (p, outcome) => this.processEnded(p, outcome),

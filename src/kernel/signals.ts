@@ -25,6 +25,12 @@ export const SIGWINCH = 28;
 /** Highest signal number accepted (Linux's SIGSYS). */
 export const MAX_SIGNAL = 31;
 
+/**
+ * The exit status of a process lost with its kernel or its node (128 + SIGKILL: to its parent it
+ * was killed); the exit record's trap text says what was lost.
+ */
+export const LOST_STATUS = 137;
+
 /** What a signal does when the process has not chosen otherwise. */
 export type DefaultAction = 'terminate' | 'stop' | 'continue' | 'ignore';
 

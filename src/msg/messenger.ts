@@ -130,6 +130,14 @@ export class Messenger {
     this.outbound.delete(link);
   }
 
+  /**
+   * Peers are gone behind a link this messenger does not own (a kernel learns from its host that
+   * a node was lost): fail every request waiting on one of them with a LinkDownError.
+   */
+  peersLost(lost: (dst: EndpointId) => boolean, link: string, reason: string): void {
+    this.stations.failWhere((dst) => dst !== this.self && lost(dst), new LinkDownError(link, reason));
+  }
+
   /** Stop polling an inbound link. */
   unlisten(link: InLink): void {
     const i = this.inbound.indexOf(link);

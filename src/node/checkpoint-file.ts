@@ -25,6 +25,7 @@ import { readCache, sha256Hex } from '../wasm/cache.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { ProcessImage } from '../kernel/image.js';
 import { FdKind, type FdRecord } from '../services/fd-transfer.js';
+import type { EndpointId } from '../msg/address.js';
 
 export const CHECKPOINT_FORMAT = 'popcorn-checkpoint';
 /** Bump whenever PROCESS_IMAGE or the header changes incompatibly. */
@@ -231,11 +232,11 @@ export async function prepareCheckpointModule(header: CheckpointHeader): Promise
 }
 
 /**
- * The image's fds as proc_start takes them: stdio on the host streams `stdio` (fds 0–2 of the
+ * The image's fds as proc_start takes them: stdio on the streams `stdio` of host `home` (fds 0–2 of the
  * restoring session), files opened again by path (their offset is set by the kernel),
  * directories checked. Throws CheckpointError for what is gone; nothing stays open then.
  */
-export function openCheckpointFds(image: ProcessImage, stdio: number[]): FdRecord[] {
+export function openCheckpointFds(image: ProcessImage, home: EndpointId, stdio: number[]): FdRecord[] {
   for (const d of image.dirs) {
     if (!isDirectory(d.host)) throw new CheckpointError(`preopened directory ${d.host} (${d.guest} in the process) no longer exists`);
   }
@@ -247,7 +248,7 @@ export function openCheckpointFds(image: ProcessImage, stdio: number[]): FdRecor
         case FdKind.HOST_OUTPUT: {
           const id = stdio[r.id];
           if (id === undefined) throw new CheckpointError(`fd ${r.fd} names stdio ${r.id}: the checkpoint is corrupt`);
-          return { ...r, id };
+          return { ...r, id, home };
         }
         case FdKind.DIRECTORY:
           if (!isDirectory(r.path)) throw new CheckpointError(`fd ${r.fd}: directory ${r.path} no longer exists`);

@@ -303,7 +303,7 @@ export class ControlServer {
     };
     switch (msg.op) {
       case 'ping':
-        return answer({ pid: process.pid, kernels: this.node.kernels.length });
+        return answer({ pid: process.pid, kernels: this.node.kernels.length, node: this.node.node, cluster_kernels: this.node.clusterKernels.length, members: this.node.members });
       case 'ps':
         return answer({ processes: await this.ps() });
       case 'kernels':
@@ -318,8 +318,8 @@ export class ControlServer {
       case 'migrate': {
         const pid = Number(msg.pid);
         const kernel = Number(msg.kernel);
-        if (!Number.isInteger(kernel) || kernel < 0 || kernel >= this.node.kernels.length) {
-          throw new ControlError(`no kernel ${String(msg.kernel)}: this node has kernels 0–${this.node.kernels.length - 1}`, true);
+        if (!Number.isInteger(kernel) || kernel < 0 || kernel >= this.node.clusterKernels.length) {
+          throw new ControlError(`no kernel ${String(msg.kernel)}: ${kernelRange(this.node)}`, true);
         }
         if (!Number.isInteger(pid)) throw new ControlError(`invalid pid ${String(msg.pid)}`, true);
         try {
@@ -407,8 +407,8 @@ export class ControlServer {
   /** `--on K` of run and restore: undefined (kernel 0) or a kernel of this node. */
   private kernelOption(value: unknown): number | undefined {
     const on = value === undefined || value === null ? undefined : Number(value);
-    if (on !== undefined && (!Number.isInteger(on) || on < 0 || on >= this.node.kernels.length)) {
-      throw new ControlError(`--on ${String(value)}: this node has kernels 0–${this.node.kernels.length - 1}`, true);
+    if (on !== undefined && (!Number.isInteger(on) || on < 0 || on >= this.node.clusterKernels.length)) {
+      throw new ControlError(`--on ${String(value)}: ${kernelRange(this.node)}`, true);
     }
     return on;
   }
@@ -509,4 +509,10 @@ class RunSession {
     this.done = true;
     sendLine(this.socket, { ev: 'exit', status: exit.status, signal: exit.signal, trap: exit.trap }, () => this.socket.end());
   }
+}
+
+/** "this node has kernels 0–3", or the cluster's range. */
+function kernelRange(node: PopcornNode): string {
+  const last = node.clusterKernels.length - 1;
+  return node.members.length === 0 ? `this node has kernels 0–${last}` : `the cluster has kernels 0–${last}`;
 }

@@ -8,7 +8,7 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { cpus } from 'node:os';
 import { Messenger } from '../msg/messenger.js';
-import { endpointId, hostOf, describeEndpoint, type EndpointId } from '../msg/address.js';
+import { endpointId, hostOf, describeEndpoint, nodeOf, type EndpointId } from '../msg/address.js';
 import { AsyncDriver } from '../msg/async-driver.js';
 import { RemoteError } from '../msg/requests.js';
 import { LinkDownError } from '../msg/link.js';
@@ -16,6 +16,8 @@ import { attachWiring, buildTopology } from './topology.js';
 import { HostStreams, streamIds, type HostStreamSet } from './streams.js';
 import { hostStreamRecords } from '../services/fd-transfer.js';
 import { originOf } from '../kernel/pids.js';
+import { LOST_STATUS } from '../kernel/signals.js';
+import { Cluster, type ClusterOptions, type Member } from './cluster.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { KernelBoot } from '../kernel/kernel.js';
 import type { Payload, ReplyPayload } from '../protocol.js';
@@ -35,6 +37,8 @@ export interface NodeOptions {
   io?: HostStreamSet;
   /** Where kernel logs go. */
   log?: (text: string) => void;
+  /** Join (or found) a cluster of nodes over TLS (src/node/cluster.ts). */
+  cluster?: ClusterOptions;
 }
 
 /** How a process ended, as its parent learns it. */
@@ -46,8 +50,7 @@ export interface ExitInfo {
   trap: string;
 }
 
-/** Status reported for processes lost with their kernel: 128 + SIGKILL, like a killed process. */
-export const LOST_STATUS = 137;
+export { LOST_STATUS };
 
 export interface StartSpec {
   hash: string;
@@ -84,7 +87,15 @@ const CHECKPOINT_RETRY_MS = 50;
 
 export class PopcornNode {
   readonly messenger: Messenger;
+  /** This node's host endpoint. */
+  readonly self: EndpointId;
+  /** This node's kernels. */
   readonly kernels: EndpointId[];
+  /**
+   * Every kernel of the cluster (this node's alone when it is not in one), by node and kernel
+   * number: the order of kernel indices (`--on K`, `popcorn migrate PID K`, popcorn_spawn).
+   */
+  clusterKernels: EndpointId[];
   private readonly workers = new Map<EndpointId, Worker>();
   private readonly streams: HostStreams;
   private readonly driver: AsyncDriver;
@@ -100,17 +111,18 @@ export class PopcornNode {
   readonly sliceMs: number;
   readonly balance: boolean;
   private readonly log: (text: string) => void;
+  private cluster: Cluster | undefined;
 
-  private constructor(options: NodeOptions, readonly self: EndpointId) {
-    const count = options.kernels ?? cpus().length;
-    if (!Number.isInteger(count) || count < 1 || count > 254) throw new RangeError(`--kernels must be 1–254, got ${count}`);
+  private constructor(options: NodeOptions, readonly node: number, count: number) {
+    this.self = hostOf(node);
     this.sliceMs = options.sliceMs ?? 10;
     this.balance = options.balance ?? true;
-    this.log = options.log ?? ((text) => process.stderr.write(`popcorn: ${text}\n`));
-    this.kernels = Array.from({ length: count }, (_, i) => endpointId(0, i));
-    this.messenger = new Messenger(self, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
-    const topology = buildTopology([...this.kernels, self], self);
-    const bell = attachWiring(this.messenger, topology.get(self) as NonNullable<ReturnType<typeof topology.get>>);
+    this.log = options.log ?? defaultLog;
+    this.kernels = Array.from({ length: count }, (_, i) => endpointId(node, i));
+    this.clusterKernels = this.kernels;
+    this.messenger = new Messenger(this.self, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
+    const topology = buildTopology([...this.kernels, this.self], this.self);
+    const bell = attachWiring(this.messenger, topology.get(this.self) as NonNullable<ReturnType<typeof topology.get>>);
     this.driver = new AsyncDriver(this.messenger, { bell, onError: (error) => this.log(`host: ${String(error)}`) });
     this.streams = new HostStreams(this.messenger, options.io ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
     this.messenger.on('proc_exited', (msg) => this.exited(msg));
@@ -128,11 +140,65 @@ export class PopcornNode {
     for (const kernel of this.kernels) this.spawnKernel(kernel, topology.get(kernel) as KernelBoot['wiring'], handover.get(kernel) ?? {});
   }
 
-  /** Boot a node and wait until every kernel is ready. */
+  /**
+   * Boot a node and wait until every kernel is ready. With `cluster`, it first gets its node
+   * number from the member it joins (or founds the cluster as node 0), then links to every member.
+   */
   static async boot(options: NodeOptions = {}): Promise<PopcornNode> {
-    const node = new PopcornNode(options, hostOf(0));
-    await node.ready();
+    const count = options.kernels ?? cpus().length;
+    if (!Number.isInteger(count) || count < 1 || count > 254) throw new RangeError(`--kernels must be 1–254, got ${count}`);
+    if (options.cluster === undefined) {
+      const node = new PopcornNode(options, 0, count);
+      await node.ready();
+      return node;
+    }
+    const cluster = new Cluster(options.cluster);
+    const node = new PopcornNode(options, await cluster.admit(count), count);
+    node.cluster = cluster;
+    try {
+      // Linked before the kernels are ready: members must hear this node's heartbeats at once.
+      await cluster.start(node.messenger, {
+        log: node.log,
+        delivered: () => node.driver.kick(),
+        changed: (members) => node.membersChanged(members),
+        lost: (lost, reason) => node.nodeLost(lost, reason),
+      });
+      node.membersChanged(cluster.members);
+      await node.ready();
+    } catch (error) {
+      await node.shutdown();
+      throw error;
+    }
     return node;
+  }
+
+  /** The other nodes of the cluster (none when this node is not in one). */
+  get members(): Member[] {
+    return this.cluster?.members ?? [];
+  }
+
+  /** Nodes joined or left: every kernel learns the cluster's kernels (their indices). */
+  private membersChanged(members: Member[]): void {
+    const remote = members.flatMap((m) => Array.from({ length: m.kernels }, (_, i) => endpointId(m.node, i)));
+    this.clusterKernels = [...this.kernels, ...remote].sort((a, b) => a - b);
+    for (const kernel of this.kernels) this.messenger.send(kernel, 'cluster_view', { kernels: this.clusterKernels });
+    this.driver.kick();
+  }
+
+  /**
+   * A node is gone: the processes this host waits for that lived there, or whose identity was
+   * kept there, are lost (LOST_STATUS); the kernels settle the rest (ProcessServer.nodeLost).
+   */
+  private nodeLost(node: number, reason: string): void {
+    for (const kernel of this.kernels) this.messenger.send(kernel, 'node_lost', { node, reason });
+    this.driver.kick();
+    const trap = `popcorn: lost with node ${node} (${reason})\n`;
+    for (const pid of new Set([...this.exits.keys(), ...this.located.keys()])) {
+      const kernel = this.located.get(pid);
+      if (nodeOf(originOf(pid)) === node || (kernel !== undefined && nodeOf(kernel) === node)) {
+        this.exited({ pid, ppid: 0, status: LOST_STATUS, signal: 9, trap });
+      }
+    }
   }
 
   /** Resolves once every kernel said kernel_ready; rejects if one dies before that. */
@@ -179,12 +245,12 @@ export class PopcornNode {
   /** Start a program; resolves with its pid once the kernel has it running. */
   start(spec: StartSpec): Promise<number> {
     const kernelIndex = spec.kernel ?? 0;
-    const kernel = this.kernels[kernelIndex];
-    if (kernel === undefined) return Promise.reject(new RangeError(`no kernel ${kernelIndex}: this node has ${this.kernels.length}`));
+    const kernel = this.clusterKernels[kernelIndex];
+    if (kernel === undefined) return Promise.reject(new RangeError(`no kernel ${kernelIndex}: the cluster has ${this.clusterKernels.length}`));
     if (spec.module !== undefined) this.modules.set(spec.hash, spec.module);
     const payload: Payload<'proc_start'> = {
       ppid: 0, notify: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
-      fds: hostStreamRecords(streamIds(spec.streams ?? 0)),
+      fds: hostStreamRecords(this.self, streamIds(spec.streams ?? 0)),
     };
     return new Promise((resolve, reject) => {
       this.driver.kick();
@@ -225,7 +291,7 @@ export class PopcornNode {
    */
   kill(pid: number, signal: number): Promise<boolean> {
     const origin = originOf(pid);
-    if (!Number.isInteger(pid) || pid <= 0 || !this.kernels.includes(origin)) return Promise.resolve(false);
+    if (!Number.isInteger(pid) || pid <= 0 || !this.clusterKernels.includes(origin)) return Promise.resolve(false);
     return new Promise((resolve, reject) => {
       this.driver.kick();
       this.messenger.request(origin, 'proc_signal', { pid, signal }, REQUEST_TIMEOUT_MS, (error) => {
@@ -242,12 +308,12 @@ export class PopcornNode {
    */
   move(pid: number, kernel: number): Promise<void> {
     const origin = originOf(pid);
-    if (!Number.isInteger(pid) || pid <= 0 || !this.kernels.includes(origin)) return Promise.reject(new Error(`no process with pid ${pid}`));
+    if (!Number.isInteger(pid) || pid <= 0 || !this.clusterKernels.includes(origin)) return Promise.reject(new Error(`no process with pid ${pid}`));
     return new Promise((resolve, reject) => {
       this.driver.kick();
       this.messenger.request(origin, 'proc_move', { pid, kernel }, REQUEST_TIMEOUT_MS, (error) => {
         if (error === null) {
-          this.located.set(pid, this.kernels[kernel] as EndpointId);
+          this.located.set(pid, this.clusterKernels[kernel] as EndpointId);
           resolve();
         } else reject(error instanceof RemoteError ? new Error(error.message.replace(/^[^:]*: /, '')) : error);
       });
@@ -262,7 +328,7 @@ export class PopcornNode {
    */
   async checkpoint(pid: number, stop = false): Promise<Uint8Array> {
     const origin = originOf(pid);
-    if (!Number.isInteger(pid) || pid <= 0 || !this.kernels.includes(origin)) throw new Error(`no process with pid ${pid}`);
+    if (!Number.isInteger(pid) || pid <= 0 || !this.clusterKernels.includes(origin)) throw new Error(`no process with pid ${pid}`);
     for (let attempt = 0; ; attempt++) {
       try {
         const image = await this.requestCheckpoint(origin, pid, stop);
@@ -292,13 +358,13 @@ export class PopcornNode {
    */
   async restore(checkpoint: Uint8Array, options: RestoreOptions = {}): Promise<number> {
     const kernelIndex = options.kernel ?? 0;
-    const kernel = this.kernels[kernelIndex];
-    if (kernel === undefined) throw new RangeError(`no kernel ${kernelIndex}: this node has ${this.kernels.length}`);
+    const kernel = this.clusterKernels[kernelIndex];
+    if (kernel === undefined) throw new RangeError(`no kernel ${kernelIndex}: the cluster has ${this.clusterKernels.length}`);
     const source = options.source ?? 'the checkpoint';
     const { header, image } = decodeCheckpoint(checkpoint, source);
     await prepareCheckpointModule(header);
     if (header.module !== '') this.modules.set(header.hash, header.module);
-    const fds = openCheckpointFds(image, streamIds(options.streams ?? 0));
+    const fds = openCheckpointFds(image, this.self, streamIds(options.streams ?? 0));
     return new Promise((resolve, reject) => {
       this.driver.kick();
       this.messenger.request(kernel, 'proc_restore', { notify: this.self, image: { ...image, fds } }, REQUEST_TIMEOUT_MS, (error, reply) => {
@@ -317,23 +383,29 @@ export class PopcornNode {
   /** The index on this node of the kernel a live process runs on, or undefined. */
   kernelOf(pid: number): number | undefined {
     const kernel = this.located.get(pid);
-    return kernel === undefined ? undefined : this.kernels.indexOf(kernel);
+    return kernel === undefined ? undefined : this.clusterKernels.indexOf(kernel);
   }
 
-  /** Ask every kernel for its processes, load and message counters (ps, `popcorn kernels`). */
-  info(timeoutMs = 5_000): Promise<KernelInfo[]> {
-    return Promise.all(
-      this.kernels.map(
-        (kernel, index) =>
-          new Promise<KernelInfo>((resolve, reject) => {
-            this.driver.kick();
-            this.messenger.request(kernel, 'kernel_info', {}, timeoutMs, (error, reply) => {
-              if (error !== null || reply === undefined) reject(error ?? new Error('no reply'));
-              else resolve({ ...reply, index });
-            });
-          }),
-      ),
-    );
+  /**
+   * Ask every kernel of the cluster for its processes, load and message counters (ps, `popcorn
+   * kernels`). A kernel of another node that does not answer (its node was just lost) is left
+   * out; one of this node's is an error.
+   */
+  async info(timeoutMs = 5_000): Promise<KernelInfo[]> {
+    const ask = (kernel: EndpointId, index: number): Promise<KernelInfo> =>
+      new Promise((resolve, reject) => {
+        this.driver.kick();
+        this.messenger.request(kernel, 'kernel_info', {}, timeoutMs, (error, reply) => {
+          if (error !== null || reply === undefined) reject(error ?? new Error('no reply'));
+          else resolve({ ...reply, index });
+        });
+      });
+    const answers = await Promise.allSettled(this.clusterKernels.map(ask));
+    return answers.flatMap((answer, index) => {
+      if (answer.status === 'fulfilled') return [answer.value];
+      if (this.kernels.includes(this.clusterKernels[index] as EndpointId)) throw answer.reason;
+      return [];
+    });
   }
 
   /** Serve fds 0–2 of processes started with `streams: set` from `io` (a run session). */
@@ -362,6 +434,7 @@ export class PopcornNode {
   /** Stop every kernel (their processes are killed) and wait for the threads to end. */
   async shutdown(): Promise<void> {
     this.stopping = true;
+    this.cluster?.close();
     const live = [...this.workers.entries()];
     await Promise.all(
       live.map(
@@ -407,4 +480,8 @@ function handoverPorts(kernels: EndpointId[]): Map<EndpointId, Record<number, Me
     }
   });
   return ports;
+}
+
+function defaultLog(text: string): void {
+  process.stderr.write(`popcorn: ${text}\n`);
 }

@@ -39,11 +39,16 @@ export function buildTopology(endpoints: EndpointId[], host: EndpointId): Map<En
   return wiring;
 }
 
-/** Attach an endpoint's rings to its messenger. Returns the endpoint's doorbell. */
-export function attachWiring(messenger: Messenger, wiring: EndpointWiring): Doorbell {
+/**
+ * Attach an endpoint's rings to its messenger. Returns the endpoint's doorbell. Frames for
+ * endpoints without a ring (other nodes') go to `relay` (a kernel's host), if given.
+ */
+export function attachWiring(messenger: Messenger, wiring: EndpointWiring, relay?: EndpointId): Doorbell {
   const self = describeEndpoint(wiring.self);
   for (const { peer, ring } of wiring.outgoing) {
-    messenger.route(peer, new RingOutLink(`ring ${self}→${describeEndpoint(peer)}`, ring));
+    const link = new RingOutLink(`ring ${self}→${describeEndpoint(peer)}`, ring);
+    messenger.route(peer, link);
+    if (peer === relay) messenger.routeDefault(link);
   }
   for (const { peer, ring } of wiring.incoming) {
     messenger.listen(new RingInLink(`ring ${describeEndpoint(peer)}→${self}`, ring));

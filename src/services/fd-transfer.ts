@@ -13,6 +13,7 @@
  */
 
 import * as fs from 'node:fs';
+import type { EndpointId } from '../msg/address.js';
 import { HostInput, HostOutput, type HostStreamChannels } from '../kernel/host-stream.js';
 import { Errno, WasiError, host } from '../kernel/wasi/errno.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
@@ -35,10 +36,10 @@ export interface TransferServices {
   pipes: PipeService;
 }
 
-/** Fds 0, 1, 2 on the host streams `ids` (stdin, stdout, stderr): how a node starts a process. */
-export function hostStreamRecords(ids: number[]): FdRecord[] {
+/** Fds 0, 1, 2 on the streams `ids` (stdin, stdout, stderr) of host `home`: how a node starts a process. */
+export function hostStreamRecords(home: EndpointId, ids: number[]): FdRecord[] {
   return ids.map((id, fd) => ({
-    fd, kind: fd === 0 ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id, home: 0, path: '', rights: STREAM_RIGHTS, inheriting: 0, fdflags: 0, offset: 0, unread: NOTHING,
+    fd, kind: fd === 0 ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id, home, path: '', rights: STREAM_RIGHTS, inheriting: 0, fdflags: 0, offset: 0, unread: NOTHING,
   }));
 }
 
@@ -86,8 +87,8 @@ export function exportFds(services: TransferServices, fds: { fd: number; entry: 
 function exportOne(fd: number, entry: FdEntry, services: TransferServices): FdRecord {
   const d = entry.description;
   const base = { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: d.fdflags, offset: 0, unread: NOTHING };
-  if (d instanceof HostInput) return { ...base, kind: FdKind.HOST_INPUT, id: d.stream };
-  if (d instanceof HostOutput) return { ...base, kind: FdKind.HOST_OUTPUT, id: d.stream };
+  if (d instanceof HostInput) return { ...base, kind: FdKind.HOST_INPUT, id: d.stream, home: d.home };
+  if (d instanceof HostOutput) return { ...base, kind: FdKind.HOST_OUTPUT, id: d.stream, home: d.home };
   if (d instanceof HostDirectory) return { ...base, kind: FdKind.DIRECTORY, path: d.hostPath };
   if (d instanceof HostFile) return { ...base, kind: fileKind(d), id: reopen(d), offset: offsetOf(d) };
   const ref = services.pipes.refOf(d);
@@ -139,9 +140,9 @@ export function importFds(services: TransferServices, records: FdRecord[]): { fd
 function importOne(services: TransferServices, r: FdRecord): FileDescription {
   switch (r.kind) {
     case FdKind.HOST_INPUT:
-      return new HostInput(services.channels.acquire(r.id));
+      return new HostInput(services.channels.acquire(r.home, r.id));
     case FdKind.HOST_OUTPUT:
-      return new HostOutput(services.channels.acquire(r.id));
+      return new HostOutput(services.channels.acquire(r.home, r.id));
     case FdKind.PIPE_READ:
     case FdKind.PIPE_WRITE:
       return services.pipes.adopt(pipeRef(r), r.unread);

@@ -140,8 +140,8 @@ export class Migration {
   }
 
   private target(kernelIndex: number): EndpointId {
-    const target = this.kernel.kernels[kernelIndex];
-    if (!Number.isInteger(kernelIndex) || target === undefined) throw new WasiError(Errno.INVAL, `no kernel ${kernelIndex}: there are ${this.kernel.kernels.length}`);
+    const target = this.kernel.cluster[kernelIndex];
+    if (!Number.isInteger(kernelIndex) || target === undefined) throw new WasiError(Errno.INVAL, `no kernel ${kernelIndex}: there are ${this.kernel.cluster.length}`);
     return target;
   }
 

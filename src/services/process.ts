@@ -30,8 +30,8 @@ import { ProcessExit } from '../kernel/wasi/blocking.js';
 import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
 import { RemoteError } from '../msg/requests.js';
-import type { EndpointId } from '../msg/address.js';
-import { SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
+import { nodeOf, type EndpointId } from '../msg/address.js';
+import { LOST_STATUS, SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
 import { exportFds, importFds, type TransferServices } from './fd-transfer.js';
 import { installPipeService } from './pipe.js';
 import { Programs } from './programs.js';
@@ -123,8 +123,9 @@ export class ProcessServer implements ProcessSystem {
     m.on('proc_exited', (msg) => this.childExited(msg));
     m.on('proc_reaped', (msg) => this.reapedAtOrigin(msg.pid));
     m.on('proc_reparent', (msg) => this.reparent(msg.pid, msg.ppid));
-    m.on('stream_credit', (msg) => this.transfer.channels.get(msg.stream)?.credit(msg.bytes));
-    m.on('stream_data', (msg) => this.transfer.channels.get(msg.stream)?.received(msg.data, msg.eof));
+    m.on('node_lost', (msg) => this.nodeLost(msg.node, msg.reason));
+    m.on('stream_credit', (msg, from) => this.transfer.channels.get(from.src, msg.stream)?.credit(msg.bytes));
+    m.on('stream_data', (msg, from) => this.transfer.channels.get(from.src, msg.stream)?.received(msg.data, msg.eof));
   }
 
   // ---- creation ----
@@ -188,16 +189,16 @@ export class ProcessServer implements ProcessSystem {
   }
 
   kernelIndex(): number {
-    return this.kernel.kernels.indexOf(this.kernel.id);
+    return this.kernel.cluster.indexOf(this.kernel.id);
   }
 
   kernelCount(): number {
-    return this.kernel.kernels.length;
+    return this.kernel.cluster.length;
   }
 
   spawn(parent: Process, request: SpawnRequest): Operation<number> {
     const op = new Operation<number>();
-    const target = request.kernel === -1 ? this.kernel.id : this.kernel.kernels[request.kernel];
+    const target = request.kernel === -1 ? this.kernel.id : this.kernel.cluster[request.kernel];
     if (target === undefined) throw new WasiError(Errno.INVAL, `no kernel ${request.kernel}: there are ${this.kernelCount()}`);
     const fds = childFds(parent, request);
     this.programs.lookup(parent.dirs, request.path, (error, hash) => {
@@ -410,6 +411,28 @@ export class ProcessServer implements ProcessSystem {
     const local = this.migration.find(pid);
     if (local !== undefined) local.ppid = ppid;
     else this.kernel.messenger.send(record.location, 'proc_reparent', { pid, ppid });
+  }
+
+  // ---- a lost node (src/node/cluster.ts) ----
+
+  /**
+   * Node `node` is gone, and its kernels with it. Requests waiting on them fail at once.
+   * Processes whose identity this kernel keeps and that ran there end, lost (their parents learn
+   * it as from any exit); children of processes here whose identity was kept there end the same
+   * way, since no origin is left to report them. Processes here whose origin was there run on.
+   */
+  private nodeLost(node: number, reason: string): void {
+    const there = (id: EndpointId): boolean => nodeOf(id) === node;
+    this.kernel.messenger.peersLost(there, `node ${node}`, reason);
+    const exit: ExitRecord = { status: LOST_STATUS, signal: SIGKILL, trap: `popcorn: lost with node ${node} (${reason})\n` };
+    for (const [pid, record] of [...this.origins]) {
+      if (!record.zombie && there(record.location)) this.endedAtOrigin(pid, exit);
+    }
+    for (const p of this.kernel.processes.values()) {
+      for (const [child, ended] of p.children.entries()) {
+        if (ended === null && there(originOf(child)) && p.children.ended(child, exit)) this.deliver(p, SIGCHLD);
+      }
+    }
   }
 
   createPipe(): ReturnType<ProcessSystem['createPipe']> {
