@@ -126,6 +126,18 @@ export const MESSAGES = {
    */
   module_prepare: { id: 45, payload: { path: 'str' }, reply: 'module_prepared' },
   module_prepared: { id: 46, payload: { hash: 'str' } },
+  /**
+   * From a kernel to its node's host: get module `hash` into this node's cache from the node of
+   * `from` (an endpoint that has it: whoever asked for the process). Answered once it is there.
+   */
+  module_fetch: { id: 90, payload: { hash: 'str', from: 'u32' }, reply: 'module_fetched' },
+  module_fetched: { id: 91, payload: { hash: 'str' } },
+  /**
+   * Host to host: the instrumented module `hash` and its InstrumentInfo (JSON), from the cache.
+   * Members of a cluster run the same instrumentation (checked when they join).
+   */
+  module_get: { id: 92, payload: { hash: 'str' }, reply: 'module_got' },
+  module_got: { id: 93, payload: { wasm: 'bytes', info: 'str' } },
 
   // ---- migration (src/services/migration.ts) ----
   /** Take over a process (from the kernel it ran on) and run it on from where it stopped. */

@@ -1,10 +1,14 @@
-/** `popcorn kernels [--json]`: each kernel of the running node, its processes, load, migrations in and out and message counters. */
+/**
+ * `popcorn kernels [--json]`: each kernel of the running node's cluster (or of the node alone),
+ * the node it belongs to, its processes, load, migrations in and out and message counters.
+ */
 
 import { controlRequest } from '../node/control.js';
 import { table } from './ps.js';
 
 interface KernelEntry {
   kernel: number;
+  node: number;
   processes: number;
   load: number;
   migrations: { in: number; out: number };
@@ -20,9 +24,9 @@ export async function kernelsCommand(options: { json?: boolean }): Promise<numbe
   }
   const count = (k: KernelEntry, name: string): string => String(k.messages[name] ?? 0);
   const rows = kernels.map((k) => [
-    String(k.kernel), String(k.processes), String(k.load), String(k.migrations.in), String(k.migrations.out),
+    String(k.kernel), String(k.node), String(k.processes), String(k.load), String(k.migrations.in), String(k.migrations.out),
     count(k, 'sent'), count(k, 'received'), count(k, 'relayed'), count(k, 'malformed'), count(k, 'unroutable'),
   ]);
-  process.stdout.write(table(['KERNEL', 'PROCS', 'LOAD', 'MIG_IN', 'MIG_OUT', 'SENT', 'RECEIVED', 'RELAYED', 'MALFORMED', 'UNROUTABLE'], rows));
+  process.stdout.write(table(['KERNEL', 'NODE', 'PROCS', 'LOAD', 'MIG_IN', 'MIG_OUT', 'SENT', 'RECEIVED', 'RELAYED', 'MALFORMED', 'UNROUTABLE'], rows));
   return 0;
 }

@@ -38,8 +38,9 @@ const MAX_LINE_BYTES = 64 * 1024;
 const HANDSHAKE_MS = 5_000;
 /** Node numbers fit 7 bits of a PID (src/kernel/pids.ts). */
 export const MAX_NODE = 127;
-const PSK_IDENTITY = 'popcorn-ts';
-const TLS_OPTIONS = { ciphers: 'ECDHE-PSK-CHACHA20-POLY1305', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
+/** The identity a node gives with its key, and the TLS settings of every cluster link. */
+export const PSK_IDENTITY = 'popcorn-ts';
+export const TLS_OPTIONS = { ciphers: 'ECDHE-PSK-CHACHA20-POLY1305', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
 
 export interface Address {
   host: string;
@@ -119,7 +120,7 @@ export class Cluster {
 
   constructor(private readonly options: ClusterOptions) {
     if (options.secret.length === 0) throw new ClusterError('the cluster secret is empty');
-    this.key = createHash('sha256').update('popcorn-ts cluster key\0').update(options.secret).digest();
+    this.key = clusterKey(options.secret);
   }
 
   /** This node's listen address as members know it. */
@@ -311,6 +312,11 @@ export class Cluster {
     this.events.changed(this.members);
     this.events.lost(node, reason);
   }
+}
+
+/** The TLS pre-shared key of a cluster whose secret is `secret`. */
+export function clusterKey(secret: Uint8Array): Buffer {
+  return createHash('sha256').update('popcorn-ts cluster key\0').update(secret).digest();
 }
 
 /** "host:port" → Address; throws ClusterError for anything else. */

@@ -38,6 +38,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { PopcornNode } from './node.js';
+import { nodeOf } from '../msg/address.js';
 import { prepareProgram } from '../wasm/loader.js';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.js';
 
@@ -372,7 +373,7 @@ export class ControlServer {
 
   private async kernels(): Promise<ControlMessage[]> {
     const infos = await this.node.info();
-    return infos.map((k) => ({ kernel: k.index, endpoint: k.kernel, processes: k.processes.length, load: k.load, migrations: k.migrations, tables: k.tables, heap_bytes: k.heap_bytes, messages: k.messages }));
+    return infos.map((k) => ({ kernel: k.index, node: nodeOf(k.kernel), endpoint: k.kernel, processes: k.processes.length, load: k.load, migrations: k.migrations, tables: k.tables, heap_bytes: k.heap_bytes, messages: k.messages }));
   }
 
   private async run(socket: Socket, msg: ControlMessage): Promise<RunSession | undefined> {

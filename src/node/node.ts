@@ -18,6 +18,7 @@ import { hostStreamRecords } from '../services/fd-transfer.js';
 import { originOf } from '../kernel/pids.js';
 import { LOST_STATUS } from '../kernel/signals.js';
 import { Cluster, type ClusterOptions, type Member } from './cluster.js';
+import { installModuleService } from './modules.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { KernelBoot } from '../kernel/kernel.js';
 import type { Payload, ReplyPayload } from '../protocol.js';
@@ -136,6 +137,7 @@ export class PopcornNode {
       );
     });
     this.messenger.on('log', (msg) => this.log(msg.text));
+    installModuleService(this.messenger, () => this.driver.kick());
     const handover = handoverPorts(this.kernels);
     for (const kernel of this.kernels) this.spawnKernel(kernel, topology.get(kernel) as KernelBoot['wiring'], handover.get(kernel) ?? {});
   }

@@ -25,7 +25,8 @@ import { Operation } from '../kernel/operation.js';
 import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import { originOf } from '../kernel/pids.js';
 import type { EndpointId } from '../msg/address.js';
-import { exportFds, importFds, type TransferServices } from './fd-transfer.js';
+import { discardRecords, exportFds, importFds, type TransferServices } from './fd-transfer.js';
+import { ensureModule } from './programs.js';
 import type { ProcessServer } from './process.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -48,12 +49,23 @@ export class Migration {
     kernel.mover = (p) => this.leave(p);
     const m = kernel.messenger;
     m.on('proc_migrate', (msg, from) => {
-      try {
-        this.arrive(msg, msg.handedOver ? this.takeOver(msg, from.src) : undefined);
-        m.reply(from, 'proc_migrate', { pid: msg.pid });
-      } catch (error) {
+      const refuse = (error: unknown): void => {
         m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
-      }
+      };
+      // From another node, the module may have to be fetched first (only then is this deferred).
+      ensureModule(kernel, msg.hash, from.src, (missing) => {
+        if (missing !== null) {
+          discardRecords(this.transfer, msg.fds);
+          refuse(missing);
+          return;
+        }
+        try {
+          this.arrive(msg, msg.handedOver ? this.takeOver(msg, from.src) : undefined);
+          m.reply(from, 'proc_migrate', { pid: msg.pid });
+        } catch (error) {
+          refuse(error);
+        }
+      });
     });
     m.on('proc_moved', (msg) => this.server.relocate(msg.pid, msg.location));
     m.on('proc_move', (msg, from) => {

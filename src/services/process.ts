@@ -32,9 +32,9 @@ import type { FdEntry } from '../kernel/wasi/fd-table.js';
 import { RemoteError } from '../msg/requests.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { LOST_STATUS, SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
-import { exportFds, importFds, type TransferServices } from './fd-transfer.js';
+import { discardRecords, exportFds, importFds, type TransferServices } from './fd-transfer.js';
 import { installPipeService } from './pipe.js';
-import { Programs } from './programs.js';
+import { Programs, ensureModule } from './programs.js';
 import { Migration } from './migration.js';
 import { installCheckpointService } from './checkpoint.js';
 import { installBalancer } from './balancer.js';
@@ -102,12 +102,22 @@ export class ProcessServer implements ProcessSystem {
   private listen(): void {
     const m = this.kernel.messenger;
     m.on('proc_start', (msg, from) => {
-      try {
-        const pid = this.startFromMessage(msg, from.src);
-        m.reply(from, 'proc_start', { pid, kernel: this.kernel.id });
-      } catch (error) {
+      const refuse = (error: unknown): void => {
         m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
-      }
+      };
+      ensureModule(this.kernel, msg.hash, from.src, (missing) => {
+        if (missing !== null) {
+          discardRecords(this.transfer, msg.fds);
+          refuse(missing);
+          return;
+        }
+        try {
+          const pid = this.startFromMessage(msg, from.src);
+          m.reply(from, 'proc_start', { pid, kernel: this.kernel.id });
+        } catch (error) {
+          refuse(error);
+        }
+      });
     });
     m.on('proc_kill', (msg) => {
       const p = this.migration.find(msg.pid);

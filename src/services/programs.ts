@@ -4,14 +4,19 @@
  * is looked up by the file's identity. On a miss the kernel asks its node's host to prepare the
  * module (validate, instrument, cache: loader.ts) — binaryen is too heavy for kernel threads, and
  * a prepared module is then shared by every kernel through the module cache.
+ *
+ * A process that comes from another node (spawned or migrated here) may name a module this node
+ * has never seen: `ensure` has the host fetch it from that node first (src/node/modules.ts).
  */
 
 import type { Kernel } from '../kernel/kernel.js';
+import { nodeOf, type EndpointId } from '../msg/address.js';
+import { moduleAvailable } from '../wasm/compiled.js';
 import { Errno, WasiError, errnoOf } from '../kernel/wasi/errno.js';
 import { resolve } from '../kernel/wasi/sandbox.js';
 import { RemoteError } from '../msg/requests.js';
 
-/** Preparing a large module (instrumenting it) can take seconds the first time. */
+/** Preparing a large module (instrumenting it), or fetching it from another node, can take long. */
 const PREPARE_TIMEOUT_MS = 120_000;
 
 export class Programs {
@@ -37,6 +42,20 @@ export class Programs {
       done(null, reply.hash);
     });
   }
+}
+
+/**
+ * Make sure module `hash` is on this node before a process of it is built here: at once when it
+ * is (always, for a request from this node), else once the host fetched it from `from`'s node.
+ */
+export function ensureModule(kernel: Kernel, hash: string, from: EndpointId, done: (error: WasiError | null) => void): void {
+  if (nodeOf(from) === nodeOf(kernel.id) || moduleAvailable(hash)) {
+    done(null);
+    return;
+  }
+  kernel.messenger.request(kernel.host, 'module_fetch', { hash, from }, PREPARE_TIMEOUT_MS, (error) => {
+    done(error === null ? null : new WasiError(Errno.NOEXEC, error instanceof RemoteError ? error.message.slice(error.peer.length + 2) : error.message));
+  });
 }
 
 /** The host path of guest `path` (relative paths start at "/") and the file's identity. */

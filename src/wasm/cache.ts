@@ -3,7 +3,7 @@
  * instrumentation version: `<hash>-v<version>.wasm` plus `<hash>-v<version>.json` holding the
  * InstrumentInfo. Instrumenting takes seconds; a cache hit takes a file read.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -53,6 +53,11 @@ export function readCache(hash: string): InstrumentResult | undefined {
     return undefined;
   }
   return entry;
+}
+
+/** Whether an entry for `hash` is on disk (not validated: readCache does that). */
+export function cacheHas(hash: string): boolean {
+  return existsSync(cachePaths(hash).info);
 }
 
 function discard(paths: CachePaths): void {

@@ -4,7 +4,7 @@
  * with no event loop; and free of binaryen, which kernels never load. Compiled modules are kept
  * per thread, so starting a program a second time on a kernel costs only instantiation.
  */
-import { readCache } from './cache.js';
+import { cacheHas, readCache } from './cache.js';
 
 /** A hash with no valid instrumented module in the cache (never prepared, or the entry is corrupt). */
 export class CacheMissError extends Error {
@@ -26,4 +26,9 @@ export function compileCached(hash: string): WebAssembly.Module {
     compiled.set(hash, module);
   }
   return module;
+}
+
+/** Whether compileCached(hash) can find the module on this node (compiled, or in the cache). */
+export function moduleAvailable(hash: string): boolean {
+  return compiled.has(hash) || cacheHas(hash);
 }
