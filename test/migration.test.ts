@@ -72,9 +72,14 @@ describe('migration', () => {
       await sleep(50);
     };
     await feed(200);
-    // It has read what there was and waits on the pipe again (give a busy machine a moment).
-    for (let i = 0; i < 100 && (await where(middle))?.state !== 'blocked'; i++) await sleep(100);
-    assert.equal((await where(middle))?.state, 'blocked');
+    // It has read what there was and waits on the pipe again (give a busy machine a moment; ask
+    // once per look, since bytes still on their way may wake it right after).
+    let state: string | undefined;
+    for (let i = 0; i < 100 && state !== 'blocked'; i++) {
+      await sleep(100);
+      state = (await where(middle))?.state;
+    }
+    assert.equal(state, 'blocked');
     for (const kernel of [2, 0, 1, 2]) {
       await node.move(middle, kernel);
       assert.equal((await where(middle))?.kernel, kernel);

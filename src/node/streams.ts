@@ -101,7 +101,9 @@ export class HostStreams {
     s.listening = true;
     s.io.stdin.on('data', (chunk: Buffer) => {
       s.io.stdin.pause();
-      this.deliver(s, stream, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length), false);
+      // A chunk that comes when no kernel waits (a resume raced a delivery) goes back, unread.
+      if (s.waiting.size === 0) s.io.stdin.unshift(chunk);
+      else this.deliver(s, stream, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length), false);
     });
     s.io.stdin.on('end', () => {
       s.stdinEnded = true;
