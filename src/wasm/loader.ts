@@ -1,13 +1,14 @@
 /**
- * Getting a program from a path into the instrumented-module cache, on the node's main thread:
- * read the file, instrument it or hit the cache, return its hash. Slow the first time (seconds),
- * so it reports progress. Binaryen (megabytes of JavaScript) is loaded only on a cache miss.
- * The kernels' half, hash → compiled module, is compiled.ts.
+ * Getting a program from a path into the instrumented-module cache: read the file, instrument it
+ * (in a worker thread: instrument-worker.ts) or hit the cache, return its hash. Slow the first
+ * time (seconds), so it reports progress. Binaryen (megabytes of JavaScript) is loaded only on a
+ * cache miss. The kernels' half, hash → compiled module, is compiled.ts.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { readCache, sha256Hex, writeCache } from './cache.js';
 import type { InstrumentInfo, InstrumentOptions, InstrumentResult } from './instrument.js';
+import { instrumentInWorker } from './instrument-worker.js';
 
 /**
  * Modules above this size get an "instrumenting…" message first. Calibrated so it appears when
@@ -46,7 +47,7 @@ export interface PrepareOptions {
 export async function prepareProgram(path: string, opts: PrepareOptions = {}): Promise<PreparedProgram> {
   const original = readProgramFile(path);
   const kib = Math.round(original.length / 1024);
-  // Announced up front: binaryen runs synchronously, so no timer could fire while it works.
+  // Announced up front, before binaryen is even loaded.
   const announce = original.length > SLOW_INSTRUMENT_BYTES ? opts.onProgress : undefined;
   const started = performance.now();
   const result = await instrumentCached(original, { source: path }, () => announce?.(`instrumenting ${basename(path)} (${kib} KiB)…`));
@@ -78,8 +79,7 @@ export async function instrumentCached(original: Uint8Array, opts: InstrumentOpt
   const hit = readCache(sha256Hex(original));
   if (hit) return { ...hit, cached: true };
   onMiss?.();
-  const { instrument } = await import('./instrument.js');
-  const result = instrument(original, opts);
+  const result = await instrumentInWorker(original, opts);
   writeCache(result);
   return { ...result, cached: false };
 }
