@@ -113,6 +113,13 @@ test('fd_write/fd_read on stdio streams; BLOCKED on an empty stdin; EOF', withH(
   h.stdin.push('xyz');
   assert.deepEqual(read(h, 0, 2), [0, 'xy']);
   assert.deepEqual(read(h, 0, 8), [0, 'z']);
+  // two iovecs scattered in order (stdio's fread uses readv: the caller's buffer, then its own)
+  h.stdin.push('scatter');
+  const [b1] = h.str('....'), [b2] = h.str('.....');
+  const got = h.alloc(4);
+  assert.equal(h.w.fd_read!(0, h.iov([b1, 4], [b2, 5]), 2, got), 0);
+  assert.equal(h.u32(got), 7);
+  assert.equal(h.text(b1, 4) + h.text(b2, 3), 'scatter');
   h.stdin.end();
   assert.deepEqual(read(h, 0, 8), [0, '']);
   // NONBLOCK turns the wait into EAGAIN

@@ -402,10 +402,11 @@ export class PopcornNode {
           else resolve({ ...reply, index });
         });
       });
-    const answers = await Promise.allSettled(this.clusterKernels.map(ask));
+    const kernels = this.clusterKernels; // the view asked: it may change while the answers come
+    const answers = await Promise.allSettled(kernels.map(ask));
     return answers.flatMap((answer, index) => {
       if (answer.status === 'fulfilled') return [answer.value];
-      if (this.kernels.includes(this.clusterKernels[index] as EndpointId)) throw answer.reason;
+      if (this.kernels.includes(kernels[index] as EndpointId)) throw answer.reason;
       return [];
     });
   }

@@ -324,10 +324,6 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         m.check(out, 4);
         const base = checkIovecs(m, iovs, iovsLen);
         const d = e.description;
-        if (iovsLen > 1 && d.filetype !== Filetype.REGULAR_FILE) {
-          const gathered = gatheredWrite(ctx, m, d, base, iovsLen, out);
-          if (gathered !== undefined) return gathered;
-        }
         let total = 0;
         for (let i = 0; i < iovsLen >>> 0; i++) {
           const off = m.dv.getUint32(base + i * 8, true);
