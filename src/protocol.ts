@@ -16,7 +16,32 @@ export const PROTOCOL_VERSION = 5;
 const FD_RECORD = {
   fd: 'u32', kind: 'u8', id: 'u32', home: 'u32', path: 'str',
   rights: 'f64', inheriting: 'f64', fdflags: 'u16', offset: 'f64',
-  /** A pipe read end's bytes received by the sender's kernel and not yet read: read first. */
+  /**
+   * A pipe read end's bytes received by the sender's kernel and not yet read: read first. For a
+   * file of another kernel (FdKind REMOTE_FILE: `home` keeps it, `id` is its handle there), a
+   * REMOTE_FILE_STATE, encoded.
+   */
+  unread: 'bytes',
+} as const;
+
+/** A file's attributes (WASI `$filestat`), as its home reports them after each operation. */
+const FILESTAT = {
+  dev: 'u64', ino: 'u64', filetype: 'u8', nlink: 'u64', size: 'u64', atim: 'u64', mtim: 'u64', ctim: 'u64',
+} as const;
+
+/**
+ * What a kernel needs to use a file of another kernel at once, without asking its home
+ * (src/services/file-deputy.ts): carried in an FdRecord's `unread`.
+ */
+export const REMOTE_FILE_STATE = {
+  /** The kernel the home counted this reference for: who gives it back if the record is not used. */
+  holder: 'u32',
+  readable: 'bool', writable: 'bool',
+  /** The attributes as last known (the receiver's attribute cache starts from them). */
+  stat: FILESTAT,
+  /** A write error the home reported that no syscall has returned yet (errno; 0: none). */
+  error: 'u16',
+  /** A stream's (FIFO, device) bytes read from the home and not yet by the process: read first. */
   unread: 'bytes',
 } as const;
 
@@ -31,7 +56,10 @@ export const PROCESS_IMAGE = {
   hash: 'str',
   /** Linear memory (without popcorn's scratch pages), the unwound wasm stack, the exported mutable globals. */
   memory: 'bytes', stack: 'bytes', started: 'bool',
-  /** The memory was handed over through the kernels' port instead (migration within a node): `memory` is empty. */
+  /**
+   * The memory went apart from the image (migration): handed over through the kernels' port
+   * within a node, or sent ahead in proc_memory pieces to another node. `memory` is empty.
+   */
   handedOver: 'bool',
   globals: [{ name: 'str', wide: 'bool', number: 'f64', bigint: 'i64' }],
   fds: [FD_RECORD],
@@ -151,6 +179,12 @@ export const MESSAGES = {
 
   /** A kernel's load (processes wanting the CPU), sent to every other kernel by the balancer. */
   kernel_load: { id: 75, payload: { kernel: 'u32', load: 'u32' } },
+  /**
+   * A piece of a migrating process's memory, sent ahead of its proc_migrate to a kernel of
+   * another node (src/services/memory-transfer.ts): `total` program bytes in all, the module's
+   * `maximum` memory pages, these bytes at `offset`.
+   */
+  proc_memory: { id: 76, payload: { pid: 'u32', offset: 'u32', total: 'u32', maximum: 'u32', data: 'bytes' } },
 
   // ---- the cluster (src/node/cluster.ts; a node's joining handshake is there, before these) ----
   /**
@@ -216,6 +250,36 @@ export const MESSAGES = {
   pipe_pause: { id: 58, payload: { home: 'u32', pipe: 'u32' }, reply: 'pipe_paused' },
   pipe_paused: { id: 59, payload: { home: 'u32', pipe: 'u32' } },
 
+  // ---- files across nodes: the deputy (src/services/file-deputy.ts) ----
+  // A host file given to a process on another node stays open at the kernel that gave it (its
+  // home), in its deputy table; the other kernels use it by these requests, naming it by
+  // `handle`. Each kernel's description keeps its own offset and sends it with every read and
+  // write. The home counts references per holding kernel. A handle the home does not know, or
+  // one the asking kernel holds no reference to, gets EBADF; a failed operation, its errno's name.
+  /** Count one more reference for kernel `holder` (asked by a holder, before it hands a record on); answered once counted. */
+  file_attach: { id: 100, payload: { handle: 'u32', holder: 'u32' }, reply: 'file_attached' },
+  file_attached: { id: 101, payload: { handle: 'u32' } },
+  /** Give back `refs` references counted for `holder`: its description closed, or a record for it was not delivered. */
+  file_detach: { id: 102, payload: { handle: 'u32', holder: 'u32', refs: 'u32' } },
+  /** Read up to `len` bytes at `position` (a stream, a FIFO or a device, ignores it). */
+  file_read: { id: 103, payload: { handle: 'u32', position: 'f64', len: 'u32' }, reply: 'file_data' },
+  /** The bytes read (fewer than asked near the end of the file, none at it) and the attributes after. */
+  file_data: { id: 104, payload: { data: 'bytes', stat: FILESTAT } },
+  /** Write all of `data` at `position`, or at the end when `append`. A kernel has at most WRITE_CREDIT bytes unanswered. */
+  file_write: { id: 105, payload: { handle: 'u32', position: 'f64', append: 'bool', data: 'bytes' }, reply: 'file_written' },
+  /** Written, up to `end` (the offset after the last byte). */
+  file_written: { id: 106, payload: { end: 'f64', stat: FILESTAT } },
+  /** ftruncate to `size`. */
+  file_set_size: { id: 107, payload: { handle: 'u32', size: 'f64' }, reply: 'file_changed' },
+  /** Make the file at least `offset` + `len` bytes long. */
+  file_allocate: { id: 108, payload: { handle: 'u32', offset: 'f64', len: 'f64' }, reply: 'file_changed' },
+  /** Set the access and modification times; each `how` is 0 (leave it), 1 (now) or 2 (the ns given). */
+  file_set_times: { id: 109, payload: { handle: 'u32', atim: 'u64', mtim: 'u64', atimHow: 'u8', mtimHow: 'u8' }, reply: 'file_changed' },
+  /** fsync, or fdatasync when `dataOnly`. */
+  file_sync: { id: 110, payload: { handle: 'u32', dataOnly: 'bool' }, reply: 'file_changed' },
+  /** Done: the attributes after. */
+  file_changed: { id: 111, payload: { stat: FILESTAT } },
+
   // ---- information: what ps and `popcorn kernels` show (src/services/info.ts) ----
   /** Ask a kernel for its processes, load and message counters. */
   kernel_info: { id: 60, payload: {}, reply: 'kernel_info_reply' },
@@ -236,8 +300,12 @@ export const MESSAGES = {
         name: 'str',
         args: ['str'],
       }],
-      /** Table sizes: live processes, origin records (live + zombie), pipes and proxies, host stream channels. */
-      tables: { processes: 'u32', origins: 'u32', pipes: 'u32', streams: 'u32' },
+      /**
+       * Table sizes: live processes, origin records (live + zombie), pipes and proxies, host
+       * stream channels, files of other nodes' processes kept here (deputies) plus descriptions of
+       * files kept elsewhere.
+       */
+      tables: { processes: 'u32', origins: 'u32', pipes: 'u32', streams: 'u32', files: 'u32' },
       /** Processes that moved to and from this kernel since boot; µs from stop to running here of the last arrival. */
       migrations: { in: 'u32', out: 'u32', last_us: 'f64' },
       /** The kernel thread's V8 heap in use. */

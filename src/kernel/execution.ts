@@ -155,6 +155,16 @@ export class Execution {
     return this.module.layout.handover;
   }
 
+  /** The largest the memory may grow, in pages (scratch pages included): the module's. */
+  get maximumPages(): number {
+    return this.module.layout.maximum;
+  }
+
+  /** The program's bytes of memory: all of it but popcorn's scratch pages at the top. */
+  get programBytes(): number {
+    return this.scratchBase();
+  }
+
   /**
    * A copy of the state (see capturable). Without `copyMemory` the state has no memory: the
    * caller hands the memory over (`handOver`) instead.

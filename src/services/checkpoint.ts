@@ -39,7 +39,8 @@ import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import { originOf } from '../kernel/pids.js';
 import { SIGSTOP } from '../kernel/signals.js';
 import { RemoteError, RequestTimeoutError } from '../msg/requests.js';
-import type { EndpointId } from '../msg/address.js';
+import { describeEndpoint, type EndpointId } from '../msg/address.js';
+import { RemoteFile } from '../kernel/remote-file.js';
 import { FdKind, fileKind, importFds, offsetOf, type FdRecord, type TransferServices } from './fd-transfer.js';
 import type { ProcessServer } from './process.js';
 
@@ -169,6 +170,8 @@ class CheckpointService {
         records.push({ ...base, kind: FdKind.DIRECTORY, path: d.hostPath });
       } else if (d instanceof HostFile) {
         records.push({ ...base, kind: fileKind(d), path: hostPathOf(fd, d), offset: offsetOf(d) });
+      } else if (d instanceof RemoteFile) {
+        throw new WasiError(Errno.NOTSUP, `fd ${fd} is a file kept open by ${describeEndpoint(d.ref.home)}, on another node: a checkpoint holds files by path, so take it where the file was opened`);
       } else if (this.transfer.pipes.refOf(d) !== undefined) {
         throw new WasiError(Errno.NOTSUP, `fd ${fd} is a pipe end: a checkpoint can hold only files and the terminal`);
       } else {

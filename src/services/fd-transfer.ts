@@ -5,22 +5,32 @@
  *   - host streams (the terminal, a run session's stdio) by stream id: the host serves any kernel;
  *   - pipe ends by (home, pipe, end): the sender first has the home count one more reference, so
  *     the pipe cannot see its last reader or writer go while the end is in flight;
- *   - host files by a new host fd on the same file (host fds belong to the whole node process,
- *     so one kernel may open it and another own it), at the same offset. The two kernels then
- *     have separate offsets, as after open() twice rather than after fork();
- *   - directories by host path (they are opened by path anyway, see sandbox.ts).
+ *   - host files, to a kernel of the same node, by a new host fd on the same file (host fds
+ *     belong to the whole node process, so one kernel may open it and another own it), at the
+ *     same offset. The two kernels then have separate offsets, as after open() twice rather
+ *     than after fork();
+ *   - host files, to a kernel of another node, as remote files: a host fd means nothing in
+ *     another node's process, so the file stays open here, with this kernel's file deputy
+ *     (file-deputy.ts), and the record names it by (home, handle). The offset is carried as
+ *     above. A remote file handed on again keeps its home and handle (the home first counts a
+ *     reference for the receiver, as for a pipe end); handed back to its home, it is a host
+ *     file there again;
+ *   - directories by host path (they are opened by path anyway, see sandbox.ts; across nodes
+ *     that path is the other node's, which is right when they share a filesystem).
  * Anything else (a kernel-local buffer) cannot travel: ENOTSUP.
  */
 
 import * as fs from 'node:fs';
-import type { EndpointId } from '../msg/address.js';
+import { nodeOf, type EndpointId } from '../msg/address.js';
 import { HostInput, HostOutput, type HostStreamChannels } from '../kernel/host-stream.js';
 import { Errno, WasiError, host } from '../kernel/wasi/errno.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
+import { RemoteFile } from '../kernel/remote-file.js';
 import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
 import { STREAM_RIGHTS, Whence } from '../kernel/wasi/types.js';
 import type { Payload } from '../protocol.js';
 import { PIPE_READ, type PipeService } from './pipe.js';
+import type { FileDeputy } from './file-deputy.js';
 
 export type FdRecord = Payload<'proc_start'>['fds'][number];
 
@@ -29,11 +39,15 @@ const NOTHING = new Uint8Array(0);
 /** The `kind` of an FdRecord. */
 export const FdKind = {
   HOST_INPUT: 1, HOST_OUTPUT: 2, PIPE_READ: 3, PIPE_WRITE: 4, FILE_READ: 5, FILE_WRITE: 6, FILE_READ_WRITE: 7, DIRECTORY: 8,
+  /** A file kept open by kernel `home` (its deputy `id`); `unread` holds a REMOTE_FILE_STATE. */
+  REMOTE_FILE: 9,
 } as const;
 
 export interface TransferServices {
   channels: HostStreamChannels;
   pipes: PipeService;
+  /** Files across nodes. Without it host files travel by host fd, which is right within a node only. */
+  files?: FileDeputy;
 }
 
 /** Fds 0, 1, 2 on the streams `ids` (stdin, stdout, stderr) of host `home`: how a node starts a process. */
@@ -44,10 +58,16 @@ export function hostStreamRecords(home: EndpointId, ids: number[]): FdRecord[] {
 }
 
 /**
- * Describe fds for another kernel. `done` gets the records once every pipe end's home has counted
- * the new reference, or the first error (what was already prepared is then given back).
+ * Describe fds for kernel `target`. `done` gets the records once every pipe end's and remote
+ * file's home has counted the new reference, or the first error (what was already prepared is
+ * then given back).
  */
-export function exportFds(services: TransferServices, fds: { fd: number; entry: FdEntry }[], done: (error: Error | null, records: FdRecord[]) => void): void {
+export function exportFds(
+  services: TransferServices,
+  fds: { fd: number; entry: FdEntry }[],
+  target: EndpointId,
+  done: (error: Error | null, records: FdRecord[]) => void,
+): void {
   const records: FdRecord[] = [];
   /** Pipe records whose home has not counted them: not to be given back on failure. */
   const uncounted = new Set<FdRecord>();
@@ -61,8 +81,18 @@ export function exportFds(services: TransferServices, fds: { fd: number; entry: 
   };
   try {
     for (const { fd, entry } of fds) {
-      const record = exportOne(fd, entry, services);
+      const record = exportOne(fd, entry, services, target);
       records.push(record);
+      const d = entry.description;
+      if (d instanceof RemoteFile) {
+        waiting++;
+        (services.files as FileDeputy).retain(d, target, (offset, state) => {
+          record.offset = offset;
+          record.unread = state;
+          settle(null);
+        });
+        continue;
+      }
       if (record.kind !== FdKind.PIPE_READ && record.kind !== FdKind.PIPE_WRITE) continue;
       if (record.kind === FdKind.PIPE_READ) {
         waiting++;
@@ -84,13 +114,20 @@ export function exportFds(services: TransferServices, fds: { fd: number; entry: 
   settle(null);
 }
 
-function exportOne(fd: number, entry: FdEntry, services: TransferServices): FdRecord {
+function exportOne(fd: number, entry: FdEntry, services: TransferServices, target: EndpointId): FdRecord {
   const d = entry.description;
   const base = { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: d.fdflags, offset: 0, unread: NOTHING };
   if (d instanceof HostInput) return { ...base, kind: FdKind.HOST_INPUT, id: d.stream, home: d.home };
   if (d instanceof HostOutput) return { ...base, kind: FdKind.HOST_OUTPUT, id: d.stream, home: d.home };
   if (d instanceof HostDirectory) return { ...base, kind: FdKind.DIRECTORY, path: d.hostPath };
-  if (d instanceof HostFile) return { ...base, kind: fileKind(d), id: reopen(d), offset: offsetOf(d) };
+  const files = services.files;
+  if (d instanceof HostFile) {
+    if (files === undefined || nodeOf(target) === nodeOf(files.self)) return { ...base, kind: fileKind(d), id: reopen(d), offset: offsetOf(d) };
+    const { handle, state } = files.deputize(d, target);
+    return { ...base, kind: FdKind.REMOTE_FILE, id: handle, home: files.self, offset: offsetOf(d), unread: state };
+  }
+  // Offset and state once its operations in flight are answered (exportFds).
+  if (d instanceof RemoteFile && files !== undefined) return { ...base, kind: FdKind.REMOTE_FILE, id: d.ref.handle, home: d.ref.home };
   const ref = services.pipes.refOf(d);
   if (ref !== undefined) return { ...base, kind: ref.end === PIPE_READ ? FdKind.PIPE_READ : FdKind.PIPE_WRITE, id: ref.pipe, home: ref.home };
   throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be given to a process on another kernel`);
@@ -99,7 +136,7 @@ function exportOne(fd: number, entry: FdEntry, services: TransferServices): FdRe
 export const fileKind = (d: HostFile): number => (d.readable && d.writable ? FdKind.FILE_READ_WRITE : d.readable ? FdKind.FILE_READ : FdKind.FILE_WRITE);
 
 /** A second host fd on the same open file (Linux's /proc/self/fd), owned by the receiver. */
-function reopen(d: HostFile): number {
+export function reopen(d: HostFile): number {
   const C = fs.constants;
   const access = d.readable && d.writable ? C.O_RDWR : d.readable ? C.O_RDONLY : C.O_WRONLY;
   return host('open', () => fs.openSync(`/proc/self/fd/${d.fd}`, access));
@@ -152,6 +189,9 @@ function importOne(services: TransferServices, r: FdRecord): FileDescription {
     case FdKind.FILE_WRITE:
     case FdKind.FILE_READ_WRITE:
       return adoptFile(r);
+    case FdKind.REMOTE_FILE:
+      if (services.files === undefined) throw new WasiError(Errno.NOTSUP, `fd ${r.fd} is a file of another node, and this kernel has no file deputy`);
+      return services.files.adopt(r.home, r.id, r.offset, r.fdflags, r.unread);
     default:
       throw new WasiError(Errno.INVAL, `fd ${r.fd}: unknown kind ${r.kind}`);
   }
@@ -169,10 +209,11 @@ function adoptFile(r: FdRecord): HostFile {
   return file;
 }
 
-/** Records that will not be sent: give back what exporting took (pipe references, host fds). */
+/** Records that will not be used: give back what exporting took (pipe and remote file references, host fds). */
 export function discardRecords(services: TransferServices, records: FdRecord[]): void {
   for (const r of records) {
     if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.adopt(pipeRef(r), r.unread).close();
     else if (r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) fs.closeSync(r.id);
+    else if (r.kind === FdKind.REMOTE_FILE) services.files?.discard(r.home, r.id, r.unread);
   }
 }

@@ -11,6 +11,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { Kernel } from '../kernel/kernel.js';
 import type { Payload } from '../protocol.js';
 import type { ProcessServer } from './process.js';
+import { fileDeputyOf } from './file-deputy.js';
 
 export function installInfoService(kernel: Kernel, server: ProcessServer): void {
   kernel.messenger.on('kernel_info', (_msg, from) => {
@@ -35,7 +36,7 @@ export function kernelInfo(kernel: Kernel, server: ProcessServer): Payload<'kern
     kernel: kernel.id,
     load: kernel.scheduler.runnable + running,
     processes,
-    tables: { processes: kernel.processes.size, ...server.tables() },
+    tables: { processes: kernel.processes.size, ...server.tables(), files: fileDeputyOf(kernel)?.size ?? 0 },
     migrations: { ...server.migration.counts },
     heap_bytes: getHeapStatistics().used_heap_size,
     messages: { ...kernel.messenger.stats },

@@ -14,7 +14,8 @@
  * The memory does not travel in the image: it is a shared WebAssembly.Memory
  * (src/wasm/shared-memory.ts), posted on the MessagePort this kernel has with the destination
  * (KernelBoot.handover), which instantiates the module over it. Nothing is copied, so a move
- * costs the same whatever the process's size.
+ * costs the same whatever the process's size. To another node it goes ahead in pieces
+ * (memory-transfer.ts).
  */
 
 import { receiveMessageOnPort } from 'node:worker_threads';
@@ -24,9 +25,10 @@ import { capturable, captureProcess, restoreProcess, type ProcessImage } from '.
 import { Operation } from '../kernel/operation.js';
 import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import { originOf } from '../kernel/pids.js';
-import type { EndpointId } from '../msg/address.js';
+import { nodeOf, type EndpointId } from '../msg/address.js';
 import { discardRecords, exportFds, importFds, type TransferServices } from './fd-transfer.js';
 import { ensureModule } from './programs.js';
+import { MemoryTransfer } from './memory-transfer.js';
 import type { ProcessServer } from './process.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -44,9 +46,12 @@ export class Migration {
   private readonly waiting = new Map<number, MoveDone[]>();
   /** Moves in and out, and how long the last arrival took from stop to runnable here (µs). */
   readonly counts = { in: 0, out: 0, last_us: 0 };
+  /** Memory to and from other nodes, sent ahead of the image. */
+  readonly memory: MemoryTransfer;
 
   constructor(private readonly kernel: Kernel, private readonly server: ProcessServer, private readonly transfer: TransferServices) {
     kernel.mover = (p) => this.leave(p);
+    this.memory = new MemoryTransfer(kernel);
     const m = kernel.messenger;
     m.on('proc_migrate', (msg, from) => {
       const refuse = (error: unknown): void => {
@@ -56,6 +61,7 @@ export class Migration {
       ensureModule(kernel, msg.hash, from.src, (missing) => {
         if (missing !== null) {
           discardRecords(this.transfer, msg.fds);
+          this.memory.forget(msg.pid);
           refuse(missing);
           return;
         }
@@ -63,6 +69,7 @@ export class Migration {
           this.arrive(msg, msg.handedOver ? this.takeOver(msg, from.src) : undefined);
           m.reply(from, 'proc_migrate', { pid: msg.pid });
         } catch (error) {
+          this.memory.forget(msg.pid);
           refuse(error);
         }
       });
@@ -169,7 +176,7 @@ export class Migration {
     this.kernel.processes.delete(p.pid);
     this.departing.set(p.pid, p);
     const fds = p.context.fds.fds().map((fd) => ({ fd, entry: p.context.fds.get(fd) })).filter((f) => f.entry.preopenName === undefined);
-    exportFds(this.transfer, fds, (error, records) => {
+    exportFds(this.transfer, fds, target, (error, records) => {
       this.departing.delete(p.pid);
       if (error !== null) this.stay(p, new WasiError(Errno.NOTSUP, error.message));
       else if (p.pendingKill !== undefined) this.stay(p, null);
@@ -180,10 +187,12 @@ export class Migration {
 
   private send(p: Process, target: EndpointId, records: ProcessImage['fds'], stoppedAt: number): void {
     const port = this.kernel.handover[target];
-    const handOver = port !== undefined && p.execution.canHandOver;
-    const image: ProcessImage = { ...captureProcess(p, !handOver), fds: records, stoppedAt };
-    // The memory itself goes by the port, before the image goes by the ring: it is there first.
-    if (handOver) port.postMessage({ pid: p.pid, memory: p.execution.handOver() });
+    // Apart from the image, the memory goes first: by the port within the node, in pieces to
+    // another node (not for a module with a start function: its memory cannot be taken over).
+    const apart = p.execution.canHandOver;
+    const image: ProcessImage = { ...captureProcess(p, !apart), fds: records, stoppedAt };
+    if (apart && port !== undefined) port.postMessage({ pid: p.pid, memory: p.execution.handOver() });
+    else if (apart) this.memory.send(p, target);
     this.forwardTo(p.pid, target);
     this.server.relocate(p.pid, target);
     this.counts.out++;
@@ -203,9 +212,10 @@ export class Migration {
   /**
    * The live memory handed over with `image` by the port from `source` (Execution.handOver): a
    * shared memory, so nothing is copied, whatever its size. What came before it on the port was
-   * for moves that failed on the way.
+   * for moves that failed on the way. From another node: the memory its pieces were written into.
    */
   private takeOver(image: ProcessImage, source: EndpointId): WebAssembly.Memory {
+    if (nodeOf(source) !== nodeOf(this.kernel.id)) return this.memory.take(image.pid, source);
     const port = this.kernel.handover[source];
     for (let m = port && receiveMessageOnPort(port); m !== undefined; m = port && receiveMessageOnPort(port)) {
       const handed = m.message as { pid: number; memory: WebAssembly.Memory };

@@ -34,6 +34,7 @@ import { nodeOf, type EndpointId } from '../msg/address.js';
 import { LOST_STATUS, SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
 import { discardRecords, exportFds, importFds, type TransferServices } from './fd-transfer.js';
 import { installPipeService } from './pipe.js';
+import { installFileDeputy } from './file-deputy.js';
 import { Programs, ensureModule } from './programs.js';
 import { Migration } from './migration.js';
 import { installCheckpointService } from './checkpoint.js';
@@ -78,7 +79,7 @@ export class ProcessServer implements ProcessSystem {
 
   constructor(private readonly kernel: Kernel) {
     this.pids = new PidAllocator(kernel.id);
-    this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel) };
+    this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel), files: installFileDeputy(kernel) };
     this.programs = new Programs(kernel);
     this.migration = new Migration(kernel, this, this.transfer);
     installCheckpointService(kernel, this, this.transfer);
@@ -235,7 +236,7 @@ export class ProcessServer implements ProcessSystem {
   }
 
   private spawnThere(parent: Process, target: EndpointId, spec: CreateSpec, op: Operation<number>): void {
-    exportFds(this.transfer, spec.fds, (error, records) => {
+    exportFds(this.transfer, spec.fds, target, (error, records) => {
       if (error !== null) {
         op.complete(asWasiError(error, Errno.NOTSUP));
         return;
@@ -434,6 +435,7 @@ export class ProcessServer implements ProcessSystem {
   private nodeLost(node: number, reason: string): void {
     const there = (id: EndpointId): boolean => nodeOf(id) === node;
     this.kernel.messenger.peersLost(there, `node ${node}`, reason);
+    this.migration.memory.forgetNode(node);
     const exit: ExitRecord = { status: LOST_STATUS, signal: SIGKILL, trap: `popcorn: lost with node ${node} (${reason})\n` };
     for (const [pid, record] of [...this.origins]) {
       if (!record.zombie && there(record.location)) this.endedAtOrigin(pid, exit);
