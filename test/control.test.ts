@@ -5,11 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { example, popcorn, type RunResult } from './cli-helpers.js';
+import { CLI, TEST_CACHE, example, popcorn, type RunResult } from './cli-helpers.js';
 import type { PsEntry } from '../src/cli/ps.js';
 
 
@@ -48,7 +48,7 @@ s.on('error', (e) => process.stdout.write(e.code));`;
 }
 
 test('boot, run --detach, ps, kill, kernels, run through the node, shutdown', async () => {
-  const { dir, cli, socket, cleanup } = withNode();
+  const { dir, env, cli, socket, cleanup } = withNode();
   try {
     const none = await cli(['ps']);
     assert.equal(none.status, 1);
@@ -115,6 +115,16 @@ test('boot, run --detach, ps, kill, kernels, run through the node, shutdown', as
     assert.equal(hello.stdout, 'Hello from popcorn!\nx\n');
     const echo = await cli(['run', '--on', '1', example('test/echo_stdin.wasm')], 'one\ntwo\n');
     assert.equal(echo.stdout, '> one\n> two\n');
+    // stdin a file (`< FILE`): an fs.ReadStream, not a pipe or a terminal
+    const input = join(dir, 'input.txt');
+    writeFileSync(input, 'three\n');
+    const fromFile = spawnSync(process.execPath, [CLI, 'run', example('test/echo_stdin.wasm')], {
+      env: { ...process.env, POPCORN_CACHE_DIR: TEST_CACHE, ...env },
+      stdio: [openSync(input, 'r'), 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    assert.equal(fromFile.stdout, '> three\n');
     const status = await cli(['run', example('test/exit_code.wasm'), '7']);
     assert.equal(status.status, 7);
 

@@ -149,7 +149,8 @@ export async function runOnNode(client: ControlClient, request: ControlMessage):
     if (stdinListening) {
       process.stdin.pause();
       process.stdin.removeAllListeners('data');
-      process.stdin.unref();
+      // A terminal or pipe can be unref'd; a file (`< FILE`) is an fs.ReadStream, which cannot.
+      if (typeof (process.stdin as { unref?: unknown }).unref === 'function') process.stdin.unref();
     }
   }
 }

@@ -8,7 +8,7 @@
 
 import { isatty } from 'node:tty';
 import type { Messenger } from '../msg/messenger.js';
-import type { EndpointId } from '../msg/address.js';
+import { nodeOf, type EndpointId } from '../msg/address.js';
 import { BLOCKED, type Blocked, type Pollable } from './wasi/blocking.js';
 import { BaseDescription, BufferedStream } from './wasi/file-description.js';
 import { Filetype, STREAM_RIGHTS } from './wasi/types.js';
@@ -51,6 +51,11 @@ export class HostStreamChannels {
   get size(): number {
     return this.channels.size;
   }
+
+  /** The hosts of node `node` are gone: nothing of theirs will be credited. */
+  hostLost(node: number): void {
+    for (const c of [...this.channels.values()]) if (nodeOf(c.host) === node) c.abandon();
+  }
 }
 
 /** Both are u32: the key stays an exact number. */
@@ -62,6 +67,11 @@ export class HostStreamChannel {
   users = 0;
   private inFlight = 0;
   private readonly writeWatchers = new Set<() => void>();
+  /** Bytes ever sent, and ever credited (the host writes a stream's bytes in order). */
+  private sent = 0;
+  private credited = 0;
+  /** Who waits for the bytes sent up to `upTo` to be written (an exiting process: whenWritten). */
+  private readonly writtenWatchers: { upTo: number; fn: () => void }[] = [];
   /** Received input not yet read (input streams only). */
   readonly input = new BufferedStream({ writable: true, readable: true });
   private wanting = false;
@@ -90,14 +100,42 @@ export class HostStreamChannel {
 
   send(data: Uint8Array): void {
     this.inFlight += data.length;
+    this.sent += data.length;
     this.messenger.send(this.host, 'stream_write', { stream: this.stream, data });
   }
 
   /** The host wrote `bytes` of ours: writers waiting for the window may go on. */
   credit(bytes: number): void {
     this.inFlight = Math.max(0, this.inFlight - bytes);
+    this.credited += bytes;
     for (const wake of [...this.writeWatchers]) wake();
+    this.settleWritten();
     this.dropIfIdle();
+  }
+
+  /**
+   * Run `fn` once every byte sent so far has been written by the host (at once if it has).
+   * Later writes of other processes sharing the channel do not delay it.
+   */
+  whenWritten(fn: () => void): void {
+    if (this.credited >= this.sent) fn();
+    else this.writtenWatchers.push({ upTo: this.sent, fn });
+  }
+
+  /** The host is gone (its node was lost): nothing in flight will be credited. */
+  abandon(): void {
+    this.credited = this.sent;
+    this.inFlight = 0;
+    this.settleWritten();
+    this.dropIfIdle();
+  }
+
+  private settleWritten(): void {
+    if (this.writtenWatchers.length === 0) return;
+    const due = this.writtenWatchers.filter((w) => w.upTo <= this.credited);
+    if (due.length === 0) return;
+    this.writtenWatchers.splice(0, this.writtenWatchers.length, ...this.writtenWatchers.filter((w) => w.upTo > this.credited));
+    for (const w of due) w.fn();
   }
 
   watchWritable(fn: () => void): () => void {
@@ -159,6 +197,11 @@ export class HostOutput extends HostStreamEnd {
     if (!this.channel.writable) return BLOCKED;
     this.channel.send(buf.slice(off, off + len));
     return len;
+  }
+
+  /** Run `fn` once what was written here so far has reached the host's stream. */
+  whenWritten(fn: () => void): void {
+    this.channel.whenWritten(fn);
   }
 }
 

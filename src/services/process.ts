@@ -19,7 +19,7 @@
 import type { Kernel } from '../kernel/kernel.js';
 import { Process, type ExitRecord } from '../kernel/process.js';
 import type { SliceOutcome } from '../kernel/execution.js';
-import { HostStreamChannels } from '../kernel/host-stream.js';
+import { HostOutput, HostStreamChannels } from '../kernel/host-stream.js';
 import { formatTrap, TRAP_EXIT_STATUS } from '../kernel/trap.js';
 import { compileCached } from '../wasm/compiled.js';
 import type { Payload } from '../protocol.js';
@@ -339,15 +339,21 @@ export class ProcessServer implements ProcessSystem {
 
   /** A process of this kernel ended: close its fds, settle its children, tell its origin. */
   private ended(p: Process, outcome: SliceOutcome): void {
+    const outputs = hostOutputs(p);
     p.release();
     for (const [child, exit] of p.children.drain()) {
       if (exit === null) this.reparent(child, INIT_PID);
       else this.reaped(child);
     }
     const exit = exitRecord(p, outcome);
-    const origin = originOf(p.pid);
-    if (origin === this.kernel.id) this.endedAtOrigin(p.pid, exit);
-    else this.kernel.messenger.send(origin, 'proc_ended', { pid: p.pid, ...exit });
+    // Its exit is told once its output is on the terminal: its output and its exit take
+    // different paths (it writes to its host, its exit goes to its origin, then its parent or
+    // host), and a parent that prints after wait() must not print before its child.
+    whenAllWritten(outputs, () => {
+      const origin = originOf(p.pid);
+      if (origin === this.kernel.id) this.endedAtOrigin(p.pid, exit);
+      else this.kernel.messenger.send(origin, 'proc_ended', { pid: p.pid, ...exit });
+    });
   }
 
   private endedAtOrigin(pid: number, exit: ExitRecord): void {
@@ -436,6 +442,7 @@ export class ProcessServer implements ProcessSystem {
     const there = (id: EndpointId): boolean => nodeOf(id) === node;
     this.kernel.messenger.peersLost(there, `node ${node}`, reason);
     this.migration.memory.forgetNode(node);
+    this.transfer.channels.hostLost(node);
     const exit: ExitRecord = { status: LOST_STATUS, signal: SIGKILL, trap: `popcorn: lost with node ${node} (${reason})\n` };
     for (const [pid, record] of [...this.origins]) {
       if (!record.zombie && there(record.location)) this.endedAtOrigin(pid, exit);
@@ -478,4 +485,24 @@ function asWasiError(error: unknown, fallback: number): WasiError {
   if (error instanceof WasiError) return error;
   const errno = error instanceof RemoteError ? errnoOf(error.code) : undefined;
   return new WasiError(errno ?? fallback, error instanceof Error ? error.message : String(error));
+}
+
+/** The host output streams a process writes to (its output goes there, apart from its exit). */
+function hostOutputs(p: Process): HostOutput[] {
+  const outputs = new Set<HostOutput>();
+  for (const fd of p.context.fds.fds()) {
+    const d = p.context.fds.get(fd).description;
+    if (d instanceof HostOutput) outputs.add(d);
+  }
+  return [...outputs];
+}
+
+/** Run `fn` once each output has written what it was given so far. */
+function whenAllWritten(outputs: HostOutput[], fn: () => void): void {
+  let left = outputs.length + 1;
+  const one = (): void => {
+    if (--left === 0) fn();
+  };
+  for (const out of outputs) out.whenWritten(one);
+  one();
 }
