@@ -51,8 +51,11 @@ export interface Cluster {
   readonly secretFile: string;
   readonly cache: string;
   readonly nodes: ClusterNode[];
-  /** Boot one more node joining through `via` (default: the last node); rejects if it fails. */
-  join(via?: ClusterNode, kernels?: number): Promise<ClusterNode>;
+  /**
+   * Boot one more node joining through `via` (default: the last node), with its own module cache
+   * `cache` if given (default: the shared one); rejects if it fails.
+   */
+  join(via?: ClusterNode, kernels?: number, cache?: string): Promise<ClusterNode>;
   /**
    * `popcorn boot` for a node that is expected to fail (e.g. a wrong secret): its result, and
    * its runtime directory. A node that came up anyway is tracked and shut down with the others.
@@ -103,7 +106,7 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
   const sessions = new Set<ChildProcess>();
   let nextDir = 0;
 
-  const envOf = (dir: string): Record<string, string> => ({ POPCORN_RUNTIME_DIR: dir, POPCORN_CACHE_DIR: cache });
+  const envOf = (dir: string, nodeCache = cache): Record<string, string> => ({ POPCORN_RUNTIME_DIR: dir, POPCORN_CACHE_DIR: nodeCache });
   const newDir = (): string => {
     const dir = join(root, `node${nextDir++}`);
     mkdirSync(dir, { mode: 0o700 });
@@ -112,11 +115,11 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
   };
 
   /** `popcorn boot` on a fresh port, again on another if that one is taken. */
-  const boot = async (dir: string, extra: string[], bootKernels: number, secret: string): Promise<{ result: RunResult; listen: string; pid: number | undefined }> => {
+  const boot = async (dir: string, extra: string[], bootKernels: number, secret: string, nodeCache = cache): Promise<{ result: RunResult; listen: string; pid: number | undefined }> => {
     for (let attempt = 1; ; attempt++) {
       const listen = `127.0.0.1:${freePortGuess()}`;
       const result = await popcorn(['boot', '-k', String(bootKernels), '--listen', listen, ...extra, '--secret-file', secret], {
-        env: envOf(dir),
+        env: envOf(dir, nodeCache),
         timeoutMs: 40_000,
       });
       const pid = /pid (\d+)/.exec(result.stdout)?.[1];
@@ -126,8 +129,8 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
     }
   };
 
-  const makeNode = (node: number, dir: string, listen: string, pid: number): ClusterNode => {
-    const env = envOf(dir);
+  const makeNode = (node: number, dir: string, listen: string, pid: number, nodeCache = cache): ClusterNode => {
+    const env = envOf(dir, nodeCache);
     return {
       node,
       dir,
@@ -156,15 +159,15 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
     secretFile,
     cache,
     nodes,
-    async join(via, joinKernels = kernels) {
+    async join(via, joinKernels = kernels, nodeCache = cache) {
       const dir = newDir();
       const extra = via === undefined && nodes.length === 0 ? [] : ['--join', (via ?? (nodes.at(-1) as ClusterNode)).listen];
-      const { result, listen, pid } = await boot(dir, extra, joinKernels, secretFile);
+      const { result, listen, pid } = await boot(dir, extra, joinKernels, secretFile, nodeCache);
       if (result.status !== 0 || pid === undefined) {
         throw new Error(`popcorn boot ${extra.join(' ')} failed (${String(result.status)}): ${result.stderr}${result.stdout}`);
       }
       const number = /node (\d+) of a cluster/.exec(result.stdout)?.[1];
-      const node = makeNode(number === undefined ? 0 : Number(number), dir, listen, pid);
+      const node = makeNode(number === undefined ? 0 : Number(number), dir, listen, pid, nodeCache);
       nodes.push(node);
       return node;
     },

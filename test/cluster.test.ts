@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { example } from './cli-helpers.js';
@@ -409,5 +409,33 @@ test('a node preparing a program nobody has run yet keeps its peers (instrumenti
   for (const node of members) {
     assert.doesNotMatch(node.log().slice(logged.get(node)), /lost/, `node ${node.node}'s log`);
     assert.equal((await kernels(node)).length, 6, `node ${node.node} still sees every kernel`);
+  }
+});
+
+test('a node with an empty module cache fetches programs by content hash from the node that asks', async () => {
+  const own = mkdtempSync(join(tmpdir(), 'popcorn-own-cache-'));
+  try {
+    const bare = await cluster.join(n0, 1, own);
+    const kernel = (await kernels(n0)).find((k) => k.node === bare.node)?.kernel;
+    assert.ok(kernel !== undefined, 'the new node has a kernel');
+    assert.deepEqual(readdirSync(own), [], 'it starts with nothing');
+    // A run from node 0 on its kernel: the module comes from node 0's cache.
+    const hello = await run(n0, kernel, 'hello.wasm', ['x']);
+    assert.equal(hello.status, 0, hello.stderr);
+    assert.equal(hello.stdout, 'Hello from popcorn!\nx\n');
+    assert.ok(readdirSync(own).some((f) => f.endsWith('.wasm')), 'the module is in its cache now');
+    // A migration brings its module along the same way, and the process comes back whole.
+    const spin = n0.session(['run', '--on', '0', example('test/spin.wasm'), ...FOREVER]);
+    await spin.waitFor(/spin 0 \d+/);
+    const pid = (await findProcess(n0, 'spin.wasm')).pid;
+    for (const to of [kernel, 0]) {
+      const moved = await n0.cli(['migrate', String(pid), String(to)]);
+      assert.equal(moved.status, 0, moved.stderr);
+    }
+    assert.equal(readdirSync(own).filter((f) => f.endsWith('.wasm')).length, 2, 'spin.wasm was fetched for the move');
+    assert.equal((await n0.cli(['kill', '-KILL', String(pid)])).status, 0);
+    assert.equal((await spin.done).status, 137);
+  } finally {
+    rmSync(own, { recursive: true, force: true });
   }
 });
