@@ -88,7 +88,7 @@ import { clusterKey, PSK_IDENTITY, TLS_OPTIONS } from '../src/node/cluster.js';
 import { nodeOf, type EndpointId } from '../src/msg/address.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, ROOT, example, intArg, median, round3 } from './runners.js';
+import { Capture, ROOT, example, intArg, median, round3, waitForOutput } from './runners.js';
 
 const PARTS = ['migrate', 'spawn', 'rtt'] as const;
 type Part = (typeof PARTS)[number];
@@ -351,32 +351,6 @@ async function startB(res: Resources, node: PopcornNode, portA: number, secretFi
     }
     throw new Error(`cluster bench: node B ${why}; its log:\n${b.tail}`);
   }
-}
-
-/** Resolves once `capture` has received `text`; rejects if `ended` settles first or after `timeoutMs`. */
-function waitForOutput(capture: Capture, text: string, ended: Promise<unknown>, timeoutMs: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (error?: Error): void => {
-      if (done) return;
-      done = true;
-      clearInterval(poll);
-      clearTimeout(timer);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    const seen = (): boolean => Buffer.concat(capture.chunks).toString('utf8').includes(text);
-    const poll = setInterval(() => {
-      if (seen()) finish();
-    }, 2);
-    const timer = setTimeout(() => finish(new Error(`${what}: no "${text.trim()}" within ${timeoutMs / 1000} s`)), timeoutMs);
-    ended.then(
-      (exit) => {
-        if (!seen()) finish(new Error(`${what}: ended before printing "${text.trim()}": ${JSON.stringify(exit)}`));
-      },
-      () => undefined,
-    );
-  });
 }
 
 /** node.info() of all four kernels, or an error saying which did not answer. */

@@ -52,7 +52,7 @@ import { Readable } from 'node:stream';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, example, intArg, median, round3 } from './runners.js';
+import { Capture, example, intArg, median, round3, waitForOutput } from './runners.js';
 
 const PARTS = ['migrate', 'balance'] as const;
 type Part = (typeof PARTS)[number];
@@ -112,32 +112,6 @@ function memcpyUs(): { warm: number; fresh: number } {
     if (copy[MEMCPY_BYTES - 1] !== src[MEMCPY_BYTES - 1]) throw new Error('memcpy: copy differs');
   }
   return { warm: median(warm), fresh: median(fresh) };
-}
-
-/** Resolves once `capture` has received `text`; rejects if `ended` settles first or after `timeoutMs`. */
-function waitForOutput(capture: Capture, text: string, ended: Promise<unknown>, timeoutMs: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (error?: Error): void => {
-      if (done) return;
-      done = true;
-      clearInterval(poll);
-      clearTimeout(timer);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    const seen = (): boolean => Buffer.concat(capture.chunks).toString('utf8').includes(text);
-    const poll = setInterval(() => {
-      if (seen()) finish();
-    }, 2);
-    const timer = setTimeout(() => finish(new Error(`${what}: no "${text.trim()}" within ${timeoutMs / 1000} s`)), timeoutMs);
-    ended.then(
-      (exit) => {
-        if (!seen()) finish(new Error(`${what}: ended before printing "${text.trim()}": ${JSON.stringify(exit)}`));
-      },
-      () => undefined,
-    );
-  });
 }
 
 interface SizeResult {

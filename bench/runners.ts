@@ -202,3 +202,29 @@ export function intArg(args: Record<string, string | true>, name: string, fallba
   if (v === true || !Number.isInteger(n) || n < 1) throw new Error(`--${name} needs a positive integer, got ${String(v)}`);
   return n;
 }
+
+/** Resolves once `capture` has received `text`; rejects if `ended` settles first or after `timeoutMs`. */
+export function waitForOutput(capture: Capture, text: string, ended: Promise<unknown>, timeoutMs: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (error?: Error): void => {
+      if (done) return;
+      done = true;
+      clearInterval(poll);
+      clearTimeout(timer);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const seen = (): boolean => Buffer.concat(capture.chunks).toString('utf8').includes(text);
+    const poll = setInterval(() => {
+      if (seen()) finish();
+    }, 2);
+    const timer = setTimeout(() => finish(new Error(`${what}: no "${text.trim()}" within ${timeoutMs / 1000} s`)), timeoutMs);
+    ended.then(
+      (exit) => {
+        if (!seen()) finish(new Error(`${what}: ended before printing "${text.trim()}": ${JSON.stringify(exit)}`));
+      },
+      () => undefined,
+    );
+  });
+}

@@ -21,7 +21,6 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { Messenger } from '../src/msg/messenger.js';
-import type { FrameSink, InLink, OutLink } from '../src/msg/link.js';
 import { endpointId, nodeOf, type EndpointId } from '../src/msg/address.js';
 import { RemoteError } from '../src/msg/requests.js';
 import { HostStreamChannels } from '../src/kernel/host-stream.js';
@@ -37,35 +36,9 @@ import { PopcornNode, type KernelInfo } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import { sleep, startProgram } from './ssi-helpers.js';
 import { example } from './cli-helpers.js';
+import { Cable } from './msg-helpers.js';
 
 // ---- kernels of several nodes, in this thread ------------------------------------------------
-
-/** One direction between two kernels: frames wait here until the test delivers them. */
-class Cable implements OutLink, InLink {
-  readonly maxFrame = 16 * 1024; // small enough that big file messages are fragmented
-  up = true;
-  private readonly frames: Uint8Array[] = [];
-
-  constructor(readonly name: string) {}
-
-  send(frame: Uint8Array): void {
-    this.frames.push(frame.slice());
-  }
-  flush(): boolean {
-    return true;
-  }
-  poll(sink: FrameSink, budget: number): number {
-    let n = 0;
-    for (; n < budget && this.frames.length > 0; n++) {
-      const frame = this.frames.shift() as Uint8Array;
-      sink(frame, 0, frame.length);
-    }
-    return n;
-  }
-  hasData(): boolean {
-    return this.frames.length > 0;
-  }
-}
 
 interface TestKernel {
   id: EndpointId;

@@ -1,6 +1,7 @@
 /** Shared by the msg-* tests and the msg-worker: deterministic payloads, sizes, waiting. */
 
 import { createHash } from 'node:crypto';
+import type { FrameSink, InLink, OutLink } from '../src/msg/link.js';
 
 /** A payload that depends on (seed, seq, size) everywhere, so a misplaced slice is noticed. */
 export function pattern(seed: number, seq: number, size: number): Uint8Array {
@@ -47,5 +48,36 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'c
   while (!cond()) {
     if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/**
+ * One direction between two in-memory kernels (pipe and file-deputy tests): frames wait here
+ * until the test delivers them. Small frames, so big messages are fragmented; `up` may be
+ * cleared to cut it.
+ */
+export class Cable implements OutLink, InLink {
+  readonly maxFrame = 16 * 1024;
+  up = true;
+  private readonly frames: Uint8Array[] = [];
+
+  constructor(readonly name: string) {}
+
+  send(frame: Uint8Array): void {
+    this.frames.push(frame.slice());
+  }
+  flush(): boolean {
+    return true;
+  }
+  poll(sink: FrameSink, budget: number): number {
+    let n = 0;
+    for (; n < budget && this.frames.length > 0; n++) {
+      const frame = this.frames.shift() as Uint8Array;
+      sink(frame, 0, frame.length);
+    }
+    return n;
+  }
+  hasData(): boolean {
+    return this.frames.length > 0;
   }
 }

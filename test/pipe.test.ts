@@ -9,7 +9,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Messenger } from '../src/msg/messenger.js';
-import type { FrameSink, InLink, OutLink } from '../src/msg/link.js';
 import type { EndpointId } from '../src/msg/address.js';
 import { RemoteError } from '../src/msg/requests.js';
 import {
@@ -21,35 +20,9 @@ import { Errno, WasiError } from '../src/kernel/wasi/errno.js';
 import type { FileDescription } from '../src/kernel/wasi/file-description.js';
 import { Fdflags } from '../src/kernel/wasi/types.js';
 import { pattern, sameBytes } from './msg-helpers.js';
+import { Cable } from './msg-helpers.js';
 
 // ---- an in-memory cluster --------------------------------------------------------------------
-
-/** One direction between two kernels: frames wait here until the test delivers them. */
-class Cable implements OutLink, InLink {
-  readonly maxFrame = 16 * 1024; // small enough that big pipe messages are fragmented
-  readonly up = true;
-  private readonly frames: Uint8Array[] = [];
-
-  constructor(readonly name: string) {}
-
-  send(frame: Uint8Array): void {
-    this.frames.push(frame.slice());
-  }
-  flush(): boolean {
-    return true;
-  }
-  poll(sink: FrameSink, budget: number): number {
-    let n = 0;
-    for (; n < budget && this.frames.length > 0; n++) {
-      const frame = this.frames.shift() as Uint8Array;
-      sink(frame, 0, frame.length);
-    }
-    return n;
-  }
-  hasData(): boolean {
-    return this.frames.length > 0;
-  }
-}
 
 interface TestKernel {
   id: EndpointId;

@@ -30,8 +30,8 @@ import { Operation, WaitQueue } from './operation.js';
 import { ByteQueue, NO_OWNER, PIPE_BUF, WRITE_CREDIT } from './pipe.js';
 import { BLOCKED, type Blocked, type Pollable } from './wasi/blocking.js';
 import { Errno, WasiError } from './wasi/errno.js';
-import { BaseDescription } from './wasi/file-description.js';
-import { FILE_RIGHTS, Fdflags, Filetype, STREAM_RIGHTS, Whence, type Filestat, type TimeSpec } from './wasi/types.js';
+import { BaseDescription, seekTarget } from './wasi/file-description.js';
+import { FILE_RIGHTS, Fdflags, Filetype, STREAM_RIGHTS, type Filestat, type TimeSpec } from './wasi/types.js';
 
 /** Names a file kept by a deputy system-wide. */
 export interface RemoteFileRef {
@@ -292,14 +292,7 @@ export class RemoteFile extends BaseDescription {
 
   override seek(offset: bigint, whence: number): bigint {
     if (!this.seekable) return super.seek(offset, whence);
-    let base: bigint;
-    if (whence === Whence.SET) base = 0n;
-    else if (whence === Whence.CUR) base = BigInt(this.position);
-    else if (whence === Whence.END) base = this.attrs.size;
-    else throw new WasiError(Errno.INVAL, `whence ${whence}`);
-    const next = base + offset;
-    if (next < 0n) throw new WasiError(Errno.INVAL, 'seek before the start of the file');
-    if (next > BigInt(Number.MAX_SAFE_INTEGER)) throw new WasiError(Errno.OVERFLOW, 'seek too far');
+    const next = seekTarget(this.position, () => this.attrs.size, offset, whence);
     this.position = Number(next);
     return next;
   }

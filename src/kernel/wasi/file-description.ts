@@ -207,14 +207,7 @@ export class HostFile extends BaseDescription {
 
   override seek(offset: bigint, whence: number): bigint {
     if (!this.seekable) return super.seek(offset, whence);
-    let base: bigint;
-    if (whence === Whence.SET) base = 0n;
-    else if (whence === Whence.CUR) base = BigInt(this.position);
-    else if (whence === Whence.END) base = this.stat().size;
-    else throw new WasiError(Errno.INVAL, `whence ${whence}`);
-    const next = base + offset;
-    if (next < 0n) throw new WasiError(Errno.INVAL, 'seek before the start of the file');
-    if (next > BigInt(Number.MAX_SAFE_INTEGER)) throw new WasiError(Errno.OVERFLOW, 'seek too far');
+    const next = seekTarget(this.position, () => this.stat().size, offset, whence);
     this.position = Number(next);
     return next;
   }
@@ -480,4 +473,20 @@ export class BufferedStream extends BaseDescription {
   private notify(): void {
     for (const fn of [...this.watchers]) fn();
   }
+}
+
+/**
+ * Where a seek of `offset` from `whence` lands, from `position` in a file of `size()` bytes;
+ * EINVAL before the start, EOVERFLOW beyond what an offset can hold.
+ */
+export function seekTarget(position: number, size: () => bigint, offset: bigint, whence: number): bigint {
+  let base: bigint;
+  if (whence === Whence.SET) base = 0n;
+  else if (whence === Whence.CUR) base = BigInt(position);
+  else if (whence === Whence.END) base = size();
+  else throw new WasiError(Errno.INVAL, `whence ${whence}`);
+  const next = base + offset;
+  if (next < 0n) throw new WasiError(Errno.INVAL, 'seek before the start of the file');
+  if (next > BigInt(Number.MAX_SAFE_INTEGER)) throw new WasiError(Errno.OVERFLOW, 'seek too far');
+  return next;
 }
