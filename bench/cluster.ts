@@ -88,7 +88,7 @@ import { clusterKey, PSK_IDENTITY, TLS_OPTIONS } from '../src/node/cluster.js';
 import { nodeOf, type EndpointId } from '../src/msg/address.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, ROOT, example, intArg, median, round3, waitForOutput } from './runners.js';
+import { Capture, ROOT, example, intArg, median, round3, Holds } from './runners.js';
 
 const PARTS = ['migrate', 'spawn', 'rtt'] as const;
 type Part = (typeof PARTS)[number];
@@ -114,8 +114,6 @@ const B0 = 2;
 const CLUSTER_KERNELS = 4;
 /** How many of node B's last log bytes an error shows. */
 const LOG_TAIL_BYTES = 8 * 1024;
-
-type Exit = Awaited<ReturnType<PopcornNode['waitExit']>>;
 
 /**
  * Code every child of the bench runs first: once the bench process is gone (killed outright, so
@@ -375,34 +373,7 @@ interface SizeResult {
 /** The migrate part: one hold per size, moved across nodes and within node A, interleaved. */
 async function migratePart(c: Cluster, sizes: number[], moves: number, warmup: number, timeoutMs: number, log: (line: string) => void): Promise<SizeResult[]> {
   const { node, b } = c;
-  const { hash } = await prepareProgram(example('bench/hold.wasm'), { onProgress: (text) => log(`popcorn: ${text}`) });
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const set = node.attachStreams({ stdin: Readable.from([]), stdout, stderr });
-  const live = new Set<number>();
-
-  const startHold = async (mib: number): Promise<{ pid: number; ended: Promise<Exit> }> => {
-    const started = performance.now();
-    const pid = await node.start({ hash, name: 'hold.wasm', args: ['hold.wasm', String(mib), 'sleep'], env: [], dirs: [], kernel: A0, streams: set });
-    live.add(pid);
-    const ended = node.waitExit(pid);
-    try {
-      await waitForOutput(stdout, 'ready\n', ended, timeoutMs, `hold ${mib} (pid ${pid})`);
-    } catch (error) {
-      await node.flushed(set);
-      throw new Error(`${(error as Error).message}\n--- stdout:\n${stdout.take()}--- stderr:\n${stderr.take()}`, { cause: error });
-    }
-    stdout.take();
-    log(`hold ${mib} MiB: pid ${pid} ready after ${(performance.now() - started).toFixed(0)} ms`);
-    return { pid, ended };
-  };
-
-  const endHold = async (pid: number, ended: Promise<Exit>): Promise<void> => {
-    if (!(await node.kill(pid, 9))) throw new Error(`hold pid ${pid}: kill found no such process`);
-    const exit = await ended;
-    live.delete(pid);
-    if (exit.signal !== 9) throw new Error(`hold pid ${pid}: killed with 9, ended with ${JSON.stringify(exit)}`);
-  };
+  const holds = await Holds.on(node, timeoutMs, log);
 
   /** Move pid from kernel `from` to `to`: the host round trip (µs) and the destination's last_us, checked. */
   const moveOnce = async (pid: number, from: number, to: number, what: string): Promise<{ rtt: number; lastUs: number; memory: number }> => {
@@ -431,16 +402,17 @@ async function migratePart(c: Cluster, sizes: number[], moves: number, warmup: n
   const results: SizeResult[] = [];
   try {
     {
-      const { pid, ended } = await startHold(1);
+      const hold = await holds.start(1, A0);
       const started = performance.now();
       for (let i = 0; i < warmup; i++) {
-        for (const [from, to] of [[A0, B0], [B0, A0], [A0, A1], [A1, A0]] as const) await moveOnce(pid, from, to, 'warm-up');
+        for (const [from, to] of [[A0, B0], [B0, A0], [A0, A1], [A1, A0]] as const) await moveOnce(hold.pid, from, to, 'warm-up');
       }
-      await endHold(pid, ended);
+      await holds.end(hold);
       log(`warm-up: ${warmup} round trips across nodes and within node A in ${(performance.now() - started).toFixed(0)} ms`);
     }
     for (const mib of sizes) {
-      const { pid, ended } = await startHold(mib);
+      const hold = await holds.start(mib, A0);
+      const pid = hold.pid;
       const r: SizeResult = { mib, crossUs: [], crossRttUs: [], localUs: [], localRttUs: [], tlsMs: [] };
       let memoryBytes = mib * MIB;
       for (let i = 0; i < moves / 2; i++) {
@@ -457,7 +429,7 @@ async function migratePart(c: Cluster, sizes: number[], moves: number, warmup: n
         r.tlsMs.push(ms);
         log(`raw TLS transfer of ${(memoryBytes / MIB).toFixed(2)} MiB: ${ms.toFixed(1)} ms`);
       }
-      await endHold(pid, ended);
+      await holds.end(hold);
       results.push(r);
       const ab = r.crossUs.filter((_, i) => i % 2 === 0);
       const ba = r.crossUs.filter((_, i) => i % 2 === 1);
@@ -466,8 +438,7 @@ async function migratePart(c: Cluster, sizes: number[], moves: number, warmup: n
         + `raw TLS transfer ${(median(r.tlsMs) * 1000).toFixed(0)}`);
     }
   } finally {
-    for (const pid of live) await node.kill(pid, 9).catch(() => false);
-    node.detachStreams(set);
+    await holds.close();
   }
   return results;
 }

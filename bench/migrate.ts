@@ -52,7 +52,7 @@ import { Readable } from 'node:stream';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, example, intArg, median, round3, waitForOutput } from './runners.js';
+import { Capture, example, intArg, median, round3, Holds } from './runners.js';
 
 const PARTS = ['migrate', 'balance'] as const;
 type Part = (typeof PARTS)[number];
@@ -122,37 +122,8 @@ interface SizeResult {
 
 /** The migrate part: one hold per size on a 2-kernel node with balance off. */
 async function migratePart(sizes: number[], movesArg: number | undefined, timeoutMs: number, log: (line: string) => void): Promise<SizeResult[]> {
-  const { hash } = await prepareProgram(example('bench/hold.wasm'), { onProgress: (text) => log(`popcorn: ${text}`) });
   const node = await PopcornNode.boot({ kernels: 2, balance: false, log: kernelLog });
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const set = node.attachStreams({ stdin: Readable.from([]), stdout, stderr });
-  const live = new Set<number>();
-
-  /** Start `hold MIB sleep` on kernel 0 and wait for its "ready". */
-  const startHold = async (mib: number): Promise<{ pid: number; ended: Promise<Awaited<ReturnType<PopcornNode['waitExit']>>> }> => {
-    const started = performance.now();
-    const pid = await node.start({ hash, name: 'hold.wasm', args: ['hold.wasm', String(mib), 'sleep'], env: [], dirs: [], kernel: 0, streams: set });
-    live.add(pid);
-    const ended = node.waitExit(pid);
-    try {
-      await waitForOutput(stdout, 'ready\n', ended, timeoutMs, `hold ${mib} (pid ${pid})`);
-    } catch (error) {
-      await node.flushed(set);
-      throw new Error(`${(error as Error).message}\n--- stdout:\n${stdout.take()}--- stderr:\n${stderr.take()}`, { cause: error });
-    }
-    stdout.take();
-    log(`hold ${mib} MiB: pid ${pid} ready after ${(performance.now() - started).toFixed(0)} ms`);
-    return { pid, ended };
-  };
-
-  /** Kill a hold and check it ended by SIGKILL. */
-  const endHold = async (pid: number, ended: ReturnType<PopcornNode['waitExit']>): Promise<void> => {
-    if (!(await node.kill(pid, 9))) throw new Error(`hold pid ${pid}: kill found no such process`);
-    const exit = await ended;
-    live.delete(pid);
-    if (exit.signal !== 9) throw new Error(`hold pid ${pid}: killed with 9, ended with ${JSON.stringify(exit)}`);
-  };
+  const holds = await Holds.on(node, timeoutMs, log);
 
   /** Move pid to kernel `to`; the host round trip (µs) and the destination's last_us, checked. */
   const moveOnce = async (pid: number, to: number, what: string): Promise<{ rtt: number; lastUs: number; state: string; memory: number; fragments: number }> => {
@@ -182,16 +153,17 @@ async function migratePart(sizes: number[], movesArg: number | undefined, timeou
   try {
     // Warm-up, untimed: both kernels compile hold.wasm, and the migration code gets optimized.
     {
-      const { pid, ended } = await startHold(1);
+      const hold = await holds.start(1, 0);
       for (let i = 0; i < WARMUP_ROUND_TRIPS; i++) {
-        await moveOnce(pid, 1, 'warm-up');
-        await moveOnce(pid, 0, 'warm-up');
+        await moveOnce(hold.pid, 1, 'warm-up');
+        await moveOnce(hold.pid, 0, 'warm-up');
       }
-      await endHold(pid, ended);
+      await holds.end(hold);
     }
     for (const mib of sizes) {
       const moves = movesArg ?? DEFAULT_MOVES;
-      const { pid, ended } = await startHold(mib);
+      const hold = await holds.start(mib, 0);
+      const pid = hold.pid;
       const lastUs: number[] = [];
       const rttUs: number[] = [];
       for (let i = 0; i < moves; i++) {
@@ -203,12 +175,12 @@ async function migratePart(sizes: number[], movesArg: number | undefined, timeou
         log(`hold ${mib} MiB move ${i + 1}/${moves} ${from} → ${to}: last_us ${r.lastUs.toFixed(0)}, host round trip ${r.rtt.toFixed(0)} µs; `
           + `state there ${r.state}, memory ${(r.memory / MIB).toFixed(2)} MiB, ${r.fragments} fragments sent by kernel ${from}`);
       }
-      await endHold(pid, ended);
+      await holds.end(hold);
       results.push({ mib, lastUs, rttUs });
       log(`hold ${mib} MiB: median last_us ${median(lastUs).toFixed(0)} (min ${Math.min(...lastUs).toFixed(0)}, max ${Math.max(...lastUs).toFixed(0)}), median round trip ${median(rttUs).toFixed(0)} µs`);
     }
   } finally {
-    for (const pid of live) await node.kill(pid, 9).catch(() => false);
+    await holds.close();
     await node.shutdown();
   }
   return results;

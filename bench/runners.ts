@@ -228,3 +228,61 @@ export function waitForOutput(capture: Capture, text: string, ended: Promise<unk
     );
   });
 }
+
+/** A process of examples/bench/hold.wasm: its PID and its end. */
+export interface Hold {
+  pid: number;
+  ended: ReturnType<PopcornNode['waitExit']>;
+}
+
+/**
+ * examples/bench/hold.wasm processes on `node` (the migrate and cluster benchmarks): started with
+ * `MIB sleep` and waited for until "ready", killed with SIGKILL and checked, and any left
+ * killed at the end (close()).
+ */
+export class Holds {
+  private readonly stdout = new Capture();
+  private readonly stderr = new Capture();
+  private readonly set: number;
+  private readonly live = new Set<number>();
+
+  private constructor(private readonly node: PopcornNode, private readonly hash: string, private readonly timeoutMs: number, private readonly log: (line: string) => void) {
+    this.set = node.attachStreams({ stdin: Readable.from([]), stdout: this.stdout, stderr: this.stderr });
+  }
+
+  static async on(node: PopcornNode, timeoutMs: number, log: (line: string) => void): Promise<Holds> {
+    const { hash } = await prepareProgram(example('bench/hold.wasm'), { onProgress: (text) => log(`popcorn: ${text}`) });
+    return new Holds(node, hash, timeoutMs, log);
+  }
+
+  /** Start `hold MIB sleep` on kernel index `kernel` and wait for its "ready". */
+  async start(mib: number, kernel: number): Promise<Hold> {
+    const started = performance.now();
+    const pid = await this.node.start({ hash: this.hash, name: 'hold.wasm', args: ['hold.wasm', String(mib), 'sleep'], env: [], dirs: [], kernel, streams: this.set });
+    this.live.add(pid);
+    const ended = this.node.waitExit(pid);
+    try {
+      await waitForOutput(this.stdout, 'ready\n', ended, this.timeoutMs, `hold ${mib} (pid ${pid})`);
+    } catch (error) {
+      await this.node.flushed(this.set);
+      throw new Error(`${(error as Error).message}\n--- stdout:\n${this.stdout.take()}--- stderr:\n${this.stderr.take()}`, { cause: error });
+    }
+    this.stdout.take();
+    this.log(`hold ${mib} MiB: pid ${pid} ready after ${(performance.now() - started).toFixed(0)} ms`);
+    return { pid, ended };
+  }
+
+  /** Kill a hold and check it ended by SIGKILL. */
+  async end({ pid, ended }: Hold): Promise<void> {
+    if (!(await this.node.kill(pid, 9))) throw new Error(`hold pid ${pid}: kill found no such process`);
+    const exit = await ended;
+    this.live.delete(pid);
+    if (exit.signal !== 9) throw new Error(`hold pid ${pid}: killed with 9, ended with ${JSON.stringify(exit)}`);
+  }
+
+  /** Kill what is left and let go of the streams. */
+  async close(): Promise<void> {
+    for (const pid of this.live) await this.node.kill(pid, 9).catch(() => false);
+    this.node.detachStreams(this.set);
+  }
+}
