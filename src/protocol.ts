@@ -280,6 +280,27 @@ export const MESSAGES = {
   /** Done: the attributes after. */
   file_changed: { id: 111, payload: { stat: FILESTAT } },
 
+  // ---- directories across nodes: the directory deputy (src/services/dir-deputy.ts) ----
+  /** Count one more reference to deputy directory `handle` (a holder hands it on). */
+  dir_attach: { id: 112, payload: { handle: 'u32' }, reply: 'dir_attached' },
+  dir_attached: { id: 113, payload: { handle: 'u32' } },
+  /** Give `refs` references to deputy directory `handle` back (the last one closes it). */
+  dir_detach: { id: 114, payload: { handle: 'u32', refs: 'u32' } },
+  /**
+   * A path call on deputy directory `handle`, run by the home in its namespace (`op`: open,
+   * stat, mkdir, rmdir, unlink, rename — the new name `path2` in deputy directory `to` — or list).
+   */
+  dir_call: {
+    id: 115,
+    payload: {
+      handle: 'u32', op: 'str', path: 'str', path2: 'str', to: 'u32', follow: 'bool',
+      dirflags: 'u32', oflags: 'u32', rights: 'f64', inheriting: 'f64', fdflags: 'u32',
+    },
+    reply: 'dir_answer',
+  },
+  /** open: the new fd's record (a remote file or directory); stat: its attributes; list: the entries. */
+  dir_answer: { id: 116, payload: { fds: [FD_RECORD], stat: [FILESTAT], entries: [{ name: 'str', ino: 'u64', filetype: 'u8' }] } },
+
   // ---- information: what ps and `popcorn kernels` show (src/services/info.ts) ----
   /** Ask a kernel for its processes, load and message counters. */
   kernel_info: { id: 60, payload: {}, reply: 'kernel_info_reply' },
@@ -303,9 +324,9 @@ export const MESSAGES = {
       /**
        * Table sizes: live processes, origin records (live + zombie), pipes and proxies, host
        * stream channels, files of other nodes' processes kept here (deputies) plus descriptions of
-       * files kept elsewhere.
+       * files kept elsewhere, and the same for directories.
        */
-      tables: { processes: 'u32', origins: 'u32', pipes: 'u32', streams: 'u32', files: 'u32' },
+      tables: { processes: 'u32', origins: 'u32', pipes: 'u32', streams: 'u32', files: 'u32', dirs: 'u32' },
       /** Processes that moved to and from this kernel since boot; µs from stop to running here of the last arrival. */
       migrations: { in: 'u32', out: 'u32', last_us: 'f64' },
       /** The kernel thread's V8 heap in use. */

@@ -69,7 +69,7 @@ export interface Cluster {
 export const MODULES = [
   'hello.wasm', 'whoami.wasm', 'cat.wasm', 'wc.wasm', 'echo.wasm', 'sh.wasm',
   'bench/spawn.wasm', 'bench/true.wasm',
-  'test/family.wasm', 'test/migrate.wasm', 'test/spin.wasm', 'test/exit_code.wasm', 'test/echo_stdin.wasm', 'test/trap.wasm',
+  'test/family.wasm', 'test/migrate.wasm', 'test/dirs.wasm', 'test/spin.wasm', 'test/exit_code.wasm', 'test/echo_stdin.wasm', 'test/trap.wasm',
 ];
 
 const BOOT_ATTEMPTS = 6;

@@ -54,6 +54,7 @@ interface KernelEntry {
   node: number;
   processes: number;
   migrations: { in: number; out: number };
+  tables: { dirs: number; files: number };
 }
 
 async function kernels(node: ClusterNode): Promise<KernelEntry[]> {
@@ -339,6 +340,29 @@ test('a garbage length prefix or a truncated frame closes only that link', async
   assert.equal(r.stdout, 'Hello from popcorn!\nafter\n');
   const sh = await run(n2, 0, 'sh.wasm', ['-c', '@1 /bin/echo one two | @3 /bin/cat | @5 /bin/wc'], BIN);
   assert.match(sh.stdout, /^\s+1\s+2\s+8\n$/);
+});
+
+test('after a move to another node, paths still resolve at the node the process was started on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'popcorn-cluster-dirs-'));
+  try {
+    // Started on node 0's kernel 0 with /data preopened there; it moves itself to node 2.
+    const s = n0.session(['run', '--on', '0', '--dir', `${dir}::/data`, example('test/dirs.wasm'), '4', '/data', '1500']);
+    await s.waitFor('kernel 4\n');
+    const during = await kernels(n1);
+    assert.ok(during[0]!.tables.dirs >= 1, `node 0's kernel keeps /data for it: ${JSON.stringify(during[0]!.tables)}`);
+    assert.ok(during[4]!.tables.dirs >= 1, `node 2's kernel holds it as a remote directory: ${JSON.stringify(during[4]!.tables)}`);
+    const r = await s.done;
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'kernel 4\nsize 6\nread hello\nlist b.txt\ndone\n');
+    assert.deepEqual(readdirSync(dir), [], 'everything it made, it removed');
+    const after = await eventually('the directory deputies to be released', async () => {
+      const ks = await kernels(n1);
+      return ks[0]!.tables.dirs === 0 && ks[4]!.tables.dirs === 0 && ks[0]!.tables.files === 0 ? ks : undefined;
+    });
+    assert.equal(after.length, 6);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('kill -9 of a node mid-run: the others report its processes lost and carry on', async () => {

@@ -89,7 +89,13 @@ export class Process {
   /** Work waiting for the process's next safe point (Scheduler.atSafePoint). */
   readonly safePointTasks: SafePointTask[] = [];
   /** The request the current syscall waits for, kept across its re-runs (operation.ts). */
-  operation: Operation<unknown> | undefined;
+  get operation(): Operation<unknown> | undefined {
+    return this.context.operation;
+  }
+
+  set operation(op: Operation<unknown> | undefined) {
+    this.context.operation = op;
+  }
   readonly context: ProcessContext;
   readonly execution: Execution;
 
@@ -106,7 +112,8 @@ export class Process {
     this.context = createWasiContext({
       args: spec.args,
       env: spec.env,
-      preopens: Object.fromEntries(spec.dirs.map((d) => [d.guest, d.host])),
+      // Preopens come as fds when the process comes from another node (they stay there).
+      preopens: spec.fds.some((f) => f.entry.preopenName !== undefined) ? {} : Object.fromEntries(spec.dirs.map((d) => [d.guest, d.host])),
       log: (message, err) => log(`pid ${this.pid}: ${message}: ${err instanceof Error ? err.message : String(err)}`),
     });
     for (const { fd, entry } of spec.fds) this.context.fds.set(fd, entry);

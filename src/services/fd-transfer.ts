@@ -26,11 +26,13 @@ import { HostInput, HostOutput, type HostStreamChannels } from '../kernel/host-s
 import { Errno, WasiError, host } from '../kernel/wasi/errno.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
 import { RemoteFile } from '../kernel/remote-file.js';
+import { RemoteDirectory } from '../kernel/remote-directory.js';
 import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
 import { STREAM_RIGHTS, Whence } from '../kernel/wasi/types.js';
 import type { Payload } from '../protocol.js';
 import { PIPE_READ, type PipeService } from './pipe.js';
 import type { FileDeputy } from './file-deputy.js';
+import type { DirDeputy } from './dir-deputy.js';
 
 export type FdRecord = Payload<'proc_start'>['fds'][number];
 
@@ -41,6 +43,8 @@ export const FdKind = {
   HOST_INPUT: 1, HOST_OUTPUT: 2, PIPE_READ: 3, PIPE_WRITE: 4, FILE_READ: 5, FILE_WRITE: 6, FILE_READ_WRITE: 7, DIRECTORY: 8,
   /** A file kept open by kernel `home` (its deputy `id`); `unread` holds a REMOTE_FILE_STATE. */
   REMOTE_FILE: 9,
+  /** A directory kept open by kernel `home` (its directory deputy `id`); `path`: the preopen name, if it is one. */
+  REMOTE_DIRECTORY: 10,
 } as const;
 
 export interface TransferServices {
@@ -48,6 +52,8 @@ export interface TransferServices {
   pipes: PipeService;
   /** Files across nodes. Without it host files travel by host fd, which is right within a node only. */
   files?: FileDeputy;
+  /** Directories across nodes. Without it they travel by host path (right only on a shared filesystem). */
+  dirs?: DirDeputy;
 }
 
 /** Fds 0, 1, 2 on the streams `ids` (stdin, stdout, stderr) of host `home`: how a node starts a process. */
@@ -93,6 +99,16 @@ export function exportFds(
         });
         continue;
       }
+      if (d instanceof RemoteDirectory) {
+        // Its home counts the reference first (a record not counted is not given back).
+        waiting++;
+        uncounted.add(record);
+        (services.dirs as DirDeputy).retain(d.ref, (error) => {
+          if (error === null) uncounted.delete(record);
+          settle(error);
+        });
+        continue;
+      }
       if (record.kind !== FdKind.PIPE_READ && record.kind !== FdKind.PIPE_WRITE) continue;
       if (record.kind === FdKind.PIPE_READ) {
         waiting++;
@@ -119,7 +135,14 @@ function exportOne(fd: number, entry: FdEntry, services: TransferServices, targe
   const base = { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: d.fdflags, offset: 0, unread: NOTHING };
   if (d instanceof HostInput) return { ...base, kind: FdKind.HOST_INPUT, id: d.stream, home: d.home };
   if (d instanceof HostOutput) return { ...base, kind: FdKind.HOST_OUTPUT, id: d.stream, home: d.home };
-  if (d instanceof HostDirectory) return { ...base, kind: FdKind.DIRECTORY, path: d.hostPath };
+  const dirs = services.dirs;
+  if (d instanceof HostDirectory) {
+    if (dirs === undefined || nodeOf(target) === nodeOf(dirs.self)) return { ...base, kind: FdKind.DIRECTORY, path: d.hostPath };
+    return { ...base, kind: FdKind.REMOTE_DIRECTORY, id: dirs.deputize(d), home: dirs.self, path: entry.preopenName ?? '' };
+  }
+  if (d instanceof RemoteDirectory && dirs !== undefined) {
+    return { ...base, kind: FdKind.REMOTE_DIRECTORY, id: d.ref.handle, home: d.ref.home, path: entry.preopenName ?? '' };
+  }
   const files = services.files;
   if (d instanceof HostFile) {
     if (files === undefined || nodeOf(target) === nodeOf(files.self)) return { ...base, kind: fileKind(d), id: reopen(d), offset: offsetOf(d) };
@@ -164,7 +187,8 @@ export function importFds(services: TransferServices, records: FdRecord[]): { fd
     try {
       const description = importOne(services, r);
       description.fdflags = r.fdflags;
-      out.push({ fd: r.fd, entry: { description, rightsBase: r.rights, rightsInheriting: r.inheriting } });
+      const preopen = r.kind === FdKind.REMOTE_DIRECTORY && r.path !== '' ? { preopenName: r.path } : {};
+      out.push({ fd: r.fd, entry: { description, rightsBase: r.rights, rightsInheriting: r.inheriting, ...preopen } });
     } catch (error) {
       failure ??= error;
     }
@@ -192,6 +216,9 @@ function importOne(services: TransferServices, r: FdRecord): FileDescription {
     case FdKind.REMOTE_FILE:
       if (services.files === undefined) throw new WasiError(Errno.NOTSUP, `fd ${r.fd} is a file of another node, and this kernel has no file deputy`);
       return services.files.adopt(r.home, r.id, r.offset, r.fdflags, r.unread);
+    case FdKind.REMOTE_DIRECTORY:
+      if (services.dirs === undefined) throw new WasiError(Errno.NOTSUP, `fd ${r.fd} is a directory of another node, and this kernel has no directory deputy`);
+      return services.dirs.adopt(r);
     default:
       throw new WasiError(Errno.INVAL, `fd ${r.fd}: unknown kind ${r.kind}`);
   }
@@ -215,5 +242,6 @@ export function discardRecords(services: TransferServices, records: FdRecord[]):
     if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.adopt(pipeRef(r), r.unread).close();
     else if (r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) fs.closeSync(r.id);
     else if (r.kind === FdKind.REMOTE_FILE) services.files?.discard(r.home, r.id, r.unread);
+    else if (r.kind === FdKind.REMOTE_DIRECTORY) services.dirs?.discard(r);
   }
 }

@@ -29,6 +29,7 @@ import { nodeOf, type EndpointId } from '../msg/address.js';
 import { discardRecords, exportFds, importFds, type TransferServices } from './fd-transfer.js';
 import { ensureModule } from './programs.js';
 import { MemoryTransfer } from './memory-transfer.js';
+import { preopensToHandOn } from './process.js';
 import type { ProcessServer } from './process.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -175,7 +176,10 @@ export class Migration {
     p.state = 'moving';
     this.kernel.processes.delete(p.pid);
     this.departing.set(p.pid, p);
-    const fds = p.context.fds.fds().map((fd) => ({ fd, entry: p.context.fds.get(fd) })).filter((f) => f.entry.preopenName === undefined);
+    // Preopens are made again from the image's dirs within a node; to another node they go as
+    // the directories they are here, so paths keep resolving here (dir-deputy.ts).
+    const others = p.context.fds.fds().map((fd) => ({ fd, entry: p.context.fds.get(fd) })).filter((f) => f.entry.preopenName === undefined);
+    const fds = [...preopensToHandOn(p, target, this.kernel.id), ...others];
     exportFds(this.transfer, fds, target, (error, records) => {
       this.departing.delete(p.pid);
       if (error !== null) this.stay(p, new WasiError(Errno.NOTSUP, error.message));

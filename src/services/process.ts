@@ -36,6 +36,8 @@ import { discardRecords, exportFds, importFds, type TransferServices } from './f
 import { installPipeService } from './pipe.js';
 import { installFileDeputy } from './file-deputy.js';
 import { Programs, ensureModule } from './programs.js';
+import { DirDeputy } from './dir-deputy.js';
+import { RemoteDirectory } from '../kernel/remote-directory.js';
 import { Migration } from './migration.js';
 import { installCheckpointService } from './checkpoint.js';
 import { installBalancer } from './balancer.js';
@@ -80,6 +82,7 @@ export class ProcessServer implements ProcessSystem {
   constructor(private readonly kernel: Kernel) {
     this.pids = new PidAllocator(kernel.id);
     this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel), files: installFileDeputy(kernel) };
+    this.transfer.dirs = new DirDeputy(kernel, this.transfer);
     this.programs = new Programs(kernel);
     this.migration = new Migration(kernel, this, this.transfer);
     installCheckpointService(kernel, this, this.transfer);
@@ -89,8 +92,8 @@ export class ProcessServer implements ProcessSystem {
   }
 
   /** Sizes of this kernel's tables, to show they return to their baseline (kernel_info). */
-  tables(): { origins: number; pipes: number; streams: number } {
-    return { origins: this.origins.size, pipes: this.transfer.pipes.size, streams: this.transfer.channels.size };
+  tables(): { origins: number; pipes: number; streams: number; dirs: number } {
+    return { origins: this.origins.size, pipes: this.transfer.pipes.size, streams: this.transfer.channels.size, dirs: this.transfer.dirs?.size ?? 0 };
   }
 
   /** Zombies whose identity this kernel keeps, as ps shows them. */
@@ -211,7 +214,7 @@ export class ProcessServer implements ProcessSystem {
     const op = new Operation<number>();
     const target = request.kernel === -1 ? this.kernel.id : this.kernel.cluster[request.kernel];
     if (target === undefined) throw new WasiError(Errno.INVAL, `no kernel ${request.kernel}: there are ${this.kernelCount()}`);
-    const fds = childFds(parent, request);
+    const fds = [...preopensToHandOn(parent, target, this.kernel.id), ...childFds(parent, request)];
     this.programs.lookup(parent.dirs, request.path, (error, hash) => {
       if (error !== null || hash === undefined) {
         op.complete(error ?? new WasiError(Errno.NOEXEC, request.path));
@@ -505,4 +508,15 @@ function whenAllWritten(outputs: HostOutput[], fn: () => void): void {
   };
   for (const out of outputs) out.whenWritten(one);
   one();
+}
+
+/**
+ * The preopens a child or a moving process takes along as fds, to kernel `target`: none when it
+ * can make them again from its dirs (within the node they are on), all of them when they must
+ * stay where they are (another node, or they are already another node's: dir-deputy.ts).
+ */
+export function preopensToHandOn(p: Process, target: EndpointId, self: EndpointId): { fd: number; entry: FdEntry }[] {
+  const preopens = p.context.fds.fds().map((fd) => ({ fd, entry: p.context.fds.get(fd) })).filter((f) => f.entry.preopenName !== undefined);
+  const elsewhere = preopens.some((f) => f.entry.description instanceof RemoteDirectory);
+  return elsewhere || nodeOf(target) !== nodeOf(self) ? preopens : [];
 }

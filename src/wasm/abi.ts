@@ -72,7 +72,11 @@ export const WASI_MODULE = 'wasi_snapshot_preview1';
  * `popcorn` import and preempt may unwind. The kernel's list (MAY_BLOCK in src/kernel/wasi/wasi.ts)
  * must be a subset of this one; a test checks it.
  */
-export const WASI_MAY_UNWIND: readonly string[] = ['fd_read', 'fd_write', 'poll_oneoff', 'sched_yield'];
+export const WASI_MAY_UNWIND: readonly string[] = [
+  'fd_read', 'fd_write', 'poll_oneoff', 'sched_yield',
+  // A directory of another node answers these by message (src/kernel/wasi/remote-paths.ts).
+  'fd_readdir', 'path_create_directory', 'path_filestat_get', 'path_open', 'path_remove_directory', 'path_rename', 'path_unlink_file',
+];
 
 /** popcorn's own import module (src/kernel/popcorn-abi.ts, examples/include/popcorn.h). */
 export const POPCORN_MODULE = 'popcorn';
@@ -125,4 +129,4 @@ export const SCRATCH_BYTES = SCRATCH_PAGES * WASM_PAGE_BYTES;
  * options, binaryen version, this ABI): it is part of the cache key, so stale instrumented
  * modules are never used.
  */
-export const INSTRUMENTATION_VERSION = 8;
+export const INSTRUMENTATION_VERSION = 9;

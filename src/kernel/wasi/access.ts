@@ -31,7 +31,10 @@ export function requireWritable(e: FdEntry): void {
 export function dirOf(fds: FdTable, fd: number, right: number): HostDirectory {
   const e = fds.get(fd);
   const d = e.description;
-  if (!(d instanceof HostDirectory)) throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
+  if (!(d instanceof HostDirectory)) {
+    if (d.filetype === Filetype.DIRECTORY) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a directory of another node: this call is not forwarded there`);
+    throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
+  }
   need(e, right);
   return d;
 }

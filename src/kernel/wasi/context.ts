@@ -61,6 +61,7 @@ export function createWasiContext(opts: ContextOptions = {}): ProcessContext {
     deadlines: [],
     deadlineIndex: 0,
     yielded: false,
+    operation: undefined,
     setMemory(memory) {
       guestMemory = new GuestMemory(memory);
     },

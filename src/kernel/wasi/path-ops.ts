@@ -6,11 +6,11 @@
 import * as fs from 'node:fs';
 import { dirOf, need, timesFrom } from './access.js';
 import { Errno, WasiError, host } from './errno.js';
-import type { FdTable } from './fd-table.js';
-import { HostDirectory, HostFile, filestatOf, setPathTimes } from './file-description.js';
+import type { FdEntry, FdTable } from './fd-table.js';
+import { HostDirectory, HostFile, filestatOf, setPathTimes, type FileDescription } from './file-description.js';
 import type { GuestMemory } from './memory.js';
 import { resolve, type Resolved } from './sandbox.js';
-import { Fdflags, Lookupflags, Oflags, Rights, type Filestat } from './types.js';
+import { Fdflags, Filetype, Lookupflags, Oflags, Rights, type Filestat } from './types.js';
 import { writeFilestat } from './layout.js';
 
 const C = fs.constants;
@@ -21,8 +21,12 @@ function requireName(r: Resolved, errno: number, what: string): void {
 }
 
 export function pathCreateDirectory(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
-  const dir = dirOf(fds, fd, Rights.PATH_CREATE_DIRECTORY);
-  const r = resolve(dir.hostPath, mem.string(p, len), false);
+  createDirectoryIn(dirOf(fds, fd, Rights.PATH_CREATE_DIRECTORY), mem.string(p, len));
+}
+
+/** mkdir of `path` in `dir` (the core of path_create_directory, also for remote directories). */
+export function createDirectoryIn(dir: HostDirectory, path: string): void {
+  const r = resolve(dir.hostPath, path, false);
   requireName(r, Errno.EXIST, 'mkdir');
   if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'mkdir: exists');
   host('mkdir', () => fs.mkdirSync(r.hostPath, 0o777));
@@ -33,10 +37,14 @@ export function pathFilestatGet(
 ): void {
   const dir = dirOf(fds, fd, Rights.PATH_FILESTAT_GET);
   mem.check(out, 64);
-  const r = resolve(dir.hostPath, mem.string(p, len), (flags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+  writeFilestat(mem, out, statIn(dir, mem.string(p, len), (flags & Lookupflags.SYMLINK_FOLLOW) !== 0));
+}
+
+/** The attributes of `path` in `dir` (the core of path_filestat_get). */
+export function statIn(dir: HostDirectory, path: string, follow: boolean): Filestat {
+  const r = resolve(dir.hostPath, path, follow);
   if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'stat: no such entry');
-  const st: Filestat = filestatOf(host('lstat', () => fs.lstatSync(r.hostPath, { bigint: true })));
-  writeFilestat(mem, out, st);
+  return filestatOf(host('lstat', () => fs.lstatSync(r.hostPath, { bigint: true })));
 }
 
 export function pathFilestatSetTimes(
@@ -74,31 +82,46 @@ export function pathOpen(
   fds: FdTable, mem: GuestMemory, fd: number, dirflags: number, p: number, len: number,
   oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number, out: number,
 ): void {
-  const entry = fds.get(fd);
   const dir = dirOf(fds, fd, Rights.PATH_OPEN);
+  const { base, inheriting } = openRights(fds.get(fd), oflags, rightsBase, rightsInheriting, fdflags);
+  mem.check(out, 4); // before any side effect: a bad pointer must not leak a created file
+  const description = openIn(dir, mem.string(p, len), dirflags, oflags, base, fdflags);
+  mem.u32set(out, addOpened(fds, description, base, inheriting));
+}
+
+/**
+ * The checks path_open makes of the directory fd and its arguments, and the rights the new fd
+ * may have (the directory's inheriting rights bound them).
+ */
+export function openRights(entry: FdEntry, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number): { base: number; inheriting: number } {
   if (oflags & Oflags.CREAT) need(entry, Rights.PATH_CREATE_FILE);
   if (oflags & ~0xf) throw new WasiError(Errno.INVAL, `oflags ${oflags}`);
   if (fdflags & ~0x1f) throw new WasiError(Errno.INVAL, `fdflags ${fdflags}`);
-  mem.check(out, 4); // before any side effect: a bad pointer must not leak a created file
   // Only the low 30 bits are defined rights; the rest are ignored (wasi-libc asks for ~0).
-  const base = Number(rightsBase & 0x3fff_ffffn) & entry.rightsInheriting;
-  const inheriting = Number(rightsInheriting & 0x3fff_ffffn) & entry.rightsInheriting;
+  return {
+    base: Number(rightsBase & 0x3fff_ffffn) & entry.rightsInheriting,
+    inheriting: Number(rightsInheriting & 0x3fff_ffffn) & entry.rightsInheriting,
+  };
+}
+
+/** Open (or create) `path` in `dir` for a new fd with rights `base` (the core of path_open). */
+export function openIn(dir: HostDirectory, path: string, dirflags: number, oflags: number, base: number, fdflags: number): HostFile | HostDirectory {
   const excl = (oflags & (Oflags.CREAT | Oflags.EXCL)) === (Oflags.CREAT | Oflags.EXCL);
   // O_CREAT|O_EXCL never follows the final symlink (POSIX): a dangling link counts as existing.
   const follow = (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !excl;
-  const r = resolve(dir.hostPath, mem.string(p, len), follow);
+  const r = resolve(dir.hostPath, path, follow);
   const wantWrite = (base & WRITE_RIGHTS) !== 0 || (oflags & Oflags.TRUNC) !== 0;
   const wantRead = (base & READ_RIGHTS) !== 0 || !wantWrite;
+  return r.stat === undefined ? createFile(r, oflags, wantRead, fdflags) : openExisting(r, oflags, excl, wantRead, wantWrite, fdflags);
+}
 
-  const description = r.stat === undefined
-    ? createFile(r, oflags, wantRead, fdflags)
-    : openExisting(r, oflags, excl, wantRead, wantWrite, fdflags);
-  const newFd = fds.add({
+/** The new fd of a path_open: rights bounded by what the description can do. */
+export function addOpened(fds: FdTable, description: FileDescription, base: number, inheriting: number): number {
+  return fds.add({
     description,
     rightsBase: base & description.maxRights,
-    rightsInheriting: description instanceof HostDirectory ? inheriting : 0,
+    rightsInheriting: description.filetype === Filetype.DIRECTORY ? inheriting : 0,
   });
-  mem.u32set(out, newFd);
 }
 
 function createFile(r: Resolved, oflags: number, read: boolean, fdflags: number): HostFile {
@@ -155,8 +178,12 @@ export function pathReadlink(
 }
 
 export function pathRemoveDirectory(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
-  const dir = dirOf(fds, fd, Rights.PATH_REMOVE_DIRECTORY);
-  const r = resolve(dir.hostPath, mem.string(p, len), false);
+  removeDirectoryIn(dirOf(fds, fd, Rights.PATH_REMOVE_DIRECTORY), mem.string(p, len));
+}
+
+/** rmdir of `path` in `dir` (the core of path_remove_directory). */
+export function removeDirectoryIn(dir: HostDirectory, path: string): void {
+  const r = resolve(dir.hostPath, path, false);
   requireName(r, Errno.INVAL, 'rmdir');
   if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'rmdir: no such entry');
   if (!r.stat.isDirectory()) throw new WasiError(Errno.NOTDIR, 'rmdir: not a directory');
@@ -168,8 +195,13 @@ export function pathRename(
 ): void {
   const from = dirOf(fds, fd, Rights.PATH_RENAME_SOURCE);
   const to = dirOf(fds, newFd, Rights.PATH_RENAME_TARGET);
-  const src = resolve(from.hostPath, mem.string(oldP, oldLen), false);
-  const dst = resolve(to.hostPath, mem.string(newP, newLen), false);
+  renameIn(from, mem.string(oldP, oldLen), to, mem.string(newP, newLen));
+}
+
+/** rename of `oldPath` in `from` to `newPath` in `to` (the core of path_rename). */
+export function renameIn(from: HostDirectory, oldPath: string, to: HostDirectory, newPath: string): void {
+  const src = resolve(from.hostPath, oldPath, false);
+  const dst = resolve(to.hostPath, newPath, false);
   requireName(src, Errno.BUSY, 'rename');
   requireName(dst, Errno.BUSY, 'rename');
   if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'rename: no source');
@@ -191,8 +223,12 @@ export function pathSymlink(
 }
 
 export function pathUnlinkFile(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
-  const dir = dirOf(fds, fd, Rights.PATH_UNLINK_FILE);
-  const r = resolve(dir.hostPath, mem.string(p, len), false);
+  unlinkFileIn(dirOf(fds, fd, Rights.PATH_UNLINK_FILE), mem.string(p, len));
+}
+
+/** unlink of `path` in `dir` (the core of path_unlink_file). */
+export function unlinkFileIn(dir: HostDirectory, path: string): void {
+  const r = resolve(dir.hostPath, path, false);
   requireName(r, Errno.ISDIR, 'unlink');
   if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'unlink: no such entry');
   if (r.stat.isDirectory()) throw new WasiError(Errno.ISDIR, 'unlink: is a directory');

@@ -6,7 +6,8 @@
  *   - ProcessExit (proc_exit, a fatal proc_raise) is thrown on to the kernel;
  *   - BLOCKED is returned as is: the kernel's wrapper sees `result === BLOCKED`, unwinds the
  *     process and re-runs the same import later (blocking.ts). Only fd_read, fd_write,
- *     poll_oneoff and sched_yield (MAY_BLOCK) can return it, and only before any side effect;
+ *     poll_oneoff, sched_yield and the path calls a remote directory answers (MAY_BLOCK) can
+ *     return it, and only before any side effect;
  *     every other import is marked NEVER_BLOCKS and is called by the program directly;
  *   - any other exception is a bug in us or the host, never the guest's fault: it is logged
  *     through ctx.log and the guest gets EIO, so the kernel keeps running.
@@ -23,6 +24,9 @@ import { writeDirents, writeFdstat, writeFilestat } from './layout.js';
 import { GuestMemory } from './memory.js';
 import * as paths from './path-ops.js';
 import { pollOneoff } from './poll.js';
+import * as remote from './remote-paths.js';
+import { RemoteDirectory } from '../remote-directory.js';
+import type { Operation } from '../operation.js';
 import { Clockid, Fdflags, Filetype, Rights, Whence } from './types.js';
 
 /** What a process provides to its WASI implementation. The kernel builds one per process. */
@@ -55,6 +59,11 @@ export interface WasiContext {
   randomFill(buf: Uint8Array): void;
   /** Unexpected host exceptions inside a syscall (the guest got EIO). */
   log?(message: string, err: unknown): void;
+  /**
+   * The request the current syscall waits for (a path call to another node), kept across its
+   * re-runs; cleared when a new syscall starts.
+   */
+  operation: Operation<unknown> | undefined;
 }
 
 /** An import function: an errno, or BLOCKED when the process must wait. */
@@ -343,7 +352,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         return fail(e, 'fd_read');
       }
     },
-    fd_readdir(fd: number, buf: number, bufLen: number, cookie: bigint, out: number): number {
+    fd_readdir(fd: number, buf: number, bufLen: number, cookie: bigint, out: number): number | Blocked {
       try {
         const e = fds.get(fd);
         const d = e.description;
@@ -352,6 +361,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         const m = mem();
         m.check(out, 4);
         m.check(buf, bufLen >>> 0);
+        if (d instanceof RemoteDirectory) return remote.remoteReaddir(ctx, m, d, buf, bufLen >>> 0, cookie, out);
         const entries = d instanceof HostDirectory ? d.listFrom(cookie) : d.readdir();
         const start = cookie > BigInt(entries.length) ? entries.length : Number(cookie);
         m.u32set(out, writeDirents(m, buf, bufLen >>> 0, entries, start));
@@ -444,16 +454,20 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
       }
     },
 
-    path_create_directory(fd: number, p: number, len: number): number {
+    path_create_directory(fd: number, p: number, len: number): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_CREATE_DIRECTORY);
+        if (there !== undefined) return remote.remoteChange(ctx, there, 'mkdir', mem().string(p, len));
         paths.pathCreateDirectory(fds, mem(), fd, p, len);
         return 0;
       } catch (e) {
         return fail(e, 'path_create_directory');
       }
     },
-    path_filestat_get(fd: number, flags: number, p: number, len: number, out: number): number {
+    path_filestat_get(fd: number, flags: number, p: number, len: number, out: number): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_FILESTAT_GET);
+        if (there !== undefined) return remote.remoteStat(ctx, mem(), there, flags, mem().string(p, len), out);
         paths.pathFilestatGet(fds, mem(), fd, flags, p, len, out);
         return 0;
       } catch (e) {
@@ -483,8 +497,10 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
     path_open(
       fd: number, dirflags: number, p: number, len: number, oflags: number,
       base: bigint, inheriting: bigint, fdflags: number, out: number,
-    ): number {
+    ): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_OPEN);
+        if (there !== undefined) return remote.remoteOpen(ctx, fds, mem(), there, fd, dirflags, mem().string(p, len), oflags, base, inheriting, fdflags, out);
         paths.pathOpen(fds, mem(), fd, dirflags, p, len, oflags, base, inheriting, fdflags, out);
         return 0;
       } catch (e) {
@@ -499,16 +515,20 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         return fail(e, 'path_readlink');
       }
     },
-    path_remove_directory(fd: number, p: number, len: number): number {
+    path_remove_directory(fd: number, p: number, len: number): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_REMOVE_DIRECTORY);
+        if (there !== undefined) return remote.remoteChange(ctx, there, 'rmdir', mem().string(p, len));
         paths.pathRemoveDirectory(fds, mem(), fd, p, len);
         return 0;
       } catch (e) {
         return fail(e, 'path_remove_directory');
       }
     },
-    path_rename(fd: number, oldP: number, oldLen: number, newFd: number, newP: number, newLen: number): number {
+    path_rename(fd: number, oldP: number, oldLen: number, newFd: number, newP: number, newLen: number): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_RENAME_SOURCE);
+        if (there !== undefined) return remote.remoteRename(ctx, fds, there, mem().string(oldP, oldLen), newFd, mem().string(newP, newLen));
         paths.pathRename(fds, mem(), fd, oldP, oldLen, newFd, newP, newLen);
         return 0;
       } catch (e) {
@@ -523,8 +543,10 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         return fail(e, 'path_symlink');
       }
     },
-    path_unlink_file(fd: number, p: number, len: number): number {
+    path_unlink_file(fd: number, p: number, len: number): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_UNLINK_FILE);
+        if (there !== undefined) return remote.remoteChange(ctx, there, 'unlink', mem().string(p, len));
         paths.pathUnlinkFile(fds, mem(), fd, p, len);
         return 0;
       } catch (e) {
@@ -590,7 +612,11 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
  * The imports that may return BLOCKED or use the per-syscall state of deadlineFor and yield; the
  * others are marked NEVER_BLOCKS, so the kernel calls them without its rewind wrapper.
  */
-export const MAY_BLOCK: ReadonlySet<string> = new Set(['fd_read', 'fd_write', 'poll_oneoff', 'sched_yield']);
+export const MAY_BLOCK: ReadonlySet<string> = new Set([
+  'fd_read', 'fd_write', 'poll_oneoff', 'sched_yield',
+  // The path calls a directory of another node answers (remote-paths.ts).
+  'fd_readdir', 'path_create_directory', 'path_filestat_get', 'path_open', 'path_remove_directory', 'path_rename', 'path_unlink_file',
+]);
 
 // ---- helpers -----------------------------------------------------------------------------------
 

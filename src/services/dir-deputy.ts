@@ -1,0 +1,209 @@
+/**
+ * The directory deputy: directories of processes that moved to another node. Paths a process
+ * opens must resolve in the namespace of the node it was started on (MOSIX: its home node), not
+ * in the filesystem of whatever node it runs on now. So when a directory fd — a preopen, or one
+ * it opened — goes to a kernel of another node, the kernel that had it keeps it here, as its
+ * home, and the process gets a RemoteDirectory (src/kernel/remote-directory.ts) whose path calls
+ * are dir_call requests this home runs with the same code as local calls (path-ops.ts). A file
+ * opened that way stays here too: it goes back as a remote file (the file deputy).
+ *
+ * References are counted as for deputy files: one per description anywhere; dir_attach before
+ * a holder hands one on, dir_detach when a description closes; the last one drops the entry.
+ * Bad input: an unknown handle is EBADF; a path call's failure goes back as its errno.
+ */
+
+import type { Kernel } from '../kernel/kernel.js';
+import type { Envelope } from '../msg/messenger.js';
+import { RemoteError } from '../msg/requests.js';
+import type { EndpointId } from '../msg/address.js';
+import type { Payload } from '../protocol.js';
+import { RemoteDirectory, type DirAnswer, type DirCall, type RemoteDirectoryLinks, type RemoteDirectoryRef } from '../kernel/remote-directory.js';
+import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
+import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
+import { createDirectoryIn, openIn, removeDirectoryIn, renameIn, statIn, unlinkFileIn } from '../kernel/wasi/path-ops.js';
+import { exportFds, importFds, type FdRecord, type TransferServices } from './fd-transfer.js';
+
+/** A path call may wait for the home's disk, and opening a file there for its deputy. */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+interface Kept {
+  dir: HostDirectory;
+  refs: number;
+}
+
+export class DirDeputy {
+  private readonly kept = new Map<number, Kept>();
+  private readonly byDir = new WeakMap<HostDirectory, number>();
+  private nextHandle = 1;
+  /** RemoteDirectory descriptions open here. */
+  private remotes = 0;
+  private readonly links: RemoteDirectoryLinks;
+
+  constructor(private readonly kernel: Kernel, private readonly transfer: TransferServices) {
+    this.links = { call: (ref, call, done) => this.call(ref, call, done), release: (ref) => this.release(ref) };
+    const m = kernel.messenger;
+    m.on('dir_attach', (msg, from) => {
+      const kept = this.kept.get(msg.handle);
+      if (kept === undefined) m.fail(from, 'EBADF', `no deputy directory ${msg.handle} here`);
+      else {
+        kept.refs++;
+        m.reply(from, 'dir_attach', { handle: msg.handle });
+      }
+    });
+    m.on('dir_detach', (msg) => this.detach(msg.handle, msg.refs));
+    m.on('dir_call', (msg, from) => this.serve(msg, from));
+  }
+
+  get self(): EndpointId {
+    return this.kernel.id;
+  }
+
+  /** Directories kept here for other kernels, plus remote directories open here. */
+  get size(): number {
+    return this.kept.size + this.remotes;
+  }
+
+  // ---- giving directories away ----
+
+  /** Keep `dir` here for a kernel of another node, counting one reference: its handle. */
+  deputize(dir: HostDirectory): number {
+    let handle = this.byDir.get(dir);
+    if (handle === undefined || !this.kept.has(handle)) {
+      handle = this.nextHandle++;
+      this.kept.set(handle, { dir, refs: 0 });
+      this.byDir.set(dir, handle);
+    }
+    (this.kept.get(handle) as Kept).refs++;
+    return handle;
+  }
+
+  /** A remote directory is handed on: its home counts one more reference first. */
+  retain(ref: RemoteDirectoryRef, done: (error: Error | null) => void): void {
+    if (ref.home === this.self) {
+      const kept = this.kept.get(ref.handle);
+      if (kept !== undefined) kept.refs++;
+      done(kept === undefined ? new WasiError(Errno.BADF, `no deputy directory ${ref.handle} here`) : null);
+      return;
+    }
+    this.kernel.messenger.request(ref.home, 'dir_attach', { handle: ref.handle }, REQUEST_TIMEOUT_MS, (error) => done(error));
+  }
+
+  /** The description for a record: the directory itself again at its home, else a remote one. */
+  adopt(r: FdRecord): FileDescription {
+    if (r.home === this.self) {
+      const kept = this.kept.get(r.id);
+      if (kept === undefined) throw new WasiError(Errno.BADF, `no deputy directory ${r.id} here`);
+      const dir = new HostDirectory(kept.dir.hostPath);
+      this.detach(r.id, 1);
+      return dir;
+    }
+    this.remotes++;
+    return new RemoteDirectory({ home: r.home, handle: r.id }, this.links);
+  }
+
+  /** A record that will not be used: give its reference back. */
+  discard(r: FdRecord): void {
+    if (r.home === this.self) this.detach(r.id, 1);
+    else this.kernel.messenger.send(r.home, 'dir_detach', { handle: r.id, refs: 1 });
+  }
+
+  private release(ref: RemoteDirectoryRef): void {
+    this.remotes--;
+    this.kernel.messenger.send(ref.home, 'dir_detach', { handle: ref.handle, refs: 1 });
+  }
+
+  private detach(handle: number, refs: number): void {
+    const kept = this.kept.get(handle);
+    if (kept === undefined) return;
+    kept.refs -= refs;
+    if (kept.refs <= 0) this.kept.delete(handle);
+  }
+
+  // ---- path calls: asked here, answered at the home ----
+
+  private call(ref: RemoteDirectoryRef, call: DirCall, done: (error: WasiError | null, answer?: DirAnswer) => void): void {
+    const payload: Payload<'dir_call'> = {
+      handle: ref.handle, op: call.op, path: 'path' in call ? call.path : '', path2: call.op === 'rename' ? call.path2 : '',
+      to: call.op === 'rename' ? call.to : 0, follow: call.op === 'stat' && call.follow,
+      dirflags: call.op === 'open' ? call.dirflags : 0, oflags: call.op === 'open' ? call.oflags : 0,
+      rights: call.op === 'open' ? call.rights : 0, inheriting: call.op === 'open' ? call.inheriting : 0, fdflags: call.op === 'open' ? call.fdflags : 0,
+    };
+    this.kernel.messenger.request(ref.home, 'dir_call', payload, REQUEST_TIMEOUT_MS, (error, reply) => {
+      if (error !== null || reply === undefined) {
+        done(asWasiError(error));
+        return;
+      }
+      try {
+        const opened = importFds(this.transfer, reply.fds)[0]?.entry.description;
+        done(null, { description: opened, stat: reply.stat[0], entries: reply.entries });
+      } catch (failure) {
+        done(asWasiError(failure));
+      }
+    });
+  }
+
+  /** At the home: run a path call in this node's namespace. */
+  private serve(msg: Payload<'dir_call'>, from: Envelope): void {
+    const m = this.kernel.messenger;
+    const empty = { fds: [], stat: [], entries: [] };
+    try {
+      const dir = this.dirOf(msg.handle);
+      switch (msg.op) {
+        case 'open':
+          this.open(dir, msg, from);
+          return;
+        case 'stat':
+          m.reply(from, 'dir_call', { ...empty, stat: [statIn(dir, msg.path, msg.follow)] });
+          return;
+        case 'mkdir':
+          createDirectoryIn(dir, msg.path);
+          break;
+        case 'rmdir':
+          removeDirectoryIn(dir, msg.path);
+          break;
+        case 'unlink':
+          unlinkFileIn(dir, msg.path);
+          break;
+        case 'rename':
+          renameIn(dir, msg.path, this.dirOf(msg.to), msg.path2);
+          break;
+        case 'list':
+          m.reply(from, 'dir_call', { ...empty, entries: dir.readdir() });
+          return;
+        default:
+          throw new WasiError(Errno.INVAL, `unknown directory call ${msg.op}`);
+      }
+      m.reply(from, 'dir_call', empty);
+    } catch (error) {
+      const wasi = asWasiError(error);
+      m.fail(from, errnoName(wasi.errno), wasi.message);
+    }
+  }
+
+  /** Open at the home, and send the new description back as a record (a remote file or directory). */
+  private open(dir: HostDirectory, msg: Payload<'dir_call'>, from: Envelope): void {
+    const m = this.kernel.messenger;
+    const description = openIn(dir, msg.path, msg.dirflags, msg.oflags, msg.rights, msg.fdflags);
+    const entry = { description, rightsBase: msg.rights, rightsInheriting: msg.inheriting };
+    exportFds(this.transfer, [{ fd: 0, entry }], from.src, (error, records) => {
+      // A file went to the file deputy, which keeps its own copy; a directory is kept as it is.
+      if (description instanceof HostFile) description.close();
+      if (error !== null) {
+        const wasi = asWasiError(error);
+        m.fail(from, errnoName(wasi.errno), wasi.message);
+      } else m.reply(from, 'dir_call', { fds: records, stat: [], entries: [] });
+    });
+  }
+
+  private dirOf(handle: number): HostDirectory {
+    const kept = this.kept.get(handle);
+    if (kept === undefined) throw new WasiError(Errno.BADF, `no deputy directory ${handle} here`);
+    return kept.dir;
+  }
+}
+
+function asWasiError(error: unknown): WasiError {
+  if (error instanceof WasiError) return error;
+  if (error instanceof RemoteError) return new WasiError(errnoOf(error.code) ?? Errno.IO, error.message);
+  return new WasiError(Errno.IO, error instanceof Error ? error.message : String(error));
+}
