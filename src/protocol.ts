@@ -288,18 +288,20 @@ export const MESSAGES = {
   dir_detach: { id: 114, payload: { handle: 'u32', refs: 'u32' } },
   /**
    * A path call on deputy directory `handle`, run by the home in its namespace (`op`: open,
-   * stat, mkdir, rmdir, unlink, rename — the new name `path2` in deputy directory `to` — or list).
+   * stat, mkdir, rmdir, unlink, rename and link — `path2` in deputy directory `to` —, symlink to
+   * `path2`, readlink, times, or list).
    */
   dir_call: {
     id: 115,
     payload: {
       handle: 'u32', op: 'str', path: 'str', path2: 'str', to: 'u32', follow: 'bool',
       dirflags: 'u32', oflags: 'u32', rights: 'f64', inheriting: 'f64', fdflags: 'u32',
+      atim: 'u64', mtim: 'u64', fst: 'u32',
     },
     reply: 'dir_answer',
   },
-  /** open: the new fd's record (a remote file or directory); stat: its attributes; list: the entries. */
-  dir_answer: { id: 116, payload: { fds: [FD_RECORD], stat: [FILESTAT], entries: [{ name: 'str', ino: 'u64', filetype: 'u8' }] } },
+  /** open: the new fd's record (a remote file or directory); stat: its attributes; list: the entries; readlink: the target. */
+  dir_answer: { id: 116, payload: { fds: [FD_RECORD], stat: [FILESTAT], entries: [{ name: 'str', ino: 'u64', filetype: 'u8' }], target: 'bytes' } },
 
   // ---- information: what ps and `popcorn kernels` show (src/services/info.ts) ----
   /** Ask a kernel for its processes, load and message counters. */

@@ -353,7 +353,7 @@ test('after a move to another node, paths still resolve at the node the process 
     assert.ok(during[4]!.tables.dirs >= 1, `node 2's kernel holds it as a remote directory: ${JSON.stringify(during[4]!.tables)}`);
     const r = await s.done;
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, 'kernel 4\nsize 6\nread hello\nlist b.txt\ndone\n');
+    assert.equal(r.stdout, 'kernel 4\nsize 6\nread hello\nlist b.txt\nlink b.txt\nmtime 1000000000 nlink 2\ndone\n');
     assert.deepEqual(readdirSync(dir), [], 'everything it made, it removed');
     const after = await eventually('the directory deputies to be released', async () => {
       const ks = await kernels(n1);

@@ -8,6 +8,8 @@
  *   size 6
  *   read hello
  *   list b.txt
+ *   link b.txt                 (a hard link and a symlink, readlink, utimensat, stat)
+ *   mtime 1000000000 nlink 2
  *   done
  *
  * After a move to another node the directory stays at the node the process was started on, so
@@ -66,6 +68,20 @@ int main(int argc, char **argv) {
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) printf("list %s\n", e->d_name);
     }
     closedir(d);
+    char c[600], l[600], target[64] = "";
+    snprintf(c, sizeof c, "%s/c.txt", sub);
+    snprintf(l, sizeof l, "%s/l", sub);
+    if (link(b, c) != 0) return fail("link", c);
+    if (symlink("b.txt", l) != 0) return fail("symlink", l);
+    ssize_t n = readlink(l, target, sizeof target - 1);
+    if (n < 0) return fail("readlink", l);
+    printf("link %s\n", target);
+    struct timespec times[2] = {{1000000000, 0}, {1000000000, 0}};
+    if (utimensat(AT_FDCWD, c, times, 0) != 0) return fail("utimensat", c);
+    if (stat(b, &st) != 0) return fail("stat", b);
+    printf("mtime %lld nlink %lld\n", (long long)st.st_mtim.tv_sec, (long long)st.st_nlink);
+    if (unlink(l) != 0) return fail("unlink", l);
+    if (unlink(c) != 0) return fail("unlink", c);
     if (unlink(b) != 0) return fail("unlink", b);
     if (rmdir(sub) != 0) return fail("rmdir", sub);
     printf("done\n");

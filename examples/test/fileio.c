@@ -87,8 +87,10 @@ static int rw(const char *path, int k, int k2) {
     expect(lseek(fd, 0, SEEK_SET) == 0, "seek to 0 again");
     n = read(fd, buf, sizeof buf);
     expect(n == 5 && memcmp(buf, "hello", 5) == 0, "read after ftruncate: \"hello\"");
-    if (pread(fd, buf, 2, 0) == 2) printf("pread ok\n");
+    if (pread(fd, buf, 2, 1) == 2 && memcmp(buf, "el", 2) == 0) printf("pread ok\n");
     else printf("pread %s\n", errno_name(errno));
+    expect(pwrite(fd, "L", 1, 3) == 1 && pwrite(fd, "l", 1, 3) == 1, "pwrite at 3, twice");
+    expect(lseek(fd, 0, SEEK_CUR) == 5, "pread and pwrite leave the offset");
     expect(fsync(fd) == 0, "fsync");
     expect(close(fd) == 0, "close");
     printf("rw ok on kernel %d\n", popcorn_kernel_id());

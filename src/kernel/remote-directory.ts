@@ -23,13 +23,18 @@ export type DirCall =
   | { op: 'stat'; path: string; follow: boolean }
   | { op: 'mkdir' | 'rmdir' | 'unlink'; path: string }
   | { op: 'rename'; path: string; to: number; path2: string }
+  | { op: 'link'; path: string; follow: boolean; to: number; path2: string }
+  | { op: 'symlink'; path: string; target: string }
+  | { op: 'readlink'; path: string }
+  | { op: 'times'; path: string; follow: boolean; atim: bigint; mtim: bigint; fst: number }
   | { op: 'list' };
 
-/** The home's answer: the new description (open), the attributes (stat), the entries (list). */
+/** The home's answer: the new description (open), the attributes (stat), the entries (list), the link's target (readlink). */
 export interface DirAnswer {
   description?: FileDescription;
   stat?: Filestat;
   entries?: DirEntry[];
+  target?: Uint8Array;
 }
 
 /** How a remote directory reaches its home. */

@@ -309,12 +309,39 @@ export class RemoteFile extends BaseDescription {
 
   override pread(buf: Uint8Array, off: number, len: number, position: bigint): number {
     if (!this.seekable) return super.pread(buf, off, len, position);
-    throw new WasiError(Errno.NOTSUP, 'pread on a file of another node: fd_pread cannot wait for its home');
+    throw new WasiError(Errno.NOTSUP, 'pread on a file of another node goes by readAt (remote-paths.ts)');
   }
 
   override pwrite(buf: Uint8Array, off: number, len: number, position: bigint): number {
     if (!this.seekable) return super.pwrite(buf, off, len, position);
-    throw new WasiError(Errno.NOTSUP, 'pwrite on a file of another node: fd_pwrite cannot wait for its home');
+    throw new WasiError(Errno.NOTSUP, 'pwrite on a file of another node goes by writeAt (remote-paths.ts)');
+  }
+
+  /** fd_pread: up to `len` bytes at `position` from the home; the offset does not move. */
+  readAt(position: number, len: number, done: (error: WasiError | null, data?: Uint8Array) => void): void {
+    if (!this.readable) throw new WasiError(Errno.BADF, 'fd not open for reading');
+    if (!this.seekable) throw new WasiError(Errno.SPIPE, 'pread on a stream');
+    this.raise();
+    this.links.read(this.ref, position, Math.min(len, MAX_REMOTE_READ), (error, data, stat) => {
+      if (error === null && stat !== undefined) this.heard(stat);
+      done(error, data);
+    });
+  }
+
+  /** fd_pwrite: `data` at `position`, in order with this description's other writes; the offset does not move. */
+  writeAt(position: number, data: Uint8Array, done: (error: WasiError | null) => void): void {
+    if (!this.writable) throw new WasiError(Errno.BADF, 'fd not open for writing');
+    if (!this.seekable) throw new WasiError(Errno.SPIPE, 'pwrite on a stream');
+    this.raise();
+    this.forgetAhead();
+    this.grown(position + data.length);
+    this.unanswered += data.length;
+    this.sent++;
+    this.links.write(this.ref, position, false, data, (error, _end, stat) => {
+      this.unanswered -= data.length;
+      this.answer(error, stat);
+      done(error);
+    });
   }
 
   override close(): void {

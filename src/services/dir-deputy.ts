@@ -20,7 +20,9 @@ import type { Payload } from '../protocol.js';
 import { RemoteDirectory, type DirAnswer, type DirCall, type RemoteDirectoryLinks, type RemoteDirectoryRef } from '../kernel/remote-directory.js';
 import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
-import { createDirectoryIn, openIn, removeDirectoryIn, renameIn, statIn, unlinkFileIn } from '../kernel/wasi/path-ops.js';
+import {
+  createDirectoryIn, linkIn, openIn, readlinkIn, removeDirectoryIn, renameIn, setTimesIn, statIn, symlinkIn, unlinkFileIn,
+} from '../kernel/wasi/path-ops.js';
 import { exportFds, importFds, type FdRecord, type TransferServices } from './fd-transfer.js';
 
 /** A path call may wait for the home's disk, and opening a file there for its deputy. */
@@ -122,11 +124,11 @@ export class DirDeputy {
   // ---- path calls: asked here, answered at the home ----
 
   private call(ref: RemoteDirectoryRef, call: DirCall, done: (error: WasiError | null, answer?: DirAnswer) => void): void {
+    const none = { path: '', path2: '', to: 0, follow: false, dirflags: 0, oflags: 0, rights: 0, inheriting: 0, fdflags: 0, atim: 0n, mtim: 0n, fst: 0 };
     const payload: Payload<'dir_call'> = {
-      handle: ref.handle, op: call.op, path: 'path' in call ? call.path : '', path2: call.op === 'rename' ? call.path2 : '',
-      to: call.op === 'rename' ? call.to : 0, follow: call.op === 'stat' && call.follow,
-      dirflags: call.op === 'open' ? call.dirflags : 0, oflags: call.op === 'open' ? call.oflags : 0,
-      rights: call.op === 'open' ? call.rights : 0, inheriting: call.op === 'open' ? call.inheriting : 0, fdflags: call.op === 'open' ? call.fdflags : 0,
+      ...none,
+      ...(call.op === 'symlink' ? { op: call.op, path: call.path, path2: call.target } : call),
+      handle: ref.handle,
     };
     this.kernel.messenger.request(ref.home, 'dir_call', payload, REQUEST_TIMEOUT_MS, (error, reply) => {
       if (error !== null || reply === undefined) {
@@ -135,7 +137,7 @@ export class DirDeputy {
       }
       try {
         const opened = importFds(this.transfer, reply.fds)[0]?.entry.description;
-        done(null, { description: opened, stat: reply.stat[0], entries: reply.entries });
+        done(null, { description: opened, stat: reply.stat[0], entries: reply.entries, target: reply.target });
       } catch (failure) {
         done(asWasiError(failure));
       }
@@ -145,7 +147,7 @@ export class DirDeputy {
   /** At the home: run a path call in this node's namespace. */
   private serve(msg: Payload<'dir_call'>, from: Envelope): void {
     const m = this.kernel.messenger;
-    const empty = { fds: [], stat: [], entries: [] };
+    const empty = { fds: [], stat: [], entries: [], target: new Uint8Array(0) };
     try {
       const dir = this.dirOf(msg.handle);
       switch (msg.op) {
@@ -166,6 +168,18 @@ export class DirDeputy {
           break;
         case 'rename':
           renameIn(dir, msg.path, this.dirOf(msg.to), msg.path2);
+          break;
+        case 'link':
+          linkIn(dir, msg.path, msg.follow, this.dirOf(msg.to), msg.path2);
+          break;
+        case 'symlink':
+          symlinkIn(dir, msg.path2, msg.path);
+          break;
+        case 'readlink':
+          m.reply(from, 'dir_call', { ...empty, target: readlinkIn(dir, msg.path) });
+          return;
+        case 'times':
+          setTimesIn(dir, msg.path, msg.follow, msg.atim, msg.mtim, msg.fst);
           break;
         case 'list':
           m.reply(from, 'dir_call', { ...empty, entries: dir.readdir() });
@@ -191,7 +205,7 @@ export class DirDeputy {
       if (error !== null) {
         const wasi = asWasiError(error);
         m.fail(from, errnoName(wasi.errno), wasi.message);
-      } else m.reply(from, 'dir_call', { fds: records, stat: [], entries: [] });
+      } else m.reply(from, 'dir_call', { fds: records, stat: [], entries: [], target: new Uint8Array(0) });
     });
   }
 

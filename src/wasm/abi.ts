@@ -74,8 +74,9 @@ export const WASI_MODULE = 'wasi_snapshot_preview1';
  */
 export const WASI_MAY_UNWIND: readonly string[] = [
   'fd_read', 'fd_write', 'poll_oneoff', 'sched_yield',
-  // A directory of another node answers these by message (src/kernel/wasi/remote-paths.ts).
-  'fd_readdir', 'path_create_directory', 'path_filestat_get', 'path_open', 'path_remove_directory', 'path_rename', 'path_unlink_file',
+  // A directory or file of another node answers these by message (src/kernel/wasi/remote-paths.ts).
+  'fd_pread', 'fd_pwrite', 'fd_readdir', 'path_create_directory', 'path_filestat_get', 'path_filestat_set_times', 'path_link',
+  'path_open', 'path_readlink', 'path_remove_directory', 'path_rename', 'path_symlink', 'path_unlink_file',
 ];
 
 /** popcorn's own import module (src/kernel/popcorn-abi.ts, examples/include/popcorn.h). */

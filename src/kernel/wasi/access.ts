@@ -32,7 +32,7 @@ export function dirOf(fds: FdTable, fd: number, right: number): HostDirectory {
   const e = fds.get(fd);
   const d = e.description;
   if (!(d instanceof HostDirectory)) {
-    if (d.filetype === Filetype.DIRECTORY) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a directory of another node: this call is not forwarded there`);
+    if (d.filetype === Filetype.DIRECTORY) throw new WasiError(Errno.XDEV, `fd ${fd} is a directory of another node, the other one is not`);
     throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
   }
   need(e, right);

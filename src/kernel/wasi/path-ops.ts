@@ -51,9 +51,13 @@ export function pathFilestatSetTimes(
   fds: FdTable, mem: GuestMemory, fd: number, flags: number, p: number, len: number,
   atim: bigint, mtim: bigint, fst: number,
 ): void {
-  const dir = dirOf(fds, fd, Rights.PATH_FILESTAT_SET_TIMES);
+  setTimesIn(dirOf(fds, fd, Rights.PATH_FILESTAT_SET_TIMES), mem.string(p, len), (flags & Lookupflags.SYMLINK_FOLLOW) !== 0, atim, mtim, fst);
+}
+
+/** Set the times of `path` in `dir` (the core of path_filestat_set_times). */
+export function setTimesIn(dir: HostDirectory, path: string, follow: boolean, atim: bigint, mtim: bigint, fst: number): void {
   const [a, m] = timesFrom(atim, mtim, fst);
-  const r = resolve(dir.hostPath, mem.string(p, len), (flags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+  const r = resolve(dir.hostPath, path, follow);
   if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'utimes: no such entry');
   // The resolved final component is a symlink only when not following: lutimes is right both ways.
   setPathTimes(r.hostPath, a, m, false);
@@ -65,8 +69,13 @@ export function pathLink(
 ): void {
   const from = dirOf(fds, oldFd, Rights.PATH_LINK_SOURCE);
   const to = dirOf(fds, newFd, Rights.PATH_LINK_TARGET);
-  const src = resolve(from.hostPath, mem.string(oldP, oldLen), (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
-  const dst = resolve(to.hostPath, mem.string(newP, newLen), false);
+  linkIn(from, mem.string(oldP, oldLen), (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0, to, mem.string(newP, newLen));
+}
+
+/** A hard link `newPath` in `to` to `oldPath` in `from` (the core of path_link). */
+export function linkIn(from: HostDirectory, oldPath: string, follow: boolean, to: HostDirectory, newPath: string): void {
+  const src = resolve(from.hostPath, oldPath, follow);
+  const dst = resolve(to.hostPath, newPath, false);
   if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'link: no source');
   requireName(dst, Errno.EXIST, 'link');
   if (dst.stat !== undefined) throw new WasiError(Errno.EXIST, 'link: target exists');
@@ -167,11 +176,19 @@ export function pathReadlink(
   const dir = dirOf(fds, fd, Rights.PATH_READLINK);
   mem.check(buf, bufLen >>> 0);
   mem.check(out, 4);
-  const r = resolve(dir.hostPath, mem.string(p, len), false);
+  writeLink(mem, readlinkIn(dir, mem.string(p, len)), buf, bufLen, out);
+}
+
+/** The target of symlink `path` in `dir` (the core of path_readlink). */
+export function readlinkIn(dir: HostDirectory, path: string): Uint8Array {
+  const r = resolve(dir.hostPath, path, false);
   if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'readlink: no such entry');
   if (!r.stat.isSymbolicLink()) throw new WasiError(Errno.INVAL, 'readlink: not a symlink');
-  const target = host('readlink', () => fs.readlinkSync(r.hostPath, { encoding: 'buffer' }));
-  // Truncated to the buffer, like POSIX readlink (and wasi-libc expects bufused <= buf_len).
+  return host('readlink', () => fs.readlinkSync(r.hostPath, { encoding: 'buffer' }));
+}
+
+/** A link's target into the guest's buffer, truncated to it like POSIX readlink (wasi-libc expects bufused <= buf_len). */
+export function writeLink(mem: GuestMemory, target: Uint8Array, buf: number, bufLen: number, out: number): void {
   const n = Math.min(target.length, bufLen >>> 0);
   mem.writeBytes(buf, target.subarray(0, n));
   mem.u32set(out, n);
@@ -211,12 +228,15 @@ export function renameIn(from: HostDirectory, oldPath: string, to: HostDirectory
 export function pathSymlink(
   fds: FdTable, mem: GuestMemory, oldP: number, oldLen: number, fd: number, newP: number, newLen: number,
 ): void {
-  const dir = dirOf(fds, fd, Rights.PATH_SYMLINK);
-  const target = mem.string(oldP, oldLen);
+  symlinkIn(dirOf(fds, fd, Rights.PATH_SYMLINK), mem.string(oldP, oldLen), mem.string(newP, newLen));
+}
+
+/** A symlink `path` in `dir` to `target` (the core of path_symlink). */
+export function symlinkIn(dir: HostDirectory, target: string, path: string): void {
   if (target.includes('\0')) throw new WasiError(Errno.ILSEQ, 'symlink: NUL in target');
   // The target is stored as given, even absolute or climbing out (cap-std does not check it
   // either): it is only data until someone resolves it, and our resolver refuses the escape.
-  const r = resolve(dir.hostPath, mem.string(newP, newLen), false);
+  const r = resolve(dir.hostPath, path, false);
   requireName(r, Errno.EXIST, 'symlink');
   if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'symlink: exists');
   host('symlink', () => fs.symlinkSync(target, r.hostPath));

@@ -26,8 +26,9 @@ import * as paths from './path-ops.js';
 import { pollOneoff } from './poll.js';
 import * as remote from './remote-paths.js';
 import { RemoteDirectory } from '../remote-directory.js';
+import { RemoteFile } from '../remote-file.js';
 import type { Operation } from '../operation.js';
-import { Clockid, Fdflags, Filetype, Rights, Whence } from './types.js';
+import { Clockid, Fdflags, Filetype, Lookupflags, Rights, Whence } from './types.js';
 
 /** What a process provides to its WASI implementation. The kernel builds one per process. */
 export interface WasiContext {
@@ -271,7 +272,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         return fail(e, 'fd_filestat_set_times');
       }
     },
-    fd_pread(fd: number, iovs: number, iovsLen: number, offset: bigint, out: number): number {
+    fd_pread(fd: number, iovs: number, iovsLen: number, offset: bigint, out: number): number | Blocked {
       try {
         const e = fds.get(fd);
         requireReadable(e);
@@ -280,6 +281,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         m.check(out, 4);
         const base = checkIovecs(m, iovs, iovsLen);
         const d = e.description;
+        if (d instanceof RemoteFile) return remote.remotePread(ctx, m, d, base, iovsLen, offset, out);
         m.u32set(out, positionalIo(m, base, iovsLen, offset, (off, len, at) => d.pread(m.u8, off, len, at)));
         return 0;
       } catch (e) {
@@ -309,7 +311,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         return fail(e, 'fd_prestat_dir_name');
       }
     },
-    fd_pwrite(fd: number, iovs: number, iovsLen: number, offset: bigint, out: number): number {
+    fd_pwrite(fd: number, iovs: number, iovsLen: number, offset: bigint, out: number): number | Blocked {
       try {
         const e = fds.get(fd);
         requireWritable(e);
@@ -318,6 +320,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         m.check(out, 4);
         const base = checkIovecs(m, iovs, iovsLen);
         const d = e.description;
+        if (d instanceof RemoteFile) return remote.remotePwrite(ctx, m, d, base, iovsLen, offset, out);
         m.u32set(out, positionalIo(m, base, iovsLen, offset, (off, len, at) => d.pwrite(m.u8, off, len, at)));
         return 0;
       } catch (e) {
@@ -476,8 +479,10 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
     },
     path_filestat_set_times(
       fd: number, flags: number, p: number, len: number, atim: bigint, mtim: bigint, fst: number,
-    ): number {
+    ): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_FILESTAT_SET_TIMES);
+        if (there !== undefined) return remote.remoteSetTimes(ctx, there, flags, mem().string(p, len), atim, mtim, fst);
         paths.pathFilestatSetTimes(fds, mem(), fd, flags, p, len, atim, mtim, fst);
         return 0;
       } catch (e) {
@@ -486,8 +491,12 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
     },
     path_link(
       oldFd: number, oldFlags: number, oldP: number, oldLen: number, newFd: number, newP: number, newLen: number,
-    ): number {
+    ): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, oldFd, Rights.PATH_LINK_SOURCE);
+        if (there !== undefined) {
+          return remote.remoteLink(ctx, fds, there, (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0, mem().string(oldP, oldLen), newFd, mem().string(newP, newLen));
+        }
         paths.pathLink(fds, mem(), oldFd, oldFlags, oldP, oldLen, newFd, newP, newLen);
         return 0;
       } catch (e) {
@@ -507,8 +516,10 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         return fail(e, 'path_open');
       }
     },
-    path_readlink(fd: number, p: number, len: number, buf: number, bufLen: number, out: number): number {
+    path_readlink(fd: number, p: number, len: number, buf: number, bufLen: number, out: number): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_READLINK);
+        if (there !== undefined) return remote.remoteReadlink(ctx, mem(), there, mem().string(p, len), buf, bufLen, out);
         paths.pathReadlink(fds, mem(), fd, p, len, buf, bufLen, out);
         return 0;
       } catch (e) {
@@ -535,8 +546,10 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
         return fail(e, 'path_rename');
       }
     },
-    path_symlink(oldP: number, oldLen: number, fd: number, newP: number, newLen: number): number {
+    path_symlink(oldP: number, oldLen: number, fd: number, newP: number, newLen: number): number | Blocked {
       try {
+        const there = remote.remoteDirOf(fds, fd, Rights.PATH_SYMLINK);
+        if (there !== undefined) return remote.remoteSymlink(ctx, there, mem().string(oldP, oldLen), mem().string(newP, newLen));
         paths.pathSymlink(fds, mem(), oldP, oldLen, fd, newP, newLen);
         return 0;
       } catch (e) {
@@ -614,8 +627,9 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
  */
 export const MAY_BLOCK: ReadonlySet<string> = new Set([
   'fd_read', 'fd_write', 'poll_oneoff', 'sched_yield',
-  // The path calls a directory of another node answers (remote-paths.ts).
-  'fd_readdir', 'path_create_directory', 'path_filestat_get', 'path_open', 'path_remove_directory', 'path_rename', 'path_unlink_file',
+  // The calls a directory or file of another node answers (remote-paths.ts).
+  'fd_pread', 'fd_pwrite', 'fd_readdir', 'path_create_directory', 'path_filestat_get', 'path_filestat_set_times', 'path_link',
+  'path_open', 'path_readlink', 'path_remove_directory', 'path_rename', 'path_symlink', 'path_unlink_file',
 ]);
 
 // ---- helpers -----------------------------------------------------------------------------------
