@@ -88,10 +88,9 @@ import { clusterKey, PSK_IDENTITY, TLS_OPTIONS } from '../src/node/cluster.js';
 import { nodeOf, type EndpointId } from '../src/msg/address.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, ROOT, example, intArg, median, round3, Holds } from './runners.js';
+import { Capture, example, Holds, intArg, intListArg, median, onlyParts, ROOT, round3 } from './runners.js';
 
 const PARTS = ['migrate', 'spawn', 'rtt'] as const;
-type Part = (typeof PARTS)[number];
 
 const DEFAULT_SIZES = [1, 64];
 const DEFAULT_MOVES = 20;
@@ -183,15 +182,6 @@ const server = tls.createServer({ ...JSON.parse(process.env.POPCORN_BENCH_TLS), 
   });
 });
 server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));`;
-
-/** A list of positive integers knob (`--sizes=1,64`). */
-function intListArg(args: Record<string, string | true>, name: string, fallback: number[]): number[] {
-  const v = args[name];
-  if (v === undefined) return fallback;
-  const list = typeof v === 'string' ? v.split(',').map(Number) : [];
-  if (list.length === 0 || !list.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`--${name} needs positive integers separated by commas, got ${String(v)}`);
-  return list;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -629,10 +619,7 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
   const spawns = intArg(args, 'spawns', 100);
   const pings = intArg(args, 'pings', 1000);
   const timeoutMs = intArg(args, 'timeout-s', 60) * 1000;
-  const only = typeof args['only'] === 'string' ? args['only'].split(',') : [...PARTS];
-  const unknown = only.filter((p) => !(PARTS as readonly string[]).includes(p));
-  if (unknown.length > 0 || only.length === 0) throw new Error(`--only: parts are ${PARTS.join(', ')}; got ${String(args['only'])}`);
-  const doing = (part: Part): boolean => only.includes(part);
+  const doing = onlyParts(args, PARTS);
 
   const result: BenchResult = { stat: 'median' };
   let x1: number | null = null;

@@ -52,10 +52,9 @@ import { Readable } from 'node:stream';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, example, intArg, median, round3, Holds } from './runners.js';
+import { Capture, example, Holds, intArg, intListArg, median, onlyParts, round3 } from './runners.js';
 
 const PARTS = ['migrate', 'balance'] as const;
-type Part = (typeof PARTS)[number];
 
 const DEFAULT_SIZES = [1, 64, 256];
 const DEFAULT_MOVES = 30;
@@ -76,15 +75,6 @@ const MEMCPY_BYTES = 256 * MIB;
 const kernelLog = (text: string): void => {
   process.stderr.write(`popcorn: ${text}\n`);
 };
-
-/** A list of positive integers knob (`--sizes=1,64,256`). */
-function intListArg(args: Record<string, string | true>, name: string, fallback: number[]): number[] {
-  const v = args[name];
-  if (v === undefined) return fallback;
-  const list = typeof v === 'string' ? v.split(',').map(Number) : [];
-  if (list.length === 0 || !list.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`--${name} needs positive integers separated by commas, got ${String(v)}`);
-  return list;
-}
 
 /** Median µs of copying 256 MiB with Uint8Array.set: into a touched array, and into a fresh one. */
 function memcpyUs(): { warm: number; fresh: number } {
@@ -271,10 +261,7 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
   const jobs = intArg(args, 'jobs', 8);
   const iters = intArg(args, 'iters', DEFAULT_ITERS);
   const timeoutMs = intArg(args, 'timeout-s', 120) * 1000;
-  const only = typeof args['only'] === 'string' ? args['only'].split(',') : [...PARTS];
-  const unknown = only.filter((p) => !(PARTS as readonly string[]).includes(p));
-  if (unknown.length > 0 || only.length === 0) throw new Error(`--only: parts are ${PARTS.join(', ')}; got ${String(args['only'])}`);
-  const doing = (part: Part): boolean => only.includes(part);
+  const doing = onlyParts(args, PARTS);
 
   const result: BenchResult = { stat: 'median' };
   let us1: number | null = null;

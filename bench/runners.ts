@@ -203,6 +203,23 @@ export function intArg(args: Record<string, string | true>, name: string, fallba
   return n;
 }
 
+/** A list of positive integers knob (`--sizes=1,64,256`). */
+export function intListArg(args: Record<string, string | true>, name: string, fallback: number[]): number[] {
+  const v = args[name];
+  if (v === undefined) return fallback;
+  const list = typeof v === 'string' ? v.split(',').map(Number) : [];
+  if (list.length === 0 || !list.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`--${name} needs positive integers separated by commas, got ${String(v)}`);
+  return list;
+}
+
+/** `--only=a,b`: the parts of a benchmark to run (all of `parts` by default); a test for one. */
+export function onlyParts<P extends string>(args: Record<string, string | true>, parts: readonly P[]): (part: P) => boolean {
+  const only = typeof args['only'] === 'string' ? args['only'].split(',') : [...parts];
+  const unknown = only.filter((p) => !(parts as readonly string[]).includes(p));
+  if (unknown.length > 0 || only.length === 0) throw new Error(`--only: parts are ${parts.join(', ')}; got ${String(args['only'])}`);
+  return (part) => only.includes(part);
+}
+
 /** Resolves once `capture` has received `text`; rejects if `ended` settles first or after `timeoutMs`. */
 export function waitForOutput(capture: Capture, text: string, ended: Promise<unknown>, timeoutMs: number, what: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -197,7 +197,7 @@ export const MESSAGES = {
    * waiting on its kernels fail; its processes are reported lost to their parents.
    */
   node_lost: { id: 121, payload: { node: 'u32', reason: 'str' } },
-  /** Host → host, every HEARTBEAT_MS on an idle link: "this node is alive". */
+  /** Host → host, every HEARTBEAT_MS (src/node/cluster.ts): "this node is alive". */
   node_heartbeat: { id: 122, payload: { node: 'u32' } },
 
   // ---- checkpoint/restore (src/services/checkpoint.ts) ----

@@ -26,7 +26,7 @@ import { RemoteError } from '../src/msg/requests.js';
 import { HostStreamChannels } from '../src/kernel/host-stream.js';
 import { RemoteFile } from '../src/kernel/remote-file.js';
 import { BLOCKED } from '../src/kernel/wasi/blocking.js';
-import { Errno, WasiError } from '../src/kernel/wasi/errno.js';
+import { Errno } from '../src/kernel/wasi/errno.js';
 import { HostFile, type FileDescription } from '../src/kernel/wasi/file-description.js';
 import { FILE_RIGHTS, Fdflags, Whence } from '../src/kernel/wasi/types.js';
 import { PipeService } from '../src/services/pipe.js';
@@ -37,6 +37,7 @@ import { prepareProgram } from '../src/wasm/loader.js';
 import { sleep, startProgram } from './ssi-helpers.js';
 import { example } from './cli-helpers.js';
 import { Cable } from './msg-helpers.js';
+import { errnoOf } from './wasi-helpers.js';
 
 // ---- kernels of several nodes, in this thread ------------------------------------------------
 
@@ -142,16 +143,6 @@ function writeAll(cluster: Cluster, d: FileDescription, data: Uint8Array): void 
 function readSome(cluster: Cluster, d: FileDescription, len: number): Uint8Array {
   const buf = new Uint8Array(len);
   return buf.subarray(0, rerun(cluster, () => d.read(buf, 0, len)));
-}
-
-function errnoOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof WasiError) return error.errno;
-    throw error;
-  }
-  return undefined;
 }
 
 const openFds = (): number => fs.readdirSync('/proc/self/fd').length;

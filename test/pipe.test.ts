@@ -21,6 +21,7 @@ import type { FileDescription } from '../src/kernel/wasi/file-description.js';
 import { Fdflags } from '../src/kernel/wasi/types.js';
 import { pattern, sameBytes } from './msg-helpers.js';
 import { Cable } from './msg-helpers.js';
+import { errnoOf } from './wasi-helpers.js';
 
 // ---- an in-memory cluster --------------------------------------------------------------------
 
@@ -113,16 +114,6 @@ function read(d: FileDescription, len = 1 << 20): Uint8Array | Blocked {
 function readText(d: FileDescription): string | Blocked {
   const r = read(d);
   return r === BLOCKED ? BLOCKED : dec(r);
-}
-
-function errnoOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof WasiError) return error.errno;
-    throw error;
-  }
-  return undefined;
 }
 
 /** A service with no peers: pipes within one kernel. */

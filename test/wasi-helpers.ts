@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BufferedStream } from '../src/kernel/wasi/file-description.js';
+import { WasiError } from '../src/kernel/wasi/errno.js';
 import { createWasiContext, type ProcessContext } from '../src/kernel/wasi/context.js';
 import { createWasiImports, type WasiImports } from '../src/kernel/wasi/wasi.js';
 
@@ -91,4 +92,15 @@ export function harness(opts: { args?: string[]; env?: string[]; pages?: number 
     },
   };
   return h;
+}
+
+/** The errno `fn` throws as a WasiError, or undefined when it does not throw (anything else is rethrown). */
+export function errnoOf(fn: () => unknown): number | undefined {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof WasiError) return error.errno;
+    throw error;
+  }
+  return undefined;
 }

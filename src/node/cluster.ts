@@ -31,13 +31,13 @@ import { attachTcp, type TcpLink } from '../msg/tcp-link.js';
 import { PROTOCOL_VERSION } from '../protocol.js';
 import { INSTRUMENTATION_VERSION } from '../wasm/abi.js';
 
-export const HEARTBEAT_MS = 500;
-export const LOST_AFTER_MS = 2_000;
+const HEARTBEAT_MS = 500;
+const LOST_AFTER_MS = 2_000;
 /** A handshake line longer than this, or slower than HANDSHAKE_MS, is not a popcorn node's. */
 const MAX_LINE_BYTES = 64 * 1024;
 const HANDSHAKE_MS = 5_000;
 /** Node numbers fit 7 bits of a PID (src/kernel/pids.ts). */
-export const MAX_NODE = 127;
+const MAX_NODE = 127;
 /** The identity a node gives with its key, and the TLS settings of every cluster link. */
 export const PSK_IDENTITY = 'popcorn-ts';
 export const TLS_OPTIONS = { ciphers: 'ECDHE-PSK-CHACHA20-POLY1305', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;

@@ -15,8 +15,9 @@
  *     above. A remote file handed on again keeps its home and handle (the home first counts a
  *     reference for the receiver, as for a pipe end); handed back to its home, it is a host
  *     file there again;
- *   - directories by host path (they are opened by path anyway, see sandbox.ts; across nodes
- *     that path is the other node's, which is right when they share a filesystem).
+ *   - directories, within a node, by host path (they are opened by path anyway, see
+ *     sandbox.ts); to another node as remote directories kept at this kernel (dir-deputy.ts), so
+ *     paths keep resolving in this node's namespace — preopens too (preopensToHandOn).
  * Anything else (a kernel-local buffer) cannot travel: ENOTSUP.
  */
 
@@ -25,6 +26,7 @@ import { nodeOf, type EndpointId } from '../msg/address.js';
 import { HostInput, HostOutput, type HostStreamChannels } from '../kernel/host-stream.js';
 import { Errno, WasiError, host } from '../kernel/wasi/errno.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
+import type { Process } from '../kernel/process.js';
 import { RemoteFile } from '../kernel/remote-file.js';
 import { RemoteDirectory } from '../kernel/remote-directory.js';
 import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
@@ -244,4 +246,15 @@ export function discardRecords(services: TransferServices, records: FdRecord[]):
     else if (r.kind === FdKind.REMOTE_FILE) services.files?.discard(r.home, r.id, r.unread);
     else if (r.kind === FdKind.REMOTE_DIRECTORY) services.dirs?.discard(r);
   }
+}
+
+/**
+ * The preopens a child or a moving process takes along as fds, to kernel `target`: none when it
+ * can make them again from its dirs (within the node they are on), all of them when they must
+ * stay where they are (another node, or they are already another node's: dir-deputy.ts).
+ */
+export function preopensToHandOn(p: Process, target: EndpointId, self: EndpointId): { fd: number; entry: FdEntry }[] {
+  const preopens = p.context.fds.fds().map((fd) => ({ fd, entry: p.context.fds.get(fd) })).filter((f) => f.entry.preopenName !== undefined);
+  const elsewhere = preopens.some((f) => f.entry.description instanceof RemoteDirectory);
+  return elsewhere || nodeOf(target) !== nodeOf(self) ? preopens : [];
 }

@@ -26,10 +26,9 @@ import { Operation } from '../kernel/operation.js';
 import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import { originOf } from '../kernel/pids.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
-import { discardRecords, exportFds, importFds, type TransferServices } from './fd-transfer.js';
+import { discardRecords, exportFds, importFds, preopensToHandOn, type TransferServices } from './fd-transfer.js';
 import { ensureModule } from './programs.js';
 import { MemoryTransfer } from './memory-transfer.js';
-import { preopensToHandOn } from './process.js';
 import type { ProcessServer } from './process.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;

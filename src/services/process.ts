@@ -32,12 +32,11 @@ import type { FdEntry } from '../kernel/wasi/fd-table.js';
 import { RemoteError } from '../msg/requests.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { LOST_STATUS, SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
-import { discardRecords, exportFds, importFds, type TransferServices } from './fd-transfer.js';
+import { discardRecords, exportFds, importFds, preopensToHandOn, type TransferServices } from './fd-transfer.js';
 import { installPipeService } from './pipe.js';
 import { installFileDeputy } from './file-deputy.js';
 import { Programs, ensureModule } from './programs.js';
 import { DirDeputy } from './dir-deputy.js';
-import { RemoteDirectory } from '../kernel/remote-directory.js';
 import { Migration } from './migration.js';
 import { installCheckpointService } from './checkpoint.js';
 import { installBalancer } from './balancer.js';
@@ -508,15 +507,4 @@ function whenAllWritten(outputs: HostOutput[], fn: () => void): void {
   };
   for (const out of outputs) out.whenWritten(one);
   one();
-}
-
-/**
- * The preopens a child or a moving process takes along as fds, to kernel `target`: none when it
- * can make them again from its dirs (within the node they are on), all of them when they must
- * stay where they are (another node, or they are already another node's: dir-deputy.ts).
- */
-export function preopensToHandOn(p: Process, target: EndpointId, self: EndpointId): { fd: number; entry: FdEntry }[] {
-  const preopens = p.context.fds.fds().map((fd) => ({ fd, entry: p.context.fds.get(fd) })).filter((f) => f.entry.preopenName !== undefined);
-  const elsewhere = preopens.some((f) => f.entry.description instanceof RemoteDirectory);
-  return elsewhere || nodeOf(target) !== nodeOf(self) ? preopens : [];
 }
