@@ -88,7 +88,7 @@ import { clusterKey, PSK_IDENTITY, TLS_OPTIONS } from '../src/node/cluster.js';
 import { nodeOf, type EndpointId } from '../src/msg/address.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, example, Holds, intArg, intListArg, median, onlyParts, ROOT, round3 } from './runners.js';
+import { Capture, checkMoved, example, Holds, intArg, intListArg, median, onlyParts, ROOT, round3 } from './runners.js';
 
 const PARTS = ['migrate', 'spawn', 'rtt'] as const;
 
@@ -378,14 +378,7 @@ async function migratePart(c: Cluster, sizes: number[], moves: number, warmup: n
     }
     const rtt = (performance.now() - t) * 1000;
     const after = await infoAll(node, what);
-    const dest = after[to]!;
-    const arrivals = dest.migrations.in - before[to]!.migrations.in;
-    if (arrivals !== 1) throw new Error(`${what}: kernel ${to} counted ${arrivals} arrivals during the move, expected 1`);
-    const proc = dest.processes.find((p) => p.pid === pid);
-    if (proc === undefined) throw new Error(`${what}: kernel ${to} does not list pid ${pid} after the move`);
-    for (const k of after) {
-      if (k.index !== to && k.processes.some((p) => p.pid === pid)) throw new Error(`${what}: pid ${pid} still listed on kernel ${k.index} after the move`);
-    }
+    const { dest, proc } = checkMoved(before, after, pid, to, what);
     return { rtt, lastUs: dest.migrations.last_us, memory: proc.memory_bytes };
   };
 

@@ -52,7 +52,7 @@ import { Readable } from 'node:stream';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, example, Holds, intArg, intListArg, median, onlyParts, round3 } from './runners.js';
+import { Capture, checkMoved, example, Holds, intArg, intListArg, median, onlyParts, round3 } from './runners.js';
 
 const PARTS = ['migrate', 'balance'] as const;
 
@@ -126,14 +126,7 @@ async function migratePart(sizes: number[], movesArg: number | undefined, timeou
     }
     const rtt = (performance.now() - t) * 1000;
     const after = await node.info();
-    const dest = after[to]!;
-    const arrivals = dest.migrations.in - before[to]!.migrations.in;
-    if (arrivals !== 1) throw new Error(`${what}: kernel ${to} counted ${arrivals} arrivals during the move, expected 1`);
-    const proc = dest.processes.find((p) => p.pid === pid);
-    if (proc === undefined) throw new Error(`${what}: kernel ${to} does not list pid ${pid} after the move`);
-    for (const k of after) {
-      if (k.index !== to && k.processes.some((p) => p.pid === pid)) throw new Error(`${what}: pid ${pid} still listed on kernel ${k.index} after the move`);
-    }
+    const { dest, proc } = checkMoved(before, after, pid, to, what);
     const from = 1 - to;
     const fragments = after[from]!.messages.fragmentsSent - before[from]!.messages.fragmentsSent;
     return { rtt, lastUs: dest.migrations.last_us, state: proc.state, memory: proc.memory_bytes, fragments };

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WASI } from 'node:wasi';
-import { PopcornNode } from '../src/node/node.js';
+import { PopcornNode, type KernelInfo } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -244,6 +244,22 @@ export function waitForOutput(capture: Capture, text: string, ended: Promise<unk
       () => undefined,
     );
   });
+}
+
+/**
+ * After moving `pid` to kernel index `to`: the destination counted exactly one more arrival and
+ * lists the process, and no other kernel does. Returns the destination's entry and the process's.
+ */
+export function checkMoved(before: KernelInfo[], after: KernelInfo[], pid: number, to: number, what: string): { dest: KernelInfo; proc: KernelInfo['processes'][number] } {
+  const dest = after[to]!;
+  const arrivals = dest.migrations.in - before[to]!.migrations.in;
+  if (arrivals !== 1) throw new Error(`${what}: kernel ${to} counted ${arrivals} arrivals during the move, expected 1`);
+  const proc = dest.processes.find((p) => p.pid === pid);
+  if (proc === undefined) throw new Error(`${what}: kernel ${to} does not list pid ${pid} after the move`);
+  for (const k of after) {
+    if (k.index !== to && k.processes.some((p) => p.pid === pid)) throw new Error(`${what}: pid ${pid} still listed on kernel ${k.index} after the move`);
+  }
+  return { dest, proc };
 }
 
 /** A process of examples/bench/hold.wasm: its PID and its end. */
