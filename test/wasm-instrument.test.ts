@@ -16,7 +16,7 @@ import { sha256Hex } from '../src/wasm/cache.js';
 import { contextSwitchProgram, contextSwitchResult, PROGRAM, wat } from './wasm-fixtures.js';
 
 const program = wat(PROGRAM);
-const instrumented = instrument(program, { source: 'program.wasm' });
+const instrumented = await instrument(program, { source: 'program.wasm' });
 
 type Fn = (...args: number[]) => number;
 
@@ -50,9 +50,9 @@ function layoutOf(module: WebAssembly.Module): MemoryLayout {
   return JSON.parse(new TextDecoder().decode(section)) as MemoryLayout;
 }
 
-function refusal(bytes: Uint8Array): string {
+async function refusal(bytes: Uint8Array): Promise<string> {
   try {
-    instrument(bytes, { source: 'bad.wasm' });
+    await instrument(bytes, { source: 'bad.wasm' });
   } catch (err) {
     assert.ok(err instanceof ModuleError, `expected ModuleError, got ${String(err)}`);
     assert.equal(err.source, 'bad.wasm');
@@ -80,9 +80,9 @@ describe('instrument: result', () => {
     assert.equal((exports['popcorn_global_2'] as WebAssembly.Global).value, 2);
   });
 
-  it('imports its memory, shared; its data is copied in by popcorn_init_memory, not by instantiation', () => {
+  it('imports its memory, shared; its data is copied in by popcorn_init_memory, not by instantiation', async () => {
     const bytes = wat('(module (memory 2 10) (data (i32.const 16) "abc") (func (export "_start")))');
-    const module = new WebAssembly.Module(instrument(bytes).bytes);
+    const module = new WebAssembly.Module((await instrument(bytes)).bytes);
     assert.deepEqual(WebAssembly.Module.imports(module).filter((i) => i.kind === 'memory'), [{ module: 'popcorn_rt', name: 'memory', kind: 'memory' }]);
     assert.deepEqual(layoutOf(module), { initial: 2, maximum: 10 + SCRATCH_PAGES, handover: true });
     const memory = new WebAssembly.Memory({ initial: 2 + SCRATCH_PAGES, maximum: 10 + SCRATCH_PAGES, shared: true });
@@ -94,7 +94,7 @@ describe('instrument: result', () => {
     assert.equal(Buffer.from(live.subarray(16, 19)).toString(), 'abc');
 
     const started = wat('(module (memory 1) (data (i32.const 8) "x") (func $s) (start $s) (func (export "_start")))');
-    const layout = layoutOf(new WebAssembly.Module(instrument(started).bytes));
+    const layout = layoutOf(new WebAssembly.Module((await instrument(started)).bytes));
     assert.equal(layout.handover, false, 'a start function would run again against a handed-over memory');
     assert.equal(layout.maximum, 65536, 'no declared maximum: as large as wasm32 allows');
   });
@@ -103,9 +103,9 @@ describe('instrument: result', () => {
     assert.ok(Buffer.from(instrumented.bytes).includes(Buffer.from('squares')));
   });
 
-  it('flags reactors', () => {
+  it('flags reactors', async () => {
     const reactor = wat('(module (memory 1) (func (export "_initialize")))');
-    assert.equal(instrument(reactor).info.kind, 'reactor');
+    assert.equal((await instrument(reactor)).info.kind, 'reactor');
   });
 });
 
@@ -236,9 +236,11 @@ describe('instrument: asyncify unwind and rewind', () => {
   });
 });
 
+const [recurse, spin, fib] = [150, 30_000_000, 27];
+const contextSwitchModule = new WebAssembly.Module((await instrument(wat(contextSwitchProgram(recurse, spin, fib)))).bytes);
+
 describe('instrument: under the runtime (Execution)', () => {
-  const [recurse, spin, fib] = [150, 30_000_000, 27];
-  const module = new WebAssembly.Module(instrument(wat(contextSwitchProgram(recurse, spin, fib))).bytes);
+  const module = contextSwitchModule;
   const imports = {
     wasi_snapshot_preview1: {
       proc_exit: (status: number) => {
@@ -275,24 +277,24 @@ describe('instrument: under the runtime (Execution)', () => {
 });
 
 describe('instrument: refusals', () => {
-  it('refuses bytes that are not WebAssembly', () => {
-    assert.match(refusal(new Uint8Array([1, 2, 3, 4])), /bad\.wasm: not a valid WebAssembly module/);
+  it('refuses bytes that are not WebAssembly', async () => {
+    assert.match(await refusal(new Uint8Array([1, 2, 3, 4])), /bad\.wasm: not a valid WebAssembly module/);
   });
 
-  it('refuses a truncated module', () => {
-    assert.match(refusal(program.subarray(0, program.length - 10)), /not a valid WebAssembly module/);
+  it('refuses a truncated module', async () => {
+    assert.match(await refusal(program.subarray(0, program.length - 10)), /not a valid WebAssembly module/);
   });
 
-  it('names an unknown import', () => {
+  it('names an unknown import', async () => {
     const bytes = wat('(module (import "env" "foo" (func)) (memory 1) (func (export "_start") (call 0)))');
-    assert.match(refusal(bytes), /imports env\.foo, which popcorn does not provide/);
+    assert.match(await refusal(bytes), /imports env\.foo, which popcorn does not provide/);
   });
 
-  it('accepts the functions of the popcorn module and refuses names it does not have', () => {
+  it('accepts the functions of the popcorn module and refuses names it does not have', async () => {
     const bytes = wat('(module (import "popcorn" "getpid" (func (result i32))) (memory 1) (func (export "_start") (drop (call 0))))');
-    assert.deepEqual(instrument(bytes).info.imports, ['popcorn.getpid']);
+    assert.deepEqual((await instrument(bytes)).info.imports, ['popcorn.getpid']);
     const unknown = wat('(module (import "popcorn" "whatever" (func)) (memory 1) (func (export "_start") (call 0)))');
-    assert.match(refusal(unknown), /imports popcorn\.whatever, which the popcorn module does not have/);
+    assert.match(await refusal(unknown), /imports popcorn\.whatever, which the popcorn module does not have/);
   });
 
   it('treats as unwind points exactly the popcorn calls the kernel may block in', () => {
@@ -301,24 +303,24 @@ describe('instrument: refusals', () => {
     assert.deepEqual(Object.keys(createPopcornImports(fakeProcess(), {} as ProcessSystem)).sort(), [...POPCORN_IMPORTS].sort());
   });
 
-  it('refuses a module without memory', () => {
-    assert.match(refusal(wat('(module (func (export "_start")))')), /has no linear memory/);
+  it('refuses a module without memory', async () => {
+    assert.match(await refusal(wat('(module (func (export "_start")))')), /has no linear memory/);
   });
 
-  it('refuses an imported memory', () => {
-    assert.match(refusal(wat('(module (import "wasi_snapshot_preview1" "mem" (memory 1)) (func (export "_start")))')), /imports its memory/);
+  it('refuses an imported memory', async () => {
+    assert.match(await refusal(wat('(module (import "wasi_snapshot_preview1" "mem" (memory 1)) (func (export "_start")))')), /imports its memory/);
   });
 
-  it('refuses an imported table', () => {
-    assert.match(refusal(wat('(module (import "wasi_snapshot_preview1" "t" (table 1 funcref)) (memory 1) (func (export "_start")))')), /imports a table/);
+  it('refuses an imported table', async () => {
+    assert.match(await refusal(wat('(module (import "wasi_snapshot_preview1" "t" (table 1 funcref)) (memory 1) (func (export "_start")))')), /imports a table/);
   });
 
-  it('refuses a module that is neither a command nor a reactor', () => {
-    assert.match(refusal(wat('(module (memory 1) (func (export "main")))')), /neither _start .* nor _initialize/);
+  it('refuses a module that is neither a command nor a reactor', async () => {
+    assert.match(await refusal(wat('(module (memory 1) (func (export "main")))')), /neither _start .* nor _initialize/);
   });
 
-  it('refuses reserved export names', () => {
-    assert.match(refusal(wat('(module (memory 1) (func (export "_start")) (func (export "asyncify_get_state")))')), /reserves/);
+  it('refuses reserved export names', async () => {
+    assert.match(await refusal(wat('(module (memory 1) (func (export "_start")) (func (export "asyncify_get_state")))')), /reserves/);
   });
 });
 

@@ -8,10 +8,10 @@ import { ModuleError } from './errors.js';
 import { instrument } from './instrument.js';
 import type { InstrumentAnswer, InstrumentJob } from './instrument-worker.js';
 
-parentPort?.on('message', (job: InstrumentJob) => {
+parentPort?.on('message', async (job: InstrumentJob) => {
   let answer: InstrumentAnswer;
   try {
-    answer = { id: job.id, result: instrument(job.original, job.opts) };
+    answer = { id: job.id, result: await instrument(job.original, job.opts) };
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
     const module = e instanceof ModuleError;

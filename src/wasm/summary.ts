@@ -22,6 +22,8 @@ export interface FunctionSummary {
   indirectCalls: Signature[];
   /** Functions whose address this body takes with ref.func (they become callable indirectly). */
   refFuncs: Set<string>;
+  /** Expressions in the body: the measure of how much work instrumenting it is. */
+  size: number;
 }
 
 /** Summarizes one defined function. Throws UnsupportedExpressionError from the walk. */
@@ -34,12 +36,14 @@ export function summarizeFunction(func: binaryen.FunctionRef): FunctionSummary {
     directCalls: new Set(),
     indirectCalls: [],
     refFuncs: new Set(),
+    size: 0,
   };
   forEachExpression(info.body, (expr) => record(summary, expr));
   return summary;
 }
 
 function record(summary: FunctionSummary, expr: binaryen.ExpressionRef): void {
+  summary.size++;
   switch (binaryen.getExpressionId(expr)) {
     case binaryen.LoopId:
       summary.loops.push(expr);
