@@ -1,4 +1,4 @@
-// ESLint flat config: typescript-eslint's recommended rules over src, test and bench.
+// ESLint flat config: typescript-eslint's recommended rules over src, test, bench and scripts.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 

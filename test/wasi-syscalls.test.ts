@@ -371,6 +371,39 @@ test('times: fd and path set_times, now, EINVAL for time+now', withH((h) => {
   assert.equal(h.w.path_filestat_set_times!(3, 1, mp, ml, 0n, 0n, 2), E.NOENT);
 }));
 
+test('times are kept to the nanosecond: the one set and the one left alone, by fd, path and on a symlink', withH((h) => {
+  put(h, 'f');
+  fs.symlinkSync('f', `${h.dir}/sym`);
+  const [, fd] = h.open('f');
+  const st = h.alloc(64);
+  const times = (): [bigint, bigint] => [h.u64(st + 40), h.u64(st + 48)];
+  // A time a program read and shifted by a few ns, as wasi-testsuite's fd_filestat_set does.
+  assert.equal(h.w.fd_filestat_get!(fd, st), 0);
+  const [atim, mtim] = times();
+  assert.equal(h.w.fd_filestat_set_times!(fd, 0n, mtim - 100n, 4), 0);
+  assert.equal(h.w.fd_filestat_get!(fd, st), 0);
+  assert.deepEqual(times(), [atim, mtim - 100n]);
+  const odd = 1_700_000_000_123_456_789n;
+  assert.equal(h.w.fd_filestat_set_times!(fd, odd, 0n, 1), 0);
+  assert.equal(h.w.fd_filestat_get!(fd, st), 0);
+  assert.deepEqual(times(), [odd, mtim - 100n]);
+  const [p, l] = h.str('f');
+  assert.equal(h.w.path_filestat_set_times!(3, 1, p, l, odd + 1n, odd + 2n, 1 | 4), 0);
+  assert.equal(h.w.path_filestat_get!(3, 1, p, l, st), 0);
+  assert.deepEqual(times(), [odd + 1n, odd + 2n]);
+  // Without SYMLINK_FOLLOW the link's own times change, not its target's.
+  const [sp, sl] = h.str('sym');
+  assert.equal(h.w.path_filestat_set_times!(3, 0, sp, sl, 0n, odd + 3n, 4), 0);
+  assert.equal(h.w.path_filestat_get!(3, 0, sp, sl, st), 0);
+  assert.equal(times()[1], odd + 3n);
+  assert.equal(h.w.path_filestat_get!(3, 1, sp, sl, st), 0);
+  assert.deepEqual(times(), [odd + 1n, odd + 2n]);
+  // A whole second and a whole microsecond come out exact too.
+  assert.equal(h.w.fd_filestat_set_times!(fd, 5_000_000_000n, 1_699_999_999_999_999_000n, 1 | 4), 0);
+  assert.equal(h.w.fd_filestat_get!(fd, st), 0);
+  assert.deepEqual(times(), [5_000_000_000n, 1_699_999_999_999_999_000n]);
+}));
+
 test('path_create_directory / remove_directory / unlink_file errnos', withH((h) => {
   const s = (x: string) => h.str(x);
   const mk = (x: string) => h.w.path_create_directory!(3, ...s(x));
@@ -432,6 +465,25 @@ test('rename, link, symlink, readlink, path_filestat_get', withH((h) => {
   assert.equal(h.w.path_rename!(3, ...s('d'), 3, ...s('g')), E.NOTDIR);
   assert.equal(h.w.path_rename!(3, ...s('g'), 3, ...s('d')), E.ISDIR);
   assert.equal(h.w.path_link!(3, 0, ...s('d'), 3, ...s('dl')), E.PERM);
+}));
+
+test('a trailing slash names a directory: no new file, link or symlink by such a name', withH((h) => {
+  const s = (x: string) => h.str(x);
+  put(h, 'f');
+  fs.mkdirSync(`${h.dir}/d`);
+  // Linux's errnos, which wasmtime passes on: ENOENT for link and symlink, EISDIR for O_CREAT.
+  assert.equal(h.w.path_symlink!(...s('target'), 3, ...s('new/')), E.NOENT);
+  assert.equal(h.w.path_link!(3, 0, ...s('f'), 3, ...s('new/')), E.NOENT);
+  assert.equal(h.open('new/', { oflags: Oflags.CREAT })[0], E.ISDIR);
+  assert.equal(fs.existsSync(`${h.dir}/new`), false);
+  // A name that exists: EEXIST for a directory, ENOTDIR for a file ("f/" is not one).
+  assert.equal(h.w.path_symlink!(...s('target'), 3, ...s('d/')), E.EXIST);
+  assert.equal(h.w.path_symlink!(...s('target'), 3, ...s('f/')), E.NOTDIR);
+  assert.equal(h.w.path_link!(3, 0, ...s('f'), 3, ...s('d/')), E.EXIST);
+  // Without the slash they are ordinary names, and a directory may take one.
+  assert.equal(h.w.path_symlink!(...s('target'), 3, ...s('new')), 0);
+  assert.equal(h.w.path_create_directory!(3, ...s('nd/')), 0);
+  assert.ok(fs.statSync(`${h.dir}/nd`).isDirectory());
 }));
 
 test('poll_oneoff: EINVAL for none, clock timeouts block then fire, fd readiness, bad fd', withH((h) => {

@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import { BLOCKED, type Blocked, type Pollable } from './blocking.js';
 import { Errno, WasiError, host, hostErrno } from './errno.js';
+import { setFdTimes, setPathTimes } from './host-times.js';
 import {
   DIR_RIGHTS, FILE_RIGHTS, Fdflags, Filetype, STREAM_RIGHTS, Whence,
   type DirEntry, type Filestat, type TimeSpec,
@@ -113,11 +114,6 @@ export abstract class BaseDescription implements FileDescription {
 
 // ---- host files ------------------------------------------------------------------------------
 
-/** ns since the epoch → seconds as node's utimes wants them (a double: sub-µs precision is lost). */
-function toSeconds(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6;
-}
-
 /** node's BigIntStats → `$filestat`. */
 export function filestatOf(st: fs.BigIntStats): Filestat {
   return {
@@ -134,11 +130,6 @@ export function filetypeOf(st: fs.Stats | fs.BigIntStats | fs.Dirent): number {
   if (st.isBlockDevice()) return Filetype.BLOCK_DEVICE;
   if (st.isSocket()) return Filetype.SOCKET_STREAM;
   return Filetype.UNKNOWN; // FIFOs: wasmtime reports "unknown" too
-}
-
-/** Resolves one of ATIM/MTIM's three states against the current value. */
-function timeOr(spec: TimeSpec, current: bigint, now: bigint): bigint {
-  return spec === undefined ? current : spec === 'now' ? now : spec;
 }
 
 /**
@@ -228,11 +219,7 @@ export class HostFile extends BaseDescription {
   }
 
   override setTimes(atim: TimeSpec, mtim: TimeSpec): void {
-    const st = this.stat();
-    const now = BigInt(Date.now()) * 1_000_000n;
-    const a = toSeconds(timeOr(atim, st.atim, now));
-    const m = toSeconds(timeOr(mtim, st.mtim, now));
-    host('futimes', () => fs.futimesSync(this.fd, a, m));
+    setFdTimes(this.fd, atim, mtim);
   }
 
   override allocate(offset: bigint, len: bigint): void {
@@ -341,16 +328,6 @@ export class HostDirectory extends BaseDescription {
     }
     return entries;
   }
-}
-
-/** utimes/lutimes with WASI's per-time "leave / now / value" choice. */
-export function setPathTimes(hostPath: string, atim: TimeSpec, mtim: TimeSpec, follow: boolean): void {
-  const st = host('stat', () =>
-    follow ? fs.statSync(hostPath, { bigint: true }) : fs.lstatSync(hostPath, { bigint: true }));
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const a = toSeconds(timeOr(atim, st.atimeNs, now));
-  const m = toSeconds(timeOr(mtim, st.mtimeNs, now));
-  host('utimes', () => (follow ? fs.utimesSync(hostPath, a, m) : fs.lutimesSync(hostPath, a, m)));
 }
 
 // ---- in-memory byte stream -------------------------------------------------------------------

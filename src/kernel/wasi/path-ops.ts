@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import { dirOf, need, timesFrom } from './access.js';
 import { Errno, WasiError, host } from './errno.js';
 import type { FdEntry, FdTable } from './fd-table.js';
-import { HostDirectory, HostFile, filestatOf, setPathTimes, type FileDescription } from './file-description.js';
+import { HostDirectory, HostFile, filestatOf, type FileDescription } from './file-description.js';
+import { setPathTimes } from './host-times.js';
 import type { GuestMemory } from './memory.js';
 import { resolve, type Resolved } from './sandbox.js';
 import { Fdflags, Filetype, Lookupflags, Oflags, Rights, type Filestat } from './types.js';
@@ -18,6 +19,15 @@ const C = fs.constants;
 /** Refuses to create or remove the directory itself, or "x/." / "x/..". */
 function requireName(r: Resolved, errno: number, what: string): void {
   if (r.parts.length === 0 || r.endsInDot) throw new WasiError(errno, `${what}: path names no entry`);
+}
+
+/**
+ * Refuses "new/" as the name of a new file, link or symlink: a trailing slash names a directory
+ * (POSIX), which none of them is. Linux's errnos, which wasmtime passes on: ENOENT for link and
+ * symlink, EISDIR for open(O_CREAT).
+ */
+function requireNoTrailingSlash(r: Resolved, errno: number, what: string): void {
+  if (r.trailingSlash) throw new WasiError(errno, `${what}: ${r.parts.join('/')}/ would be a directory`);
 }
 
 export function pathCreateDirectory(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
@@ -80,6 +90,7 @@ export function linkIn(from: HostDirectory, oldPath: string, follow: boolean, to
   requireName(dst, Errno.EXIST, 'link');
   if (dst.stat !== undefined) throw new WasiError(Errno.EXIST, 'link: target exists');
   if (src.stat.isDirectory()) throw new WasiError(Errno.PERM, 'link: source is a directory');
+  requireNoTrailingSlash(dst, Errno.NOENT, 'link');
   host('link', () => fs.linkSync(src.hostPath, dst.hostPath));
 }
 
@@ -104,6 +115,7 @@ export function pathOpen(
  */
 export function openRights(entry: FdEntry, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number): { base: number; inheriting: number } {
   if (oflags & Oflags.CREAT) need(entry, Rights.PATH_CREATE_FILE);
+  if (oflags & Oflags.TRUNC) need(entry, Rights.PATH_FILESTAT_SET_SIZE);
   if (oflags & ~0xf) throw new WasiError(Errno.INVAL, `oflags ${oflags}`);
   if (fdflags & ~0x1f) throw new WasiError(Errno.INVAL, `fdflags ${fdflags}`);
   // Only the low 30 bits are defined rights; the rest are ignored (wasi-libc asks for ~0).
@@ -137,6 +149,7 @@ function createFile(r: Resolved, oflags: number, read: boolean, fdflags: number)
   if (!(oflags & Oflags.CREAT)) throw new WasiError(Errno.NOENT, `open: ${r.parts.join('/')} does not exist`);
   if (oflags & Oflags.DIRECTORY) throw new WasiError(Errno.INVAL, 'open: O_CREAT with O_DIRECTORY');
   requireName(r, Errno.ISDIR, 'open');
+  requireNoTrailingSlash(r, Errno.ISDIR, 'open');
   const mode = (read ? C.O_RDWR : C.O_WRONLY) | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | syncFlags(fdflags);
   const hfd = host('open', () => fs.openSync(r.hostPath, mode, 0o666));
   return new HostFile(hfd, read, true, fdflags);
@@ -234,11 +247,15 @@ export function pathSymlink(
 /** A symlink `path` in `dir` to `target` (the core of path_symlink). */
 export function symlinkIn(dir: HostDirectory, target: string, path: string): void {
   if (target.includes('\0')) throw new WasiError(Errno.ILSEQ, 'symlink: NUL in target');
-  // The target is stored as given, even absolute or climbing out (cap-std does not check it
-  // either): it is only data until someone resolves it, and our resolver refuses the escape.
+  // An absolute target could never be followed inside the sandbox: wasmtime refuses to create
+  // one (wasi-testsuite's symlink_create), with the EPERM of every other escape. A relative
+  // target is stored as given, even one climbing out: it is only data until someone resolves
+  // it, and our resolver refuses the escape then.
+  if (target.startsWith('/')) throw new WasiError(Errno.PERM, `symlink: absolute target ${target}`);
   const r = resolve(dir.hostPath, path, false);
   requireName(r, Errno.EXIST, 'symlink');
   if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'symlink: exists');
+  requireNoTrailingSlash(r, Errno.NOENT, 'symlink');
   host('symlink', () => fs.symlinkSync(target, r.hostPath));
 }
 

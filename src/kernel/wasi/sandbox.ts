@@ -36,6 +36,8 @@ export interface Resolved {
   stat: fs.Stats | undefined;
   /** The guest path's last component was "." or ".." (rmdir "x/." is EINVAL in POSIX). */
   endsInDot: boolean;
+  /** The guest path ended in "/": it names a directory, so it cannot be a new file or link. */
+  trailingSlash: boolean;
 }
 
 /**
@@ -102,7 +104,7 @@ export function resolve(root: string, path: string, followFinal: boolean): Resol
   if (mustBeDir && stat !== undefined && !stat.isDirectory()) {
     throw new WasiError(Errno.NOTDIR, `${path} is not a directory`);
   }
-  return { hostPath: join(root, parts), parts, stat, endsInDot };
+  return { hostPath: join(root, parts), parts, stat, endsInDot, trailingSlash };
 }
 
 /** Stands for "the root, known to be a directory" during the walk. */
