@@ -7,13 +7,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { KernelInfo, PopcornNode } from '../src/node/node.js';
 import { kernelLimits } from '../src/kernel/limits.js';
 import { bootNode, sleep, startProgram } from './ssi-helpers.js';
-import { example, popcorn } from './cli-helpers.js';
+import { CLI, TEST_CACHE, example, popcorn } from './cli-helpers.js';
+import { prepareProgram } from '../src/wasm/loader.js';
 
 const SIGKILL = 9;
 const SIGSTOP = 19;
@@ -141,6 +143,22 @@ describe('the memory ceiling', () => {
     const run = await popcorn(['run', '-k', '1', '--max-memory', '64K', example('hello.wasm')]);
     assert.equal(run.status, 1);
     assert.match(run.stderr, /ENOMEM/);
+  });
+
+  it('a memory the host cannot reserve is ENOMEM, not ENOEXEC', async () => {
+    // What a fork bomb met at 12,600 processes: V8 reserves 10 GiB of address space per wasm
+    // memory, so under a 4 GB address-space limit no process memory can be made at all.
+    await prepareProgram(example('hello.wasm'));
+    const script = `ulimit -v 4000000 && exec "${process.execPath}" "${CLI}" run -k 1 "${example('hello.wasm')}"`;
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn('bash', ['-c', script], { env: { ...process.env, POPCORN_CACHE_DIR: TEST_CACHE }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stderr }));
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /ENOMEM: a new process memory: WebAssembly\.Memory\(\): could not allocate memory/);
   });
 });
 
