@@ -14,35 +14,19 @@
  *                       at a time until memory.grow fails (-1): "malloc N MiB, grow fails at P pages"
  *   fds PATH            opens PATH until it fails: "opened N ENAME"; then a pipe: "pipe ENAME";
  *                       dup2 onto fd 100000: "dup2 ENAME"; closes two fds, a pipe again: "pipe ok"
- * Unexpected failures print "unexpected: …" and exit 1. stdout is flushed after each line.
+ * Unexpected failures print "unexpected: …" and exit 1. stdout is line-buffered.
  *
  * Used by: test/limits.test.ts (RLIMIT_NPROC-like process limit, memory ceiling, fd limit).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <popcorn.h>
 
 static char *self;
-
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fflush(stdout);
-}
-
-static void msleep(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* The errnos a limit may give, by name (tests match names, not messages). */
 static const char *errname(int e) {
@@ -68,34 +52,34 @@ static int bomb(void) {
     for (unsigned n = 0;; n++) {
         if (spawn_self("bomb", n % popcorn_kernel_count()) >= 0) continue;
         int e = errno;
-        if (e >= 256 || !seen[e]) say("spawn: %s\n", errname(e));
+        if (e >= 256 || !seen[e]) printf("spawn: %s\n", errname(e));
         if (e < 256) seen[e] = 1;
-        msleep(10);
+        usleep(10000);
     }
 }
 
 static int zombies(void) {
     int n = 0;
     while (spawn_self("exit", POPCORN_ANY_KERNEL) >= 0) n++;
-    say("zombies %d %s\n", n, errname(errno));
-    msleep(200);
+    printf("zombies %d %s\n", n, errname(errno));
+    usleep(200000);
     int pid = spawn_self("exit", POPCORN_ANY_KERNEL);
     if (pid >= 0) {
-        say("unexpected: a spawn succeeded with %d zombies\n", n);
+        printf("unexpected: a spawn succeeded with %d zombies\n", n);
         return 1;
     }
-    say("still %s\n", errname(errno));
+    printf("still %s\n", errname(errno));
     int status;
     if (popcorn_wait(-1, &status, 0) < 0) {
-        say("unexpected: wait: %s\n", strerror(errno));
+        printf("unexpected: wait: %s\n", strerror(errno));
         return 1;
     }
     pid = spawn_self("exit", POPCORN_ANY_KERNEL);
     if (pid < 0) {
-        say("unexpected: after reap: %s\n", errname(errno));
+        printf("unexpected: after reap: %s\n", errname(errno));
         return 1;
     }
-    say("after reap ok\n");
+    printf("after reap ok\n");
     return 0;
 }
 
@@ -107,7 +91,7 @@ static int grow(void) {
     while ((block = malloc(1 << 20)) != NULL) mib++;
     while (__builtin_wasm_memory_grow(0, 1) != (size_t)-1) {
     }
-    say("malloc %u MiB, grow fails at %lu pages\n", mib, (unsigned long)__builtin_wasm_memory_size(0));
+    printf("malloc %u MiB, grow fails at %lu pages\n", mib, (unsigned long)__builtin_wasm_memory_size(0));
     return 0;
 }
 
@@ -119,28 +103,29 @@ static int fds(const char *path) {
         last = fd;
         n++;
     }
-    say("opened %d %s\n", n, errname(errno));
+    printf("opened %d %s\n", n, errname(errno));
     int p[2];
     if (popcorn_pipe(p) == 0) {
-        say("unexpected: a pipe with every fd taken\n");
+        printf("unexpected: a pipe with every fd taken\n");
         return 1;
     }
-    say("pipe %s\n", errname(errno));
+    printf("pipe %s\n", errname(errno));
     if (popcorn_dup2(0, 100000) >= 0) {
-        say("unexpected: dup2 onto fd 100000 succeeded\n");
+        printf("unexpected: dup2 onto fd 100000 succeeded\n");
         return 1;
     }
-    say("dup2 %s\n", errname(errno));
+    printf("dup2 %s\n", errname(errno));
     if (last < 0 || close(last) != 0 || close(last - 1) != 0 || popcorn_pipe(p) != 0) {
-        say("unexpected: pipe after closing two fds: %s\n", strerror(errno));
+        printf("unexpected: pipe after closing two fds: %s\n", strerror(errno));
         return 1;
     }
-    say("pipe ok\n");
+    printf("pipe ok\n");
     return 0;
 }
 
 int main(int argc, char **argv) {
     self = argv[0];
+    setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
     if (strcmp(mode, "bomb") == 0) return bomb();
     if (strcmp(mode, "zombies") == 0) return zombies();
