@@ -6,17 +6,18 @@
 import { PassThrough } from 'node:stream';
 import { PopcornNode, type ExitInfo } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
+import type { NodeLimits } from '../src/kernel/limits.js';
 import { example, TEST_CACHE } from './cli-helpers.js';
 
 process.env.POPCORN_CACHE_DIR = TEST_CACHE;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function bootNode(kernels: number): Promise<PopcornNode> {
+export async function bootNode(kernels: number, limits?: NodeLimits): Promise<PopcornNode> {
   const io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
   io.stdout.resume();
   io.stderr.resume();
-  return PopcornNode.boot({ kernels, io, log: (text) => process.stderr.write(`node log: ${text}\n`) });
+  return PopcornNode.boot({ kernels, io, limits, log: (text) => process.stderr.write(`node log: ${text}\n`) });
 }
 
 /** A process started by the test, with its output as it comes. */

@@ -31,7 +31,9 @@
  *       `kernel` is the kernel index to run on, or POPCORN_ANY_KERNEL for this process's kernel.
  *       Returns the child's PID. The call returns once the child exists; errors: ENOENT (no such
  *       program), ENOEXEC (not a valid or runnable module), EBADF (a bad parent_fd), EINVAL (a bad
- *       child_fd or kernel), EFAULT, ENOMEM, EAGAIN (the system is out of PIDs).
+ *       child_fd or kernel), EFAULT, ENOMEM (its initial memory is over the node's --max-memory,
+ *       or the host has none left), EAGAIN (the kernel it would run on holds its share of the
+ *       node's --max-procs, zombies included).
  *   popcorn_wait(pid, &status, options)
  *       Wait for a child to end (pid -1: any child) and reap it; returns its PID. With
  *       POPCORN_WNOHANG returns 0 at once when no child has ended. ECHILD when there is no such
@@ -62,7 +64,8 @@
  *                           children on any kernel: blocking reads and writes, end of file once
  *                           the last writer closes, EPIPE and SIGPIPE once the last reader closes.
  *   popcorn_dup2(old, new)  make fd `new` refer to what `old` refers to (closing `new` first);
- *                           returns `new`.
+ *                           returns `new`. EBADF: `new` is past the node's --max-fds.
+ *                           popcorn_pipe fails with EMFILE when no fd is left below it.
  */
 #ifndef POPCORN_H
 #define POPCORN_H

@@ -22,6 +22,10 @@ export interface BootOptions {
   join?: string;
   secretFile?: string;
   foreground?: boolean;
+  maxProcs?: number;
+  /** Bytes. */
+  maxMemory?: number;
+  maxFds?: number;
 }
 
 const BOOT_TIMEOUT_MS = 30_000;
@@ -42,6 +46,9 @@ export async function bootCommand(options: BootOptions): Promise<number> {
   if (options.kernels !== undefined) args.push('--kernels', String(options.kernels));
   if (options.sliceMs !== undefined) args.push('--slice-ms', String(options.sliceMs));
   if (options.balance === false) args.push('--no-balance');
+  if (options.maxProcs !== undefined) args.push('--max-procs', String(options.maxProcs));
+  if (options.maxMemory !== undefined) args.push('--max-memory', String(options.maxMemory));
+  if (options.maxFds !== undefined) args.push('--max-fds', String(options.maxFds));
   if (options.listen !== undefined) args.push('--listen', options.listen);
   if (options.join !== undefined) args.push('--join', options.join);
   if (options.secretFile !== undefined) args.push('--secret-file', resolve(options.secretFile));
@@ -135,7 +142,8 @@ function tail(path: string): string {
 async function foreground(options: BootOptions, cluster: ClusterOptions | undefined): Promise<number> {
   ensureRuntimeDir();
   const log = (text: string): void => void process.stderr.write(`popcorn: ${text}\n`);
-  const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs, balance: options.balance, log, cluster });
+  const limits = { maxProcs: options.maxProcs, maxMemoryBytes: options.maxMemory, maxFds: options.maxFds };
+  const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs, balance: options.balance, log, cluster, limits });
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopped ??= node.shutdown());
   let server: ControlServer;

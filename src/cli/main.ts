@@ -32,7 +32,24 @@ function positive(name: string): (value: string) => number {
   };
 }
 
+/** A size in bytes: a number with an optional K, M, G or T (powers of 1024), e.g. 256M. */
+function size(name: string): (value: string) => number {
+  return (value) => {
+    const m = /^(\d+)([KMGT]?)$/i.exec(value);
+    if (m === null) throw new InvalidArgumentError(`${name} must be a size such as 65536, 256M or 1G`);
+    return Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2]!.toUpperCase() || ' ');
+  };
+}
+
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** The limit options of a node (src/kernel/limits.ts), for boot and run. */
+function limitOptions(command: Command): Command {
+  return command
+    .option('--max-procs <n>', 'processes the node may hold, zombies included (default: 4096, less on a small machine)', integer('--max-procs', 1))
+    .option('--max-memory <size>', 'linear memory per process, e.g. 256M (default: what the module declares, up to 4G)', size('--max-memory'))
+    .option('--max-fds <n>', 'open fds per process (default 1024)', integer('--max-fds', 1));
+}
 
 const program = new Command()
   .name('popcorn')
@@ -40,7 +57,7 @@ const program = new Command()
   .enablePositionalOptions()
   .showHelpAfterError();
 
-program
+limitOptions(program
   .command('run')
   .description('run a WASI program on a machine of kernel instances')
   .argument('<module>', 'the WebAssembly module (.wasm)')
@@ -51,13 +68,13 @@ program
   .option('--env <NAME[=VAL]>', 'set an environment variable for the program (repeatable)', collect, [])
   .option('--slice-ms <ms>', 'scheduler time slice in milliseconds', positive('--slice-ms'))
   .option('--no-balance', 'do not move processes between kernels to even out their load')
-  .option('-d, --detach', 'start the program on the running node, print its PID and return')
+  .option('-d, --detach', 'start the program on the running node, print its PID and return'))
   .passThroughOptions()
   .action(async (module: string, args: string[], options) => {
     process.exitCode = await runCommand(module, args, options);
   });
 
-program
+limitOptions(program
   .command('boot')
   .description('start a node in the background, with a control socket')
   .option('-k, --kernels <n>', 'number of kernel instances (default: one per CPU)', integer('--kernels', 1))
@@ -66,7 +83,7 @@ program
   .option('--listen <host:port>', 'accept other nodes of a cluster on exactly this address (needs --secret-file)')
   .option('--join <host:port>', 'join the cluster of the node listening there (needs --listen)')
   .option('--secret-file <path>', "the cluster's shared secret (a file only its owner can read)")
-  .option('--foreground', 'run the node in this process (what boot starts in the background)')
+  .option('--foreground', 'run the node in this process (what boot starts in the background)'))
   .action(async (options) => {
     process.exitCode = await bootCommand(options);
   });

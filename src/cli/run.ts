@@ -2,8 +2,9 @@
  * `popcorn run`: run one WASI program with the command's stdio, and exit with the program's
  * status, as `wasmtime run` does. Ctrl-C sends SIGINT to the program; a second Ctrl-C sends
  * SIGKILL. The program runs on the running node (`popcorn boot`) if there is one — its stdio
- * relayed over the control connection — else on a node embedded in this command. `--kernels` or
- * `--slice-ms` (or `--no-balance`) describe an embedded node and always get one. `--detach` starts the program on the
+ * relayed over the control connection — else on a node embedded in this command. `--kernels`,
+ * `--slice-ms`, `--no-balance` and the limits (`--max-procs`, `--max-memory`, `--max-fds`)
+ * describe an embedded node and always get one. `--detach` starts the program on the
  * running node, prints its PID and returns; its output goes to the node's log.
  */
 
@@ -22,6 +23,10 @@ export interface RunOptions {
   /** false with --no-balance. */
   balance?: boolean;
   detach?: boolean;
+  maxProcs?: number;
+  /** Bytes. */
+  maxMemory?: number;
+  maxFds?: number;
 }
 
 const SIGINT = 2;
@@ -51,10 +56,11 @@ export async function runCommand(modulePath: string, args: string[], options: Ru
   const dirs = options.dir.map(parseDir);
   const env = options.env.map(parseEnv).filter((e): e is string => e !== undefined);
   const program = await prepareProgram(modulePath, { onProgress: (text) => process.stderr.write(`popcorn: ${text}\n`) });
-  const embedded = options.kernels !== undefined || options.sliceMs !== undefined || options.balance === false;
+  const limits = { maxProcs: options.maxProcs, maxMemoryBytes: options.maxMemory, maxFds: options.maxFds };
+  const embedded = options.kernels !== undefined || options.sliceMs !== undefined || options.balance === false || Object.values(limits).some((v) => v !== undefined);
   const request = { op: 'run', module: resolve(modulePath), name: basename(modulePath), args, env, dirs, on: options.on };
   if (options.detach === true) {
-    if (embedded) throw new UsageError('--detach runs on the running node: --kernels, --slice-ms and --no-balance do not apply');
+    if (embedded) throw new UsageError('--detach runs on the running node: --kernels, --slice-ms, --no-balance and the --max-* limits do not apply');
     const answer = await controlRequest({ ...request, detach: true }).catch(usageOf);
     process.stdout.write(`${String(answer.pid)}\n`);
     return 0;
@@ -63,7 +69,7 @@ export async function runCommand(modulePath: string, args: string[], options: Ru
     const socket = await connectControl();
     if (socket !== null) return runOnNode(new ControlClient(socket), request);
   }
-  const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs, balance: options.balance });
+  const node = await PopcornNode.boot({ kernels: options.kernels, sliceMs: options.sliceMs, balance: options.balance, limits });
   try {
     if (options.on !== undefined && (options.on < 0 || options.on >= node.kernels.length)) {
       throw new UsageError(`--on ${options.on}: this node has kernels 0–${node.kernels.length - 1}`);

@@ -29,6 +29,7 @@ import {
   type MemoryLayout,
 } from '../wasm/abi.js';
 import { BLOCKED, ProcessExit, neverBlocks, type WaitSpec } from './wasi/blocking.js';
+import { Errno, WasiError } from './wasi/errno.js';
 
 /** Why a slice ended. */
 export type SliceOutcome =
@@ -108,17 +109,18 @@ export class Execution {
 
   /**
    * `imports` are the program's imports (wasi_snapshot_preview1, popcorn) before wrapping; the
-   * runtime module (popcorn_rt) is added here, with the memory: a new one, or `handedOver`, the
-   * live memory of the process this execution continues (see `handOver`).
+   * runtime module (popcorn_rt) is added here, with the memory: a new one, of at most `maxPages`
+   * program pages when given, or `handedOver`, the live memory of the process this execution
+   * continues (see `handOver`), which keeps the maximum it was made with.
    */
   constructor(
     module: WebAssembly.Module,
     imports: Record<string, Record<string, (...args: never[]) => unknown>>,
     private readonly hooks: ExecutionHooks,
-    handedOver?: WebAssembly.Memory,
+    { handedOver, maxPages }: { handedOver?: WebAssembly.Memory; maxPages?: number } = {},
   ) {
     this.module = factsOf(module);
-    const memory = handedOver ?? newMemory(this.module.layout);
+    const memory = handedOver ?? newMemory(this.module.layout, maxPages);
     const wrapped: WebAssembly.Imports = { popcorn_rt: { preempt: () => this.preempt(), [MEMORY_IMPORT]: memory } };
     for (const [mod, fns] of Object.entries(imports)) {
       const table: Record<string, (...args: never[]) => unknown> = {};
@@ -212,7 +214,11 @@ export class Execution {
     if (memory.length < have) throw new Error(`captured memory of ${memory.length} bytes is smaller than the module's initial ${have}`);
     const extra = memory.length - have;
     if (extra % WASM_PAGE_BYTES !== 0) throw new Error(`captured memory of ${memory.length} bytes is not whole pages`);
-    if (extra > 0) this.memory.grow(extra / WASM_PAGE_BYTES);
+    try {
+      if (extra > 0) this.memory.grow(extra / WASM_PAGE_BYTES);
+    } catch (error) {
+      throw asNoMemory(error, `captured memory of ${memory.length} bytes`);
+    }
     // The scratch pages of a fresh instance were never used: they are zero already.
     new Uint8Array(this.memory.buffer, 0, memory.length).set(memory);
   }
@@ -427,10 +433,29 @@ function factsOf(module: WebAssembly.Module): ModuleFacts {
   return found;
 }
 
-/** A process's memory: the module's initial pages and popcorn's scratch pages above them. */
-function newMemory(layout: MemoryLayout): WebAssembly.Memory {
+/**
+ * A process's memory: the module's initial pages and popcorn's scratch pages above them. It grows
+ * at most to the module's maximum, or to `maxPages` of the program's own if that is less: an
+ * import may be given a memory with a smaller maximum than it declares, and memory.grow past it
+ * returns -1, as under wasmtime's max-memory-size. A module that starts above the limit is
+ * refused with ENOMEM, as is a memory V8 cannot reserve (address space or RAM used up).
+ */
+function newMemory(layout: MemoryLayout, maxPages?: number): WebAssembly.Memory {
   if (layout.initial + SCRATCH_PAGES > layout.maximum) {
     throw new Error(`the module's maximum memory leaves no room for popcorn's ${SCRATCH_PAGES} scratch pages`);
   }
-  return new WebAssembly.Memory({ initial: layout.initial + SCRATCH_PAGES, maximum: layout.maximum, shared: true });
+  if (maxPages !== undefined && layout.initial > maxPages) {
+    throw new WasiError(Errno.NOMEM, `the module's initial memory of ${layout.initial * WASM_PAGE_BYTES} bytes is over the limit of ${maxPages * WASM_PAGE_BYTES}`);
+  }
+  const maximum = Math.min(layout.maximum, (maxPages ?? Infinity) + SCRATCH_PAGES);
+  try {
+    return new WebAssembly.Memory({ initial: layout.initial + SCRATCH_PAGES, maximum, shared: true });
+  } catch (error) {
+    throw asNoMemory(error, 'a new process memory');
+  }
+}
+
+/** V8 throws a RangeError for a memory it cannot reserve, or grow past its maximum: ENOMEM. */
+function asNoMemory(error: unknown, what: string): unknown {
+  return error instanceof RangeError ? new WasiError(Errno.NOMEM, `${what}: ${error.message}`) : error;
 }

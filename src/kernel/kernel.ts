@@ -17,6 +17,7 @@ import { Scheduler } from './scheduler.js';
 import type { Process } from './process.js';
 import { monotonicMs } from './clock.js';
 import type { SliceOutcome } from './execution.js';
+import type { Limits } from './limits.js';
 
 /** What the node hands a kernel at boot (the worker's workerData). */
 export interface KernelBoot {
@@ -31,6 +32,8 @@ export interface KernelBoot {
   balance: boolean;
   /** A port to each other kernel, for handing over large buffers (by peer EndpointId). */
   handover: Record<number, MessagePort>;
+  /** What this kernel enforces: its share of the node's process limit, memory and fds per process. */
+  limits: Limits;
 }
 
 /** Messages drained per ring per loop round: bounded so processes are not starved by traffic. */
@@ -58,6 +61,7 @@ export class Kernel {
   readonly balancing: boolean;
   /** Ports to the other kernels for buffers too large for the rings (KernelBoot.handover). */
   readonly handover: Record<number, MessagePort>;
+  readonly limits: Limits;
   private readonly bell: Doorbell;
   private readonly endHooks: ProcessEndHook[] = [];
   /** Work a service does every so often (the balancer's load reports), run from interrupts(). */
@@ -72,6 +76,7 @@ export class Kernel {
     this.kernels = boot.kernels;
     this.balancing = boot.balance;
     this.handover = boot.handover;
+    this.limits = boot.limits;
     this.messenger = new Messenger(this.id, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
     this.bell = attachWiring(this.messenger, boot.wiring, boot.host);
     this.cluster = boot.kernels;

@@ -13,6 +13,7 @@ import { createWasiImports } from './wasi/wasi.js';
 import { createPopcornImports, type ProcessSystem } from './popcorn-abi.js';
 import { SignalState, linuxSignalOfWasi } from './signals.js';
 import { WaitQueue, type Operation } from './operation.js';
+import type { Limits } from './limits.js';
 
 /** `moving`: taken off this kernel's scheduler, on its way to another kernel. */
 export type ProcessState = 'runnable' | 'running' | 'blocked' | 'stopped' | 'moving' | 'exited';
@@ -59,6 +60,8 @@ export interface ProcessSpec {
   system: ProcessSystem;
   /** The live memory of a process arriving from a kernel of this node (Execution.handOver). */
   memory?: WebAssembly.Memory;
+  /** Its kernel's limits: the most memory and open fds it may have. */
+  limits: Limits;
 }
 
 export class Process {
@@ -114,6 +117,7 @@ export class Process {
       env: spec.env,
       // Preopens come as fds when the process comes from another node (they stay there).
       preopens: spec.fds.some((f) => f.entry.preopenName !== undefined) ? {} : Object.fromEntries(spec.dirs.map((d) => [d.guest, d.host])),
+      maxFds: spec.limits.maxFds,
       log: (message, err) => log(`pid ${this.pid}: ${message}: ${err instanceof Error ? err.message : String(err)}`),
     });
     for (const { fd, entry } of spec.fds) this.context.fds.set(fd, entry);
@@ -127,7 +131,7 @@ export class Process {
       takeSignal: () => this.signals.take(),
       saveSyscallState: () => this.saveSyscallState(),
       restoreSyscallState: (state) => this.restoreSyscallState(state as SyscallState),
-    }, spec.memory);
+    }, { handedOver: spec.memory, maxPages: spec.limits.maxMemoryPages });
     this.context.setMemory(this.execution.memory);
   }
 

@@ -13,17 +13,38 @@ export const MAX_MESSAGE_BYTES = 1 << 30;
 /** Fragment payload header: message id, total length, offset — then the slice. */
 export const FRAGMENT_HEADER_BYTES = 12;
 
+/**
+ * Bounds on the bytes held for half-received messages (each is allocated whole at its first
+ * fragment). A sender sends each message's fragments one after another on a FIFO link, so one
+ * source has one message in reassembly at a time: a source may hold one of the largest size. A
+ * frame's source is what the peer wrote in it, so every source together is bounded too. A message
+ * over either is dropped, each of its fragments counted as malformed.
+ */
+export interface ReassemblyLimits {
+  perSource: number;
+  total: number;
+}
+
+export const REASSEMBLY_LIMITS: ReassemblyLimits = { perSource: MAX_MESSAGE_BYTES, total: 2 * MAX_MESSAGE_BYTES };
+
 interface Partial {
+  src: number;
   buffer: Uint8Array;
   received: number;
 }
 
 export class Reassembler {
   private readonly partials = new Map<string, Partial>();
+  /** Bytes held per source, and in all. */
+  private readonly bySource = new Map<number, number>();
+  private total = 0;
+
+  constructor(private readonly limits: ReassemblyLimits = REASSEMBLY_LIMITS) {}
 
   /**
    * Add one fragment from `src`. Returns the complete frame once the last fragment is in,
-   * otherwise undefined. Throws DecodeError for a fragment that does not fit its message.
+   * otherwise undefined. Throws DecodeError for a fragment that does not fit its message, or
+   * begins one over the limits.
    */
   add(src: number, message: number, total: number, offset: number, slice: Uint8Array): Uint8Array | undefined {
     const key = `${src}:${message}`;
@@ -31,27 +52,53 @@ export class Reassembler {
     if (partial === undefined) {
       if (offset !== 0) throw new DecodeError(`fragment of message ${key} starts at ${offset}, not 0`);
       if (total > MAX_MESSAGE_BYTES) throw new DecodeError(`message ${key} of ${total} B exceeds ${MAX_MESSAGE_BYTES} B`);
-      partial = { buffer: new Uint8Array(total), received: 0 };
+      this.reserve(src, key, total);
+      partial = { src, buffer: new Uint8Array(total), received: 0 };
       this.partials.set(key, partial);
     }
     if (offset !== partial.received || total !== partial.buffer.length || offset + slice.length > total) {
-      this.partials.delete(key);
+      this.forget(key, partial);
       throw new DecodeError(`fragment ${offset}+${slice.length}/${total} out of order for message ${key}`);
     }
     partial.buffer.set(slice, offset);
     partial.received += slice.length;
     if (partial.received < total) return undefined;
-    this.partials.delete(key);
+    this.forget(key, partial);
     return partial.buffer;
   }
 
-  /** Forget the half-received messages of a peer that went away. */
-  dropFrom(src: number): void {
-    for (const key of this.partials.keys()) if (key.startsWith(`${src}:`)) this.partials.delete(key);
+  /** Forget the half-received messages of the sources that went away. */
+  dropFrom(gone: (src: number) => boolean): void {
+    for (const [key, partial] of this.partials) if (gone(partial.src)) this.forget(key, partial);
   }
 
   /** Messages in flight, for tests and leak checks. */
   get pending(): number {
     return this.partials.size;
+  }
+
+  /** Bytes held for them. */
+  get heldBytes(): number {
+    return this.total;
+  }
+
+  private reserve(src: number, key: string, bytes: number): void {
+    const mine = this.bySource.get(src) ?? 0;
+    if (mine + bytes > this.limits.perSource) {
+      throw new DecodeError(`message ${key} of ${bytes} B: its source would hold ${mine + bytes} B in half-received messages, over ${this.limits.perSource} B`);
+    }
+    if (this.total + bytes > this.limits.total) {
+      throw new DecodeError(`message ${key} of ${bytes} B: half-received messages would take ${this.total + bytes} B, over ${this.limits.total} B`);
+    }
+    this.bySource.set(src, mine + bytes);
+    this.total += bytes;
+  }
+
+  private forget(key: string, partial: Partial): void {
+    this.partials.delete(key);
+    const left = (this.bySource.get(partial.src) ?? 0) - partial.buffer.length;
+    if (left > 0) this.bySource.set(partial.src, left);
+    else this.bySource.delete(partial.src);
+    this.total -= partial.buffer.length;
   }
 }

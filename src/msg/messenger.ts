@@ -10,8 +10,7 @@
  */
 
 import { DecodeError, Reader, Writer, compile, type Codec } from './codec.js';
-import { FRAGMENT_HEADER_BYTES } from './fragment.js';
-import { Reassembler } from './fragment.js';
+import { FRAGMENT_HEADER_BYTES, Reassembler, type ReassemblyLimits } from './fragment.js';
 import { FRAME_HEADER_BYTES, FrameFlag, readHeader, writeHeader, type FrameHeader } from './frame.js';
 import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link.js';
 import { RemoteError, WaitStations, type Continuation } from './requests.js';
@@ -50,6 +49,8 @@ export interface MessengerOptions {
   now?: () => number;
   /** Where failures inside handlers are reported (never thrown into the transport). */
   onError?: (error: Error, context: string) => void;
+  /** Bounds on half-received long messages (default REASSEMBLY_LIMITS). */
+  reassembly?: ReassemblyLimits;
 }
 
 interface TypeEntry {
@@ -79,7 +80,7 @@ export class Messenger {
   private readonly inbound: InLink[] = [];
   private readonly outbound = new Set<OutLink>();
   private readonly stations = new WaitStations((error, describe) => this.continuationFailed(error, describe));
-  private readonly reassembler = new Reassembler();
+  private readonly reassembler: Reassembler;
   private writer = new Writer(4096);
   private readonly local: Uint8Array[] = [];
   private nextFragmentId = 1;
@@ -90,6 +91,7 @@ export class Messenger {
   constructor(readonly self: EndpointId, options: MessengerOptions = {}) {
     this.now = options.now ?? (() => performance.now());
     this.onError = options.onError ?? ((error, context) => console.error(`[${describeEndpoint(self)}] ${context}:`, error));
+    this.reassembler = new Reassembler(options.reassembly);
   }
 
   // ---- wiring ----
@@ -124,7 +126,8 @@ export class Messenger {
   linkDown(link: OutLink, reason: string): void {
     const lost = (dst: EndpointId): boolean => dst !== this.self && this.linkFor(dst) === link;
     this.stations.failWhere(lost, new LinkDownError(link.name, reason));
-    for (const [dst, l] of this.routes) if (l === link) { this.routes.delete(dst); this.reassembler.dropFrom(dst); }
+    this.reassembler.dropFrom(lost);
+    for (const [dst, l] of this.routes) if (l === link) this.routes.delete(dst);
     for (const [node, l] of this.nodeRoutes) if (l === link) this.nodeRoutes.delete(node);
     if (this.defaultRoute === link) this.defaultRoute = undefined;
     this.outbound.delete(link);
@@ -136,6 +139,7 @@ export class Messenger {
    */
   peersLost(lost: (dst: EndpointId) => boolean, link: string, reason: string): void {
     this.stations.failWhere((dst) => dst !== this.self && lost(dst), new LinkDownError(link, reason));
+    this.reassembler.dropFrom(lost);
   }
 
   /** Stop polling an inbound link. */

@@ -17,10 +17,12 @@ import { HostStreams, streamIds, type HostStreamSet } from './streams.js';
 import { hostStreamRecords } from '../services/fd-transfer.js';
 import { originOf } from '../kernel/pids.js';
 import { LOST_STATUS } from '../kernel/signals.js';
+import { errnoName, hostErrno } from '../kernel/wasi/errno.js';
 import { Cluster, type ClusterOptions, type Member } from './cluster.js';
 import { installModuleService } from './modules.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { KernelBoot } from '../kernel/kernel.js';
+import { checkLimits, kernelLimits, type NodeLimits } from '../kernel/limits.js';
 import type { Payload, ReplyPayload } from '../protocol.js';
 import type { ProcessImage } from '../kernel/image.js';
 import {
@@ -40,6 +42,8 @@ export interface NodeOptions {
   log?: (text: string) => void;
   /** Join (or found) a cluster of nodes over TLS (src/node/cluster.ts). */
   cluster?: ClusterOptions;
+  /** Processes of this node, memory and fds per process (src/kernel/limits.ts). */
+  limits?: NodeLimits;
 }
 
 /** How a process ended, as its parent learns it. */
@@ -111,6 +115,7 @@ export class PopcornNode {
   private bootFailed: ((error: Error) => void) | null = null;
   readonly sliceMs: number;
   readonly balance: boolean;
+  private readonly limits: NodeLimits;
   private readonly log: (text: string) => void;
   private cluster: Cluster | undefined;
 
@@ -118,6 +123,7 @@ export class PopcornNode {
     this.self = hostOf(node);
     this.sliceMs = options.sliceMs ?? 10;
     this.balance = options.balance ?? true;
+    this.limits = options.limits ?? {};
     this.log = options.log ?? defaultLog;
     this.kernels = Array.from({ length: count }, (_, i) => endpointId(node, i));
     this.clusterKernels = this.kernels;
@@ -149,6 +155,7 @@ export class PopcornNode {
   static async boot(options: NodeOptions = {}): Promise<PopcornNode> {
     const count = options.kernels ?? cpus().length;
     if (!Number.isInteger(count) || count < 1 || count > 254) throw new RangeError(`--kernels must be 1–254, got ${count}`);
+    checkLimits(options.limits ?? {});
     if (options.cluster === undefined) {
       const node = new PopcornNode(options, 0, count);
       await node.ready();
@@ -219,7 +226,8 @@ export class PopcornNode {
   }
 
   private spawnKernel(id: EndpointId, wiring: KernelBoot['wiring'], handover: KernelBoot['handover']): void {
-    const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs, balance: this.balance, handover };
+    const limits = kernelLimits(this.limits, this.kernels.length, this.kernels.indexOf(id));
+    const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs, balance: this.balance, handover, limits };
     // Host fds move between kernels (a file given to a child elsewhere): no kernel may own them.
     const worker = new Worker(new URL('../kernel/main.js', import.meta.url), {
       workerData: boot,
@@ -465,8 +473,10 @@ function remoteMessage(error: unknown): string {
 
 /** The error code a kernel gets for a program that could not be prepared. */
 function codeOf(error: unknown): string {
-  const code = (error as { code?: unknown }).code;
-  return code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' ? code : 'ENOEXEC';
+  // A host error (the file is missing, unreadable, too many open files…) is the real cause; an
+  // error without an errno is the module's own (invalid, unknown imports).
+  const errno = hostErrno(error);
+  return errno === undefined ? 'ENOEXEC' : errnoName(errno);
 }
 
 /**

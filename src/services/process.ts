@@ -29,7 +29,7 @@ import { Operation } from '../kernel/operation.js';
 import { ProcessExit } from '../kernel/wasi/blocking.js';
 import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
-import { RemoteError } from '../msg/requests.js';
+import { RemoteError, RequestTimeoutError } from '../msg/requests.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { LOST_STATUS, SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
 import { discardRecords, exportFds, importFds, preopensToHandOn, type TransferServices } from './fd-transfer.js';
@@ -158,6 +158,9 @@ export class ProcessServer implements ProcessSystem {
    * `prepare` gives the new process a state before it is scheduled (a restored checkpoint's).
    */
   create(spec: CreateSpec, prepare?: (p: Process) => void): number {
+    // RLIMIT_NPROC: this kernel's share of the node's limit, zombies included (limits.ts).
+    const { maxProcs } = this.kernel.limits;
+    if (this.origins.size >= maxProcs) throw new WasiError(Errno.AGAIN, `${this.kernel.name} holds ${maxProcs} processes, its share of the node's limit`);
     const pid = this.pids.next((pid) => this.origins.has(pid));
     const p = this.instantiate(pid, spec);
     prepare?.(p);
@@ -174,7 +177,7 @@ export class ProcessServer implements ProcessSystem {
     const module = compileCached(spec.hash);
     const k = this.kernel;
     return new Process(
-      { pid, hash: spec.hash, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, system: this, memory },
+      { pid, hash: spec.hash, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, system: this, memory, limits: k.limits },
       module,
       () => {
         k.interrupts();
@@ -485,6 +488,7 @@ function exitRecord(p: Process, outcome: SliceOutcome): ExitRecord {
 /** A failure as the guest sees it: the errno a remote kernel named, else `fallback`. */
 function asWasiError(error: unknown, fallback: number): WasiError {
   if (error instanceof WasiError) return error;
+  if (error instanceof RequestTimeoutError) return new WasiError(Errno.TIMEDOUT, error.message);
   const errno = error instanceof RemoteError ? errnoOf(error.code) : undefined;
   return new WasiError(errno ?? fallback, error instanceof Error ? error.message : String(error));
 }

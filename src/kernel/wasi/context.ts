@@ -18,6 +18,8 @@ export interface ContextOptions {
   stdio?: [FileDescription?, FileDescription?, FileDescription?];
   /** guest path → host directory, added in order from fd 3. */
   preopens?: Record<string, string>;
+  /** Open fds at most (EMFILE beyond): RLIMIT_NOFILE. */
+  maxFds?: number;
   log?: (message: string, err: unknown) => void;
 }
 
@@ -44,7 +46,7 @@ const hrtimeBigint = process.hrtime.bigint;
 const EPOCH_OFFSET_NS = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 
 export function createWasiContext(opts: ContextOptions = {}): ProcessContext {
-  const fds = new FdTable();
+  const fds = new FdTable(opts.maxFds);
   opts.stdio?.forEach((d, i) => {
     if (d) fds.set(i, { description: d, rightsBase: d.maxRights, rightsInheriting: d.maxInheritingRights });
   });
