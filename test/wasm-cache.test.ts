@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cachePaths, readCache, sha256Hex } from '../src/wasm/cache.js';
 import { ModuleError } from '../src/wasm/errors.js';
-import { instrumentCached, prepareProgram, ProgramFileError, SLOW_INSTRUMENT_BYTES } from '../src/wasm/loader.js';
+import { describePrepareEvent, instrumentCached, prepareProgram, ProgramFileError, SLOW_INSTRUMENT_BYTES, type PrepareEvent } from '../src/wasm/loader.js';
 import { CacheMissError, compileCached } from '../src/wasm/compiled.js';
 import { PROGRAM, wat } from './wasm-fixtures.js';
 
@@ -27,7 +27,7 @@ describe('wasm cache', () => {
     const first = await instrumentCached(program);
     assert.equal(first.cached, false);
     let missed = false;
-    const second = await instrumentCached(program, {}, () => (missed = true));
+    const second = await instrumentCached(program, {}, { onMiss: () => (missed = true) });
     assert.equal(second.cached, true);
     assert.equal(missed, false, 'a hit must not instrument');
     assert.deepEqual(Buffer.from(second.bytes), Buffer.from(first.bytes));
@@ -80,14 +80,15 @@ describe('wasm loader', () => {
     assert.ok(WebAssembly.validate(big));
     const path = join(dir, 'big.wasm');
     writeFileSync(path, big);
-    const messages: string[] = [];
-    await prepareProgram(path, { onProgress: (m) => messages.push(m) });
-    assert.equal(messages.length, 2);
-    assert.match(messages[0]!, /^instrumenting big\.wasm \(\d+ KiB\)…$/);
-    assert.match(messages[1]!, /^done in \d+\.\d s$/);
-    messages.length = 0;
-    await prepareProgram(path, { onProgress: (m) => messages.push(m) });
-    assert.deepEqual(messages, []);
+    const events: PrepareEvent[] = [];
+    await prepareProgram(path, { onProgress: (e) => events.push(e) });
+    assert.deepEqual(events.map((e) => e.kind), ['instrumenting', 'progress', 'progress', 'done']);
+    assert.match(describePrepareEvent(events[0]!) ?? '', /^instrumenting big\.wasm \(\d+ KiB\)…$/);
+    assert.deepEqual(events.filter((e) => e.kind === 'progress').map((e) => e.fraction), [0.1, 1]);
+    assert.match(describePrepareEvent(events[3]!) ?? '', /^instrumented big\.wasm in \d+\.\d s$/);
+    events.length = 0;
+    await prepareProgram(path, { onProgress: (e) => events.push(e) });
+    assert.deepEqual(events, []);
   });
 
   it('names a missing file', async () => {

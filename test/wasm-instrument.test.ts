@@ -285,6 +285,13 @@ describe('instrument: refusals', () => {
     assert.match(await refusal(program.subarray(0, program.length - 10)), /not a valid WebAssembly module/);
   });
 
+  it('refuses a component, and a module of WASI 0.2 or later, naming what it is', async () => {
+    const component = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]);
+    assert.match(await refusal(component), /is a WebAssembly component .*popcorn runs core modules of WASI preview 1/);
+    const p2 = wat('(module (import "wasi:cli/environment@0.2.0" "get-arguments" (func (param i32))) (memory 1) (func (export "_start")))');
+    assert.match(await refusal(p2), /imports wasi:cli\/environment@0\.2\.0\.get-arguments: interfaces of WASI 0\.2 or later/);
+  });
+
   it('names an unknown import', async () => {
     const bytes = wat('(module (import "env" "foo" (func)) (memory 1) (func (export "_start") (call 0)))');
     assert.match(await refusal(bytes), /imports env\.foo, which popcorn does not provide/);

@@ -7,6 +7,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runCommand } from './run.js';
 import { UsageError } from './usage.js';
+import { parseByteSize } from '../sizes.js';
 import { bootCommand } from './boot.js';
 import { psCommand } from './ps.js';
 import { killCommand } from './kill.js';
@@ -15,6 +16,8 @@ import { checkpointCommand } from './checkpoint.js';
 import { restoreCommand } from './restore.js';
 import { kernelsCommand } from './kernels.js';
 import { shutdownCommand } from './shutdown.js';
+import { compileCommand } from './compile.js';
+import { cacheCleanCommand, cacheListCommand } from './cache.js';
 
 function integer(name: string, min: number): (value: string) => number {
   return (value) => {
@@ -35,9 +38,9 @@ function positive(name: string): (value: string) => number {
 /** A size in bytes: a number with an optional K, M, G or T (powers of 1024), e.g. 256M. */
 function size(name: string): (value: string) => number {
   return (value) => {
-    const m = /^(\d+)([KMGT]?)$/i.exec(value);
-    if (m === null) throw new InvalidArgumentError(`${name} must be a size such as 65536, 256M or 1G`);
-    return Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2]!.toUpperCase() || ' ');
+    const bytes = parseByteSize(value);
+    if (bytes === undefined) throw new InvalidArgumentError(`${name} must be a size such as 65536, 256M or 1G`);
+    return bytes;
   };
 }
 
@@ -142,6 +145,29 @@ program
   .option('--json', 'one JSON object')
   .action(async (options) => {
     process.exitCode = await kernelsCommand(options);
+  });
+
+program
+  .command('compile')
+  .description('instrument programs ahead of time into the cache, so their first run starts at once')
+  .argument('<modules...>', 'the WebAssembly modules (.wasm)')
+  .action(async (modules: string[]) => {
+    process.exitCode = await compileCommand(modules);
+  });
+
+const cache = program.command('cache').description('the instrumented-module cache (kept within POPCORN_CACHE_MAX, default 2G)');
+cache
+  .command('ls')
+  .description('list the cached instrumented modules, most recently used first')
+  .option('--json', 'one JSON object')
+  .action((options) => {
+    process.exitCode = cacheListCommand(options);
+  });
+cache
+  .command('clean')
+  .description('remove every cached instrumented module')
+  .action(() => {
+    process.exitCode = cacheCleanCommand();
   });
 
 program

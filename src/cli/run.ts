@@ -11,6 +11,7 @@
 import { basename, resolve } from 'node:path';
 import { PopcornNode } from '../node/node.js';
 import { prepareProgram } from '../wasm/loader.js';
+import { instrumentProgress } from './progress.js';
 import { UsageError } from './usage.js';
 import { ControlClient, connectControl, controlRequest, ControlError, type ControlMessage } from '../node/control.js';
 
@@ -55,7 +56,7 @@ export function parseEnv(spec: string): string | undefined {
 export async function runCommand(modulePath: string, args: string[], options: RunOptions): Promise<number> {
   const dirs = options.dir.map(parseDir);
   const env = options.env.map(parseEnv).filter((e): e is string => e !== undefined);
-  const program = await prepareProgram(modulePath, { onProgress: (text) => process.stderr.write(`popcorn: ${text}\n`) });
+  const program = await prepareProgram(modulePath, { onProgress: instrumentProgress() });
   const limits = { maxProcs: options.maxProcs, maxMemoryBytes: options.maxMemory, maxFds: options.maxFds };
   const embedded = options.kernels !== undefined || options.sliceMs !== undefined || options.balance === false || Object.values(limits).some((v) => v !== undefined);
   const request = { op: 'run', module: resolve(modulePath), name: basename(modulePath), args, env, dirs, on: options.on };

@@ -39,7 +39,7 @@ import { isAbsolute, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import type { PopcornNode } from './node.js';
 import { nodeOf } from '../msg/address.js';
-import { prepareProgram } from '../wasm/loader.js';
+import { describePrepareEvent, prepareProgram } from '../wasm/loader.js';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.js';
 
 export const NO_NODE_MESSAGE = 'no popcorn node is running (start one with `popcorn boot`)';
@@ -382,7 +382,12 @@ export class ControlServer {
     const env = stringArray(msg.env);
     const dirs = Array.isArray(msg.dirs) ? (msg.dirs as { host: unknown; guest: unknown }[]).map((d) => ({ host: String(d.host), guest: String(d.guest) })) : [];
     const on = this.kernelOption(msg.on);
-    const program = await prepareProgram(module, { onProgress: (text) => this.options.log(text) });
+    const program = await prepareProgram(module, {
+      onProgress: (event) => {
+        const line = describePrepareEvent(event);
+        if (line !== undefined) this.options.log(line);
+      },
+    });
     const name = String(msg.name ?? module.split('/').pop());
     const spec = { hash: program.hash, name, args: [name, ...args], env, dirs, kernel: on, module };
     return this.serve(socket, name, msg.detach === true, (streams) => this.node.start({ ...spec, streams }));

@@ -3,11 +3,12 @@
  * instrumentation version: `<hash>-v<version>.wasm` plus `<hash>-v<version>.json` holding the
  * InstrumentInfo. Instrumenting takes seconds; a cache hit takes a file read.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { INSTRUMENTATION_VERSION } from './abi.js';
+import { parseByteSize } from '../sizes.js';
 import type { InstrumentInfo, InstrumentResult } from './instrument.js';
 
 /** The content hash that names a program: sha256 of the original module, hex. */
@@ -52,6 +53,7 @@ export function readCache(hash: string): InstrumentResult | undefined {
     discard(paths);
     return undefined;
   }
+  markUsed(paths);
   return entry;
 }
 
@@ -75,6 +77,103 @@ export function writeCache(entry: InstrumentResult): void {
   mkdirSync(cacheDir(), { recursive: true });
   atomicWrite(paths.wasm, entry.bytes);
   atomicWrite(paths.info, JSON.stringify(entry.info));
+  evictBeyond(cacheLimit(), entry.info.originalHash);
+}
+
+/** The sidecar's time is the entry's last use: least recently used entries go first. */
+function markUsed(paths: CachePaths): void {
+  const now = new Date();
+  try {
+    utimesSync(paths.info, now, now);
+  } catch (err) {
+    // Another process removed the entry after we read it: we have its bytes, nothing to mark.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** The default bound on the cache's size: instrumented modules are 1–3× their original. */
+export const DEFAULT_CACHE_LIMIT = 2 * 1024 ** 3;
+
+/** POPCORN_CACHE_MAX (a size such as 512M), else DEFAULT_CACHE_LIMIT. */
+export function cacheLimit(): number {
+  const text = process.env['POPCORN_CACHE_MAX'];
+  if (text === undefined || text === '') return DEFAULT_CACHE_LIMIT;
+  const bytes = parseByteSize(text);
+  if (bytes === undefined) throw new Error(`POPCORN_CACHE_MAX='${text}' is not a size (such as 512M or 2G)`);
+  return bytes;
+}
+
+/** One instrumented module in the cache. */
+export interface CacheEntry {
+  hash: string;
+  /** The instrumentation version it was made by (older ones are never used, only listed). */
+  version: number;
+  /** The module and its sidecar. */
+  bytes: number;
+  lastUsed: Date;
+}
+
+const ENTRY_NAME = /^([0-9a-f]{64})-v(\d+)\.json$/;
+
+/** The entries of the cache, most recently used first. */
+export function listCache(): CacheEntry[] {
+  const dir = cacheDir();
+  if (!existsSync(dir)) return [];
+  const entries: CacheEntry[] = [];
+  for (const name of readdirSync(dir)) {
+    const m = ENTRY_NAME.exec(name);
+    if (m === null) continue;
+    const info = statOrUndefined(join(dir, name));
+    const wasm = statOrUndefined(join(dir, name.replace(/\.json$/, '.wasm')));
+    if (info === undefined) continue;
+    entries.push({ hash: m[1] ?? '', version: Number(m[2]), bytes: info.size + (wasm?.size ?? 0), lastUsed: info.mtime });
+  }
+  return entries.sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime());
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Removes entries, least recently used first, until the cache holds at most `limit` bytes. */
+export function evictBeyond(limit: number, keep?: string): CacheEntry[] {
+  const entries = listCache();
+  let total = entries.reduce((sum, e) => sum + e.bytes, 0);
+  const evicted: CacheEntry[] = [];
+  for (const entry of entries.reverse()) {
+    if (total <= limit) break;
+    if (entry.hash === keep && entry.version === INSTRUMENTATION_VERSION) continue;
+    removeEntry(entry);
+    total -= entry.bytes;
+    evicted.push(entry);
+  }
+  return evicted;
+}
+
+/** Empties the cache: every entry and any temporary file a killed writer left. Returns the bytes freed. */
+export function cleanCache(): number {
+  const dir = cacheDir();
+  if (!existsSync(dir)) return 0;
+  let freed = 0;
+  for (const name of readdirSync(dir)) {
+    if (!ENTRY_NAME.test(name) && !/^[0-9a-f]{64}-v\d+\.wasm$/.test(name) && !name.endsWith('.tmp')) continue;
+    const path = join(dir, name);
+    freed += statOrUndefined(path)?.size ?? 0;
+    rmSync(path, { force: true });
+  }
+  return freed;
+}
+
+function removeEntry(entry: CacheEntry): void {
+  const stem = join(cacheDir(), `${entry.hash}-v${entry.version}`);
+  // The sidecar first: a reader that finds no sidecar treats the entry as absent.
+  rmSync(`${stem}.json`, { force: true });
+  rmSync(`${stem}.wasm`, { force: true });
 }
 
 function atomicWrite(path: string, data: Uint8Array | string): void {

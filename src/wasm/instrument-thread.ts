@@ -11,7 +11,7 @@ import type { InstrumentAnswer, InstrumentJob } from './instrument-worker.js';
 parentPort?.on('message', async (job: InstrumentJob) => {
   let answer: InstrumentAnswer;
   try {
-    answer = { id: job.id, result: await instrument(job.original, job.opts) };
+    answer = { id: job.id, result: await instrument(job.original, job.opts, (progress) => parentPort?.postMessage({ id: job.id, progress } satisfies InstrumentAnswer)) };
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
     const module = e instanceof ModuleError;

@@ -10,7 +10,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { ModuleError } from './errors.js';
-import type { InstrumentOptions, InstrumentResult } from './instrument.js';
+import type { InstrumentOptions, InstrumentProgress, InstrumentResult } from './instrument.js';
 
 /** A job for the worker. */
 export interface InstrumentJob {
@@ -19,21 +19,27 @@ export interface InstrumentJob {
   opts: InstrumentOptions;
 }
 
-/** The worker's answer: the result, or what was thrown (a ModuleError is rebuilt here). */
+/** The worker's answers: progress as it goes, then the result or what was thrown (a ModuleError is rebuilt here). */
 export type InstrumentAnswer =
+  | { id: number; progress: number }
   | { id: number; result: InstrumentResult }
   | { id: number; error: { module: boolean; source: string; reason: string; message: string } };
 
 let worker: Worker | undefined;
 let nextId = 1;
-const pending = new Map<number, { resolve: (r: InstrumentResult) => void; reject: (e: Error) => void }>();
+interface PendingJob {
+  resolve: (r: InstrumentResult) => void;
+  reject: (e: Error) => void;
+  onProgress: InstrumentProgress | undefined;
+}
+const pending = new Map<number, PendingJob>();
 
 /** instrument(original, opts) in the instrumentation worker; rejects with its ModuleError. */
-export function instrumentInWorker(original: Uint8Array, opts: InstrumentOptions): Promise<InstrumentResult> {
+export function instrumentInWorker(original: Uint8Array, opts: InstrumentOptions, onProgress?: InstrumentProgress): Promise<InstrumentResult> {
   const w = (worker ??= startWorker());
   const id = nextId++;
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
+    pending.set(id, { resolve, reject, onProgress });
     w.ref(); // a job in progress keeps the process alive; an idle worker does not
     w.postMessage({ id, original, opts } satisfies InstrumentJob);
   });
@@ -44,6 +50,10 @@ function startWorker(): Worker {
   w.unref();
   w.on('message', (answer: InstrumentAnswer) => {
     const job = pending.get(answer.id);
+    if ('progress' in answer) {
+      job?.onProgress?.(answer.progress);
+      return;
+    }
     pending.delete(answer.id);
     if (pending.size === 0) w.unref();
     if (job === undefined) return;

@@ -87,9 +87,15 @@ export async function instrument(original: Uint8Array, opts: InstrumentOptions =
   }
 }
 
+/** The preamble of a component (the component model's binary: layer 1, version 0x0d). */
+const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
 /** V8 validates first: it is fast, and it is the engine that will run the module. */
 function validateWithEngine(bytes: Uint8Array, source: string): void {
   if (WebAssembly.validate(bytes)) return;
+  if (COMPONENT_PREAMBLE.every((byte, i) => bytes[i] === byte)) {
+    throw new ModuleError(source, 'is a WebAssembly component (the component model of WASI 0.2 and later); popcorn runs core modules of WASI preview 1 (wasm32-wasip1)');
+  }
   try {
     new WebAssembly.Module(bytes);
   } catch (err) {
@@ -160,6 +166,10 @@ function functionImports(module: binaryen.Module, source: string): string[] {
     if (func.module) imports.push(`${func.module}.${func.base}`);
   }
   const unknown = imports.filter((name) => !ALLOWED_IMPORT_MODULES.includes(name.slice(0, name.indexOf('.'))));
+  const newerWasi = unknown.filter((name) => name.startsWith('wasi:'));
+  if (newerWasi.length > 0) {
+    throw new ModuleError(source, `imports ${newerWasi.join(', ')}: interfaces of WASI 0.2 or later, which popcorn does not provide (it provides WASI preview 1, wasi_snapshot_preview1)`);
+  }
   if (unknown.length > 0) {
     throw new ModuleError(source, `imports ${unknown.join(', ')}, which popcorn does not provide (allowed import modules: ${ALLOWED_IMPORT_MODULES.join(', ')})`);
   }

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { readCache, sha256Hex, writeCache } from './cache.js';
-import type { InstrumentInfo, InstrumentOptions, InstrumentResult } from './instrument.js';
+import { formatBytes } from '../sizes.js';
+import type { InstrumentInfo, InstrumentOptions, InstrumentProgress, InstrumentResult } from './instrument.js';
 import { instrumentInWorker } from './instrument-worker.js';
 
 /**
@@ -35,10 +36,24 @@ export interface PreparedProgram {
   info: InstrumentInfo;
 }
 
+/** What a slow instrumentation reports, in order: it starts, it progresses, it is done. */
+export type PrepareEvent =
+  | { kind: 'instrumenting'; name: string; bytes: number }
+  | { kind: 'progress'; name: string; fraction: number }
+  | { kind: 'done'; name: string; seconds: number };
+
 export interface PrepareOptions {
-  /** Called with human-readable progress when instrumentation is expected to be slow. */
-  onProgress?: (message: string) => void;
+  /** Called as instrumentation goes, when it is expected to be slow (SLOW_INSTRUMENT_BYTES). */
+  onProgress?: (event: PrepareEvent) => void;
 }
+
+/** One line for a log: the start and the end of an instrumentation (not each step). */
+export function describePrepareEvent(event: PrepareEvent): string | undefined {
+  if (event.kind === 'instrumenting') return `instrumenting ${event.name} (${formatBytes(event.bytes)})…`;
+  if (event.kind === 'done') return `instrumented ${event.name} in ${event.seconds.toFixed(1)} s`;
+  return undefined;
+}
+
 
 /**
  * Reads, validates and instruments the program at `path` (or finds it in the cache).
@@ -46,12 +61,15 @@ export interface PrepareOptions {
  */
 export async function prepareProgram(path: string, opts: PrepareOptions = {}): Promise<PreparedProgram> {
   const original = readProgramFile(path);
-  const kib = Math.round(original.length / 1024);
+  const name = basename(path);
   // Announced up front, before binaryen is even loaded.
-  const announce = original.length > SLOW_INSTRUMENT_BYTES ? opts.onProgress : undefined;
+  const report = original.length > SLOW_INSTRUMENT_BYTES ? opts.onProgress : undefined;
   const started = performance.now();
-  const result = await instrumentCached(original, { source: path }, () => announce?.(`instrumenting ${basename(path)} (${kib} KiB)…`));
-  if (announce && !result.cached) announce(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const result = await instrumentCached(original, { source: path }, {
+    onMiss: () => report?.({ kind: 'instrumenting', name, bytes: original.length }),
+    onProgress: (fraction) => report?.({ kind: 'progress', name, fraction }),
+  });
+  if (!result.cached) report?.({ kind: 'done', name, seconds: (performance.now() - started) / 1000 });
   return { hash: result.info.originalHash, info: result.info };
 }
 
@@ -71,15 +89,19 @@ export interface CachedInstrumentResult extends InstrumentResult {
   cached: boolean;
 }
 
-/**
- * Instruments `original`, or returns the cached result of doing so. `onMiss` runs just before
- * instrumentation starts, so a caller can announce the slow path only when it is taken.
- */
-export async function instrumentCached(original: Uint8Array, opts: InstrumentOptions = {}, onMiss?: () => void): Promise<CachedInstrumentResult> {
+export interface InstrumentCallbacks {
+  /** Runs just before instrumentation starts, so a caller announces the slow path only when taken. */
+  onMiss?: () => void;
+  /** The fraction of the instrumentation done, as it goes. */
+  onProgress?: InstrumentProgress;
+}
+
+/** Instruments `original`, or returns the cached result of doing so. */
+export async function instrumentCached(original: Uint8Array, opts: InstrumentOptions = {}, callbacks: InstrumentCallbacks = {}): Promise<CachedInstrumentResult> {
   const hit = readCache(sha256Hex(original));
   if (hit) return { ...hit, cached: true };
-  onMiss?.();
-  const result = await instrumentInWorker(original, opts);
+  callbacks.onMiss?.();
+  const result = await instrumentInWorker(original, opts, callbacks.onProgress);
   writeCache(result);
   return { ...result, cached: false };
 }
