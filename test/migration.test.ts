@@ -90,6 +90,24 @@ describe('migration', () => {
     assert.equal(fs.readFileSync(join(data, 'piped.txt'), 'utf8'), chunks.join(''));
   });
 
+  it('a reader of the terminal moves while input keeps coming; every line is read there, and written in order', async () => {
+    // Each move leaves the host owing the old kernel input (cat waits for it), and stdout
+    // writes of the old kernel in flight: both must end up where the process went.
+    const cat = await startProgram(node, 'cat.wasm', [], { kernel: 0 });
+    const lines: string[] = [];
+    for (let move = 1; move <= 40; move++) {
+      for (let i = 0; i < 10; i++) {
+        const line = `${lines.length} ${'y'.repeat(lines.length % 50)}\n`;
+        lines.push(line);
+        cat.stdin.write(line);
+      }
+      await node.move(cat.pid, move % 3);
+    }
+    cat.stdin.end();
+    assert.equal((await cat.exit()).status, 0, cat.stderr());
+    assert.equal(cat.stdout(), lines.join(''));
+  });
+
   it('a caught signal pending while the process is stopped is handled after the move', async () => {
     const p = await startProgram(node, 'test/signals.wasm', ['handle', '10'], { bin: 'test' });
     await p.waitFor('ready');
