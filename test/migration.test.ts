@@ -108,6 +108,28 @@ describe('migration', () => {
     assert.equal(cat.stdout(), lines.join(''));
   });
 
+  it('a move asked for while the process is already moving takes it on to where it was asked to go', async () => {
+    // cat waits for its terminal, so it leaves only once the host has heard (a handoff): the
+    // second request comes while no kernel has it. spin is on the CPU: the second request comes
+    // while it is on its way to the first kernel.
+    const cat = await startProgram(node, 'cat.wasm', [], { kernel: 0 });
+    const spin = await startProgram(node, 'test/signals.wasm', ['spin'], { bin: 'test', kernel: 0 });
+    await spin.waitFor('ready');
+    for (const p of [cat, spin]) {
+      let at = 0;
+      for (let round = 0; round < 15; round++) {
+        const [first, second] = [(at + 1) % 3, (at + 2) % 3];
+        await Promise.all([node.move(p.pid, first), node.move(p.pid, second)]);
+        at = second;
+        assert.equal((await where(p.pid))?.kernel, second, `round ${round}: moved to ${first}, then asked for ${second}`);
+      }
+    }
+    cat.stdin.end();
+    assert.equal((await cat.exit()).status, 0, cat.stderr());
+    assert.ok(await node.kill(spin.pid, 9));
+    assert.equal((await spin.exit()).signal, 9);
+  });
+
   it('a caught signal pending while the process is stopped is handled after the move', async () => {
     const p = await startProgram(node, 'test/signals.wasm', ['handle', '10'], { bin: 'test' });
     await p.waitFor('ready');
