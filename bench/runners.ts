@@ -21,7 +21,7 @@ import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { WASI } from 'node:wasi';
+import { WASI, type WASIOptions } from 'node:wasi';
 import { PopcornNode, type KernelInfo } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 
@@ -115,30 +115,36 @@ export function runNodeWasi(path: string, args: string[], preopens: Preopen[] = 
   collectGarbage();
   const dir = mkdtempSync(join(tmpdir(), 'popcorn-bench-'));
   const outPath = join(dir, 'stdout');
-  const out = openSync(outPath, 'w');
   try {
-    const wasi = new WASI({
+    const { status, ms } = runWithStdout(module, outPath, {
       version: 'preview1',
       args: [basename(path), ...args],
       env: {},
       preopens: Object.fromEntries(preopens.map((p) => [p.guest, p.host])),
-      stdout: out,
       returnOnExit: true,
     });
+    if (status !== 0) throw new Error(`node:wasi ${basename(path)} ${args.join(' ')}: exit ${status}`);
+    return { ms, stdout: readFileSync(outPath, 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One timed node:wasi run with stdout on a new file at `outPath`. The fd is closed exactly once:
+ * the fd table is the process's, so by a second close its number may already be another
+ * thread's file (the scale benchmark runs this in several workers at once).
+ */
+function runWithStdout(module: WebAssembly.Module, outPath: string, options: WASIOptions): { status: number; ms: number } {
+  const out = openSync(outPath, 'w');
+  try {
+    const wasi = new WASI({ ...options, stdout: out });
     const started = performance.now();
     const instance = new WebAssembly.Instance(module, wasi.getImportObject() as WebAssembly.Imports);
     const status = wasi.start(instance);
-    const ms = performance.now() - started;
-    if (status !== 0) throw new Error(`node:wasi ${basename(path)} ${args.join(' ')}: exit ${status}`);
-    closeSync(out);
-    return { ms, stdout: readFileSync(outPath, 'utf8') };
+    return { status, ms: performance.now() - started };
   } finally {
-    try {
-      closeSync(out);
-    } catch {
-      // already closed
-    }
-    rmSync(dir, { recursive: true, force: true });
+    closeSync(out);
   }
 }
 

@@ -227,6 +227,13 @@ export const MESSAGES = {
   stream_want: { id: 42, payload: { stream: 'u32' } },
   /** Bytes read from a host stream; `eof` once it has ended. */
   stream_data: { id: 43, payload: { stream: 'u32', data: 'bytes', eof: 'bool' } },
+  /**
+   * An end of the stream leaves the kernel (a spawn, a migration): send it no more input unless
+   * it asks again. Answered after the kernel's earlier writes were taken and the input already
+   * sent to it, so what the end reads and writes at its next kernel comes after.
+   */
+  stream_handoff: { id: 44, payload: { stream: 'u32' }, reply: 'stream_handed' },
+  stream_handed: { id: 47, payload: { stream: 'u32' } },
 
   // ---- pipes across kernels (src/services/pipe.ts) ----
   // A pipe lives on the kernel that created it (its home); ends given to processes on other

@@ -78,11 +78,11 @@ describe('checkpoint and restore', () => {
     const compute = (kernel: number): Promise<Started> => startProgram(node, 'test/migrate.wasm', ['compute', '30000', '0'], { bin: 'test', kernel });
     const [p, still] = await Promise.all([compute(0), compute(1)]);
     await sleep(100);
-    const moves = (async () => {
+    const moves = async (): Promise<void> => {
       for (const kernel of [1, 0, 1]) await node.move(p.pid, kernel);
-    })();
-    const files = await Promise.all([1, 2, 3, 4, 5].map(() => node.checkpoint(p.pid)));
-    await moves;
+    };
+    // Awaited together from the start: a failed move fails the test there, never unhandled.
+    const [files] = await Promise.all([Promise.all([1, 2, 3, 4, 5].map(() => node.checkpoint(p.pid))), moves()]);
     const file = await node.checkpoint(p.pid, true);
     assert.equal((await where(p.pid))?.state, 'stopped');
     assert.ok(await node.kill(p.pid, 9));

@@ -90,6 +90,46 @@ describe('migration', () => {
     assert.equal(fs.readFileSync(join(data, 'piped.txt'), 'utf8'), chunks.join(''));
   });
 
+  it('a reader of the terminal moves while input keeps coming; every line is read there, and written in order', async () => {
+    // Each move leaves the host owing the old kernel input (cat waits for it), and stdout
+    // writes of the old kernel in flight: both must end up where the process went.
+    const cat = await startProgram(node, 'cat.wasm', [], { kernel: 0 });
+    const lines: string[] = [];
+    for (let move = 1; move <= 40; move++) {
+      for (let i = 0; i < 10; i++) {
+        const line = `${lines.length} ${'y'.repeat(lines.length % 50)}\n`;
+        lines.push(line);
+        cat.stdin.write(line);
+      }
+      await node.move(cat.pid, move % 3);
+    }
+    cat.stdin.end();
+    assert.equal((await cat.exit()).status, 0, cat.stderr());
+    assert.equal(cat.stdout(), lines.join(''));
+  });
+
+  it('a move asked for while the process is already moving takes it on to where it was asked to go', async () => {
+    // cat waits for its terminal, so it leaves only once the host has heard (a handoff): the
+    // second request comes while no kernel has it. spin is on the CPU: the second request comes
+    // while it is on its way to the first kernel.
+    const cat = await startProgram(node, 'cat.wasm', [], { kernel: 0 });
+    const spin = await startProgram(node, 'test/signals.wasm', ['spin'], { bin: 'test', kernel: 0 });
+    await spin.waitFor('ready');
+    for (const p of [cat, spin]) {
+      let at = 0;
+      for (let round = 0; round < 15; round++) {
+        const [first, second] = [(at + 1) % 3, (at + 2) % 3];
+        await Promise.all([node.move(p.pid, first), node.move(p.pid, second)]);
+        at = second;
+        assert.equal((await where(p.pid))?.kernel, second, `round ${round}: moved to ${first}, then asked for ${second}`);
+      }
+    }
+    cat.stdin.end();
+    assert.equal((await cat.exit()).status, 0, cat.stderr());
+    assert.ok(await node.kill(spin.pid, 9));
+    assert.equal((await spin.exit()).signal, 9);
+  });
+
   it('a caught signal pending while the process is stopped is handled after the move', async () => {
     const p = await startProgram(node, 'test/signals.wasm', ['handle', '10'], { bin: 'test' });
     await p.waitFor('ready');

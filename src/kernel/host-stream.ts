@@ -15,6 +15,8 @@ import { Filetype, STREAM_RIGHTS } from './wasi/types.js';
 
 /** Bytes a kernel may have in flight to one host stream before writers wait. */
 export const WRITE_WINDOW = 1 << 20;
+/** How long a handoff waits for the host's answer. */
+const HANDOFF_TIMEOUT_MS = 30_000;
 
 /** A terminal is a character device to WASI (isatty() looks at this); anything else is unknown. */
 const filetypeOf = (fd: number): number => (isatty(fd) ? Filetype.CHARACTER_DEVICE : Filetype.UNKNOWN);
@@ -75,6 +77,8 @@ export class HostStreamChannel {
   /** Received input not yet read (input streams only). */
   readonly input = new BufferedStream({ writable: true, readable: true });
   private wanting = false;
+  /** Readers parked on the input: they still wait after an end was handed on (handOff). */
+  private readonly inputWatchers = new Set<() => void>();
 
   constructor(
     readonly stream: number,
@@ -122,10 +126,11 @@ export class HostStreamChannel {
     else this.writtenWatchers.push({ upTo: this.sent, fn });
   }
 
-  /** The host is gone (its node was lost): nothing in flight will be credited. */
+  /** The host is gone (its node was lost): nothing in flight will be credited, nor input sent. */
   abandon(): void {
     this.credited = this.sent;
     this.inFlight = 0;
+    this.wanting = false;
     this.settleWritten();
     this.dropIfIdle();
   }
@@ -155,6 +160,47 @@ export class HostStreamChannel {
     this.input.push(data);
     if (eof) this.input.end();
   }
+
+  /** A reader waits for input: the host is asked for some. */
+  watchInput(fn: () => void): () => void {
+    if (!this.input.pollable.readReady()) this.want();
+    const wake = (): void => fn(); // one entry per watch, even for the same fn
+    this.inputWatchers.add(wake);
+    const cancel = this.input.pollable.watch(wake);
+    return () => {
+      this.inputWatchers.delete(wake);
+      cancel();
+    };
+  }
+
+  /**
+   * An end of this stream goes to another kernel (a spawn, a migration), where its reads and
+   * writes must come after those made here. The host may still be taking writes sent from here,
+   * or owe this kernel input (the next chunk would come here, where nobody may read it): then it
+   * is asked to send no more input here, and answers after both (a link is FIFO both ways).
+   * `done` gets the input received here and not read, which the end takes along to be read
+   * first (as a pipe reader proxy's unread bytes, see RemoteReader.drain). Readers still
+   * waiting here ask again.
+   */
+  handOff(done: (error: Error | null, unread: Uint8Array) => void): void {
+    if (!this.wanting && this.inFlight === 0) {
+      done(null, this.input.drain());
+      return;
+    }
+    this.messenger.request(this.host, 'stream_handoff', { stream: this.stream }, HANDOFF_TIMEOUT_MS, (error) => {
+      this.wanting = false;
+      done(error, this.input.drain());
+      if (this.inputWatchers.size > 0) this.want();
+    });
+  }
+
+  /** Input another kernel had received and not read, handed on with an end: it is read first. */
+  preload(data: Uint8Array): void {
+    if (data.length === 0) return;
+    const later = this.input.drain();
+    this.input.push(data);
+    this.input.push(later);
+  }
 }
 
 /** A process's fd on a host stream: what output and input ends have in common. */
@@ -179,6 +225,11 @@ abstract class HostStreamEnd extends BaseDescription {
 
   override close(): void {
     this.channel.release();
+  }
+
+  /** Hand the end on (see HostStreamChannel.handOff). */
+  handOff(done: (error: Error | null, unread: Uint8Array) => void): void {
+    this.channel.handOff(done);
   }
 }
 
@@ -212,10 +263,7 @@ export class HostInput extends HostStreamEnd {
   override readonly pollable: Pollable = {
     readReady: () => this.channel.input.pollable.readReady(),
     writeReady: () => false,
-    watch: (fn) => {
-      if (!this.channel.input.pollable.readReady()) this.channel.want();
-      return this.channel.input.pollable.watch(fn);
-    },
+    watch: (fn) => this.channel.watchInput(fn),
   };
 
   override read(buf: Uint8Array, off: number, len: number): number | Blocked {

@@ -3,7 +3,8 @@
  * of a `popcorn run` client of a running node (relayed over its control connection), served on
  * the main thread because they need its event loop. Kernels reach them by messages: writes come
  * in as stream_write and are answered with stream_credit once the bytes left, which is the
- * kernels' flow control; a reader that waits sends stream_want and gets stream_data.
+ * kernels' flow control; a reader that waits sends stream_want and gets stream_data. A kernel
+ * that hands an end on to another kernel first sends stream_handoff (HostStreamChannel.handOff).
  *
  * Streams come in sets of three: set S has stdin 3S, stdout 3S+1, stderr 3S+2. Set 0 is the
  * node's own stdio; `attach` adds one per run session.
@@ -43,6 +44,11 @@ export class HostStreams {
     this.sets.set(0, new StreamSet(io));
     messenger.on('stream_write', (msg, from) => this.write(msg.stream, msg.data, from.src));
     messenger.on('stream_want', (msg, from) => this.want(msg.stream, from.src));
+    messenger.on('stream_handoff', (msg, from) => {
+      // Its writes so far were taken (in order, above) and its input sent: it waits no more.
+      this.sets.get(Math.floor(msg.stream / 3))?.waiting.delete(from.src);
+      messenger.reply(from, 'stream_handoff', { stream: msg.stream });
+    });
   }
 
   /** Add a set of streams; returns its number (see streamIds). */

@@ -82,10 +82,7 @@ class CheckpointService {
       return;
     }
     const migration = this.server.migration;
-    if (migration.find(pid) !== undefined) {
-      done(new WasiError(Errno.AGAIN, `process ${pid} is moving to another kernel: try again`));
-      return;
-    }
+    if (migration.afterDeparture(pid, () => this.checkpoint(pid, stop, done))) return;
     const there = migration.whereIs(pid) ?? (originOf(pid) === this.kernel.id ? this.server.locationOf(pid) : originOf(pid));
     if (there === undefined || there === this.kernel.id) {
       done(new WasiError(Errno.SRCH, `no process ${pid}`));

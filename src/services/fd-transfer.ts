@@ -2,7 +2,9 @@
  * Giving fds to a process on another kernel. Kernels share nothing, so an open file description
  * cannot be handed over; each kind travels as what names it system-wide, and the receiving kernel
  * builds its own description on it:
- *   - host streams (the terminal, a run session's stdio) by stream id: the host serves any kernel;
+ *   - host streams (the terminal, a run session's stdio) by stream id: the host serves any kernel.
+ *     The host first hears of the handoff when it still owes this kernel input or has writes
+ *     of it to take, and the input received here and not read goes along;
  *   - pipe ends by (home, pipe, end): the sender first has the home count one more reference, so
  *     the pipe cannot see its last reader or writer go while the end is in flight;
  *   - host files, to a kernel of the same node, by a new host fd on the same file (host fds
@@ -98,6 +100,14 @@ export function exportFds(
           record.offset = offset;
           record.unread = state;
           settle(null);
+        });
+        continue;
+      }
+      if (d instanceof HostInput || d instanceof HostOutput) {
+        waiting++;
+        d.handOff((error, unread) => {
+          record.unread = unread;
+          settle(error);
         });
         continue;
       }
@@ -202,8 +212,11 @@ export function importFds(services: TransferServices, records: FdRecord[]): { fd
 
 function importOne(services: TransferServices, r: FdRecord): FileDescription {
   switch (r.kind) {
-    case FdKind.HOST_INPUT:
-      return new HostInput(services.channels.acquire(r.home, r.id));
+    case FdKind.HOST_INPUT: {
+      const channel = services.channels.acquire(r.home, r.id);
+      channel.preload(r.unread);
+      return new HostInput(channel);
+    }
     case FdKind.HOST_OUTPUT:
       return new HostOutput(services.channels.acquire(r.home, r.id));
     case FdKind.PIPE_READ:
@@ -238,10 +251,14 @@ function adoptFile(r: FdRecord): HostFile {
   return file;
 }
 
-/** Records that will not be used: give back what exporting took (pipe and remote file references, host fds). */
+/**
+ * Records that will not be used: give back what exporting took (pipe and remote file references,
+ * host fds, the input of a host stream where its channel still is: at the kernel that exported).
+ */
 export function discardRecords(services: TransferServices, records: FdRecord[]): void {
   for (const r of records) {
-    if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.adopt(pipeRef(r), r.unread).close();
+    if (r.kind === FdKind.HOST_INPUT) services.channels.get(r.home, r.id)?.preload(r.unread);
+    else if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.adopt(pipeRef(r), r.unread).close();
     else if (r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) fs.closeSync(r.id);
     else if (r.kind === FdKind.REMOTE_FILE) services.files?.discard(r.home, r.id, r.unread);
     else if (r.kind === FdKind.REMOTE_DIRECTORY) services.dirs?.discard(r);

@@ -23,9 +23,10 @@ import type { Kernel } from '../kernel/kernel.js';
 import type { Process } from '../kernel/process.js';
 import { capturable, captureProcess, restoreProcess, type ProcessImage } from '../kernel/image.js';
 import { Operation } from '../kernel/operation.js';
-import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
+import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import { originOf } from '../kernel/pids.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
+import { RemoteError } from '../msg/requests.js';
 import { discardRecords, exportFds, importFds, preopensToHandOn, type TransferServices } from './fd-transfer.js';
 import { ensureModule } from './programs.js';
 import { MemoryTransfer } from './memory-transfer.js';
@@ -93,6 +94,17 @@ export class Migration {
     return this.movedTo.get(pid);
   }
 
+  /**
+   * If `pid` is leaving this kernel (its fds are being prepared, so no kernel has it to act on),
+   * run `again` once it has gone or stayed, and say true: a request for it is then asked again,
+   * and finds it where it is. A live process is never "no such process" while it moves.
+   */
+  afterDeparture(pid: number, again: () => void): boolean {
+    if (!this.departing.has(pid)) return false;
+    this.waitFor(pid, () => again());
+    return true;
+  }
+
   /** The process's own popcorn_migrate: the operation completes (on the source) only on failure. */
   requestOwn(p: Process, kernelIndex: number): Operation<void> {
     const target = this.target(kernelIndex);
@@ -122,13 +134,15 @@ export class Migration {
       this.move(p, target, done);
       return;
     }
+    if (this.afterDeparture(pid, () => this.moveAnywhere(pid, kernelIndex, done))) return;
     const there = this.movedTo.get(pid) ?? (originOf(pid) === this.kernel.id ? this.server.locationOf(pid) : originOf(pid));
     if (there === undefined || there === this.kernel.id) {
       done(new WasiError(Errno.SRCH, `no process ${pid}`));
       return;
     }
     this.kernel.messenger.request(there, 'proc_move', { pid, kernel: kernelIndex }, REQUEST_TIMEOUT_MS, (error) => {
-      done(error === null ? null : new WasiError(Errno.SRCH, error.message));
+      const errno = error instanceof RemoteError ? errnoOf(error.code) : undefined;
+      done(error === null ? null : new WasiError(errno ?? Errno.SRCH, error.message));
     });
   }
 
@@ -138,8 +152,13 @@ export class Migration {
       done(null);
       return;
     }
+    if (p.moveTo !== undefined && p.moveTo !== target) {
+      // On its way elsewhere already: once there (or if it stays), it is asked to go on.
+      this.waitFor(p.pid, () => this.moveAnywhere(p.pid, this.kernel.cluster.indexOf(target), done));
+      return;
+    }
     this.waitFor(p.pid, done);
-    if (p.moveTo !== undefined) return; // already on its way: it leaves when it can
+    if (p.moveTo !== undefined) return; // already on its way there: it leaves when it can
     p.moveTo = target;
     // A process that cannot be captured yet (in a handler, waiting for another kernel) leaves
     // when it next comes off the CPU.
