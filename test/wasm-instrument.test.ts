@@ -285,6 +285,15 @@ describe('instrument: refusals', () => {
     assert.match(await refusal(program.subarray(0, program.length - 10)), /not a valid WebAssembly module/);
   });
 
+  it('refuses a module whose name section binaryen cannot read (V8 only warns)', async () => {
+    // Found by fuzzing: binaryen threw a non-Error object, reported as "[object Object]".
+    const name = new TextEncoder().encode('name');
+    const garbage = new Uint8Array([0, 1 + name.length + 7, name.length, ...name, 0, 0, 0, 0, 0, 0, 0]);
+    const bytes = new Uint8Array([...program, ...garbage]);
+    assert.ok(WebAssembly.validate(bytes), 'V8 accepts it');
+    assert.match(await refusal(bytes), /bad\.wasm: binaryen cannot read it \(error in parsing wasm binary\)/);
+  });
+
   it('names an unknown import', async () => {
     const bytes = wat('(module (import "env" "foo" (func)) (memory 1) (func (export "_start") (call 0)))');
     assert.match(await refusal(bytes), /imports env\.foo, which popcorn does not provide/);

@@ -1,0 +1,7 @@
+/** Every fuzz target by name, for the short runs in `npm test` and the long ones of `npm run fuzz`. */
+import type { FuzzBudget, FuzzReport } from './harness.js';
+import { fuzzWasm } from './wasm-target.js';
+
+export const TARGETS: Record<string, (budget: FuzzBudget) => Promise<FuzzReport>> = {
+  wasm: fuzzWasm,
+};
