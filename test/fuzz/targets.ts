@@ -2,10 +2,12 @@
 import type { FuzzBudget, FuzzReport } from './harness.js';
 import { fuzzCheckpoint } from './checkpoint-target.js';
 import { fuzzFrames } from './frames-target.js';
+import { fuzzSyscalls } from './syscalls-target.js';
 import { fuzzWasm } from './wasm-target.js';
 
 export const TARGETS: Record<string, (budget: FuzzBudget) => Promise<FuzzReport>> = {
   wasm: fuzzWasm,
   frames: fuzzFrames,
   checkpoint: fuzzCheckpoint,
+  syscalls: fuzzSyscalls,
 };
