@@ -1,6 +1,8 @@
 /** Every fuzz target by name, for the short runs in `npm test` and the long ones of `npm run fuzz`. */
 import type { FuzzBudget, FuzzReport } from './harness.js';
 import { fuzzCheckpoint } from './checkpoint-target.js';
+import { fuzzCluster } from './cluster-target.js';
+import { fuzzControl } from './control-target.js';
 import { fuzzFrames } from './frames-target.js';
 import { fuzzSyscalls } from './syscalls-target.js';
 import { fuzzWasm } from './wasm-target.js';
@@ -10,4 +12,6 @@ export const TARGETS: Record<string, (budget: FuzzBudget) => Promise<FuzzReport>
   frames: fuzzFrames,
   checkpoint: fuzzCheckpoint,
   syscalls: fuzzSyscalls,
+  control: fuzzControl,
+  cluster: fuzzCluster,
 };
