@@ -23,6 +23,9 @@
  * on `at`: the last component's name inside its parent's open fd. A symlink put in place of a
  * directory makes that open fail (ELOOP); a directory moved away keeps its fd; and the final
  * component is never followed by the host (callers use l* forms and O_NOFOLLOW).
+ * Still open: a directory fd (HostDirectory) is kept as a path, so a walk's root is opened by
+ * its path; a directory a guest opened, then swapped on the host, leads its later calls where the
+ * swap points. Holding a host fd per directory description would close that too.
  */
 import * as fs from 'node:fs';
 import { Errno, WasiError, host } from './errno.js';
