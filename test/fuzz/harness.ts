@@ -78,7 +78,9 @@ export async function fuzzProperty<T>(
     ...(budget.seconds === undefined ? {} : { interruptAfterTimeLimit: budget.seconds * 1000, markInterruptAsFailure: false }),
   });
   const report: FuzzReport = { target, seed: budget.seed, tried, crashes: 0, hangs: 0, counts: counts.values };
-  if (result.failed) {
+  // Interrupted before any case finished, fast-check reports a failure with no counterexample:
+  // the time ran out (a slow first case on a loaded machine), nothing was found.
+  if (hung !== undefined || (result.failed && result.counterexample !== null)) {
     const error = hung?.error ?? result.errorInstance;
     if (hung !== undefined) report.hangs = 1;
     else report.crashes = 1;
