@@ -168,6 +168,9 @@ describe('checkpoint and restore', () => {
       [encodeCheckpoint({ ...image, hash: fakeHash }, otherModule, ''), new RegExp(`module ${otherModule} has changed since the checkpoint: hash [0-9a-f]{64}, was ${fakeHash}`)],
       [encodeCheckpoint({ ...image, hash: fakeHash }, '/nonexistent/checkpoint.wasm', ''), /module \/nonexistent\/checkpoint.wasm no longer exists, and its hash f+ is not in the module cache/],
       [encodeCheckpoint(image, header.module, 'a'.repeat(64)), /is instrumented differently by this popcorn/],
+      // Found by fuzzing: the hash named a file in the cache directory, so this one led out of it.
+      [encodeCheckpoint({ ...image, hash: `../../${image.hash}` }, header.module, header.instrumented), /is corrupt: its module hash is not a sha256/],
+      [encodeCheckpoint({ ...image, hash: 'é'.repeat(300) }, header.module, header.instrumented), /is corrupt: its module hash is not a sha256/],
     ];
     for (const [bytes, why] of refusals) await assert.rejects(node.restore(bytes), why);
     fs.renameSync(output, `${output}.away`);

@@ -292,6 +292,15 @@ describe('instrument: refusals', () => {
     assert.match(await refusal(p2), /imports wasi:cli\/environment@0\.2\.0\.get-arguments: interfaces of WASI 0\.2 or later/);
   });
 
+  it('refuses a module whose name section binaryen cannot read (V8 only warns)', async () => {
+    // Found by fuzzing: binaryen threw a non-Error object, reported as "[object Object]".
+    const name = new TextEncoder().encode('name');
+    const garbage = new Uint8Array([0, 1 + name.length + 7, name.length, ...name, 0, 0, 0, 0, 0, 0, 0]);
+    const bytes = new Uint8Array([...program, ...garbage]);
+    assert.ok(WebAssembly.validate(bytes), 'V8 accepts it');
+    assert.match(await refusal(bytes), /bad\.wasm: binaryen cannot read it \(error in parsing wasm binary\)/);
+  });
+
   it('names an unknown import', async () => {
     const bytes = wat('(module (import "env" "foo" (func)) (memory 1) (func (export "_start") (call 0)))');
     assert.match(await refusal(bytes), /imports env\.foo, which popcorn does not provide/);

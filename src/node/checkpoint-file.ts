@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { PROCESS_IMAGE } from '../protocol.js';
 import { DecodeError, Reader, Writer, compile } from '../msg/codec.js';
-import { readCache, sha256Hex } from '../wasm/cache.js';
+import { isModuleHash, readCache, sha256Hex } from '../wasm/cache.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { ProcessImage } from '../kernel/image.js';
 import { FdKind, type FdRecord } from '../services/fd-transfer.js';
@@ -111,6 +111,10 @@ export function decodeCheckpoint(file: Uint8Array, source = 'the checkpoint'): {
     throw new CheckpointError(`${source} is a version ${String(header.version)} popcorn checkpoint; this popcorn reads version ${CHECKPOINT_VERSION}`);
   }
   if (!wellFormed(header)) throw new CheckpointError(`${source} is corrupt: its header lacks fields or has fields of the wrong type`);
+  // The hash names a file in the module cache: a crafted one must not lead anywhere else.
+  if (!isModuleHash(header.hash) || (header.instrumented !== '' && !isModuleHash(header.instrumented))) {
+    throw new CheckpointError(`${source} is corrupt: its module hash is not a sha256`);
+  }
   const body = file.subarray(nl + 1);
   if (body.length < header.body_bytes) throw new CheckpointError(`${source} is truncated: its image has ${body.length} of ${header.body_bytes} bytes`);
   if (body.length > header.body_bytes) throw new CheckpointError(`${source} is corrupt: ${body.length - header.body_bytes} bytes follow its image`);

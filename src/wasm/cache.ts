@@ -29,7 +29,14 @@ export interface CachePaths {
   info: string;
 }
 
+/** A module's identity: the hex sha256 of its bytes. Anything else names no cache entry. */
+export function isModuleHash(hash: string): boolean {
+  return /^[0-9a-f]{64}$/.test(hash);
+}
+
+/** Only for a hash that isModuleHash: any other string could lead out of the cache directory. */
 export function cachePaths(hash: string): CachePaths {
+  if (!isModuleHash(hash)) throw new RangeError(`not a module hash: ${JSON.stringify(hash.slice(0, 80))}`);
   const stem = join(cacheDir(), `${hash}-v${INSTRUMENTATION_VERSION}`);
   return { wasm: `${stem}.wasm`, info: `${stem}.json` };
 }
@@ -39,6 +46,7 @@ export function cachePaths(hash: string): CachePaths {
  * file, a sidecar for another module) is deleted so that the caller rebuilds it.
  */
 export function readCache(hash: string): InstrumentResult | undefined {
+  if (!isModuleHash(hash)) return undefined;
   const paths = cachePaths(hash);
   let entry: InstrumentResult;
   try {
@@ -59,6 +67,7 @@ export function readCache(hash: string): InstrumentResult | undefined {
 
 /** Whether an entry for `hash` is on disk (not validated: readCache does that). */
 export function cacheHas(hash: string): boolean {
+  if (!isModuleHash(hash)) return false;
   return existsSync(cachePaths(hash).info);
 }
 

@@ -73,7 +73,7 @@ const PREPARE_SHARE = 0.1;
 export async function instrument(original: Uint8Array, opts: InstrumentOptions = {}, onProgress?: InstrumentProgress): Promise<InstrumentResult> {
   const source = opts.source ?? '<module>';
   validateWithEngine(original, source);
-  const module = readBinary(original, ACCEPTED_FEATURES);
+  const module = readWithBinaryen(original, source);
   try {
     validateWithBinaryen(module, source);
     const info = inspect(module, source, sha256Hex(original));
@@ -105,25 +105,43 @@ function validateWithEngine(bytes: Uint8Array, source: string): void {
 }
 
 /**
+ * Binaryen's reader is stricter than V8 where V8 only warns: a malformed "name" section, for one,
+ * is skipped by V8 and makes binaryen throw a non-Error object (found by fuzzing).
+ */
+function readWithBinaryen(bytes: Uint8Array, source: string): binaryen.Module {
+  const { value, printed } = capturingStderr(() => {
+    try {
+      return readBinary(bytes, ACCEPTED_FEATURES);
+    } catch (thrown) {
+      const what = (thrown as { message?: unknown } | null)?.message;
+      return typeof what === 'string' ? what : String(thrown);
+    }
+  });
+  if (typeof value !== 'string') return value;
+  throw new ModuleError(source, `binaryen cannot read it (${value})${printed === '' ? '' : `: ${printed}`}`);
+}
+
+/**
  * Binaryen's validator catches what V8 accepts but popcorn cannot instrument (a feature outside
- * ACCEPTED_FEATURES). It prints its findings to stderr, so they are captured for the message.
+ * ACCEPTED_FEATURES).
  */
 function validateWithBinaryen(module: binaryen.Module, source: string): void {
+  const { value: valid, printed } = capturingStderr(() => module.validate());
+  if (!valid) throw new ModuleError(source, `uses a WebAssembly feature popcorn does not support: ${printed}`);
+}
+
+/** Runs `work`; binaryen prints its findings to stderr, so they are captured for a message. */
+function capturingStderr<T>(work: () => T): { value: T; printed: string } {
   const write = process.stderr.write;
   const printed: string[] = [];
   process.stderr.write = ((chunk: string | Uint8Array): boolean => {
     printed.push(String(chunk));
     return true;
   }) as typeof process.stderr.write;
-  let valid: number;
   try {
-    valid = module.validate();
+    return { value: work(), printed: printed.join('').split('\n').slice(0, 6).join('\n').trim() };
   } finally {
     process.stderr.write = write;
-  }
-  if (!valid) {
-    const detail = printed.join('').split('\n').slice(0, 6).join('\n').trim();
-    throw new ModuleError(source, `uses a WebAssembly feature popcorn does not support: ${detail}`);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * The path_* system calls. Every guest path is resolved by sandbox.ts inside the directory fd it
- * is relative to; only the resulting host path reaches node:fs, and the final component is never
- * a symlink the host could follow (we resolved or refused it), so host calls use the l* forms.
+ * is relative to; host calls go to the result's name inside its parent directory as the walk
+ * holds it open (ResolvedAt.at), so a directory swapped for a symlink meanwhile cannot redirect
+ * them, and the final component is never a symlink the host could follow (we resolved or refused
+ * it), so host calls use the l* forms and O_NOFOLLOW.
  */
 import * as fs from 'node:fs';
 import { dirOf, need, timesFrom } from './access.js';
@@ -10,7 +12,7 @@ import type { FdEntry, FdTable } from './fd-table.js';
 import { HostDirectory, HostFile, filestatOf, type FileDescription } from './file-description.js';
 import { setPathTimes } from './host-times.js';
 import type { GuestMemory } from './memory.js';
-import { resolve, type Resolved } from './sandbox.js';
+import { withResolved, type Resolved, type ResolvedAt } from './sandbox.js';
 import { Fdflags, Filetype, Lookupflags, Oflags, Rights, type Filestat } from './types.js';
 import { writeFilestat } from './layout.js';
 
@@ -36,10 +38,11 @@ export function pathCreateDirectory(fds: FdTable, mem: GuestMemory, fd: number, 
 
 /** mkdir of `path` in `dir` (the core of path_create_directory, also for remote directories). */
 export function createDirectoryIn(dir: HostDirectory, path: string): void {
-  const r = resolve(dir.hostPath, path, false);
-  requireName(r, Errno.EXIST, 'mkdir');
-  if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'mkdir: exists');
-  host('mkdir', () => fs.mkdirSync(r.hostPath, 0o777));
+  withResolved(dir.hostPath, path, false, (r) => {
+    requireName(r, Errno.EXIST, 'mkdir');
+    if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'mkdir: exists');
+    host('mkdir', () => fs.mkdirSync(r.at, 0o777));
+  });
 }
 
 export function pathFilestatGet(
@@ -52,9 +55,10 @@ export function pathFilestatGet(
 
 /** The attributes of `path` in `dir` (the core of path_filestat_get). */
 export function statIn(dir: HostDirectory, path: string, follow: boolean): Filestat {
-  const r = resolve(dir.hostPath, path, follow);
-  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'stat: no such entry');
-  return filestatOf(host('lstat', () => fs.lstatSync(r.hostPath, { bigint: true })));
+  return withResolved(dir.hostPath, path, follow, (r) => {
+    if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'stat: no such entry');
+    return filestatOf(host('lstat', () => fs.lstatSync(r.at, { bigint: true })));
+  });
 }
 
 export function pathFilestatSetTimes(
@@ -67,10 +71,11 @@ export function pathFilestatSetTimes(
 /** Set the times of `path` in `dir` (the core of path_filestat_set_times). */
 export function setTimesIn(dir: HostDirectory, path: string, follow: boolean, atim: bigint, mtim: bigint, fst: number): void {
   const [a, m] = timesFrom(atim, mtim, fst);
-  const r = resolve(dir.hostPath, path, follow);
-  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'utimes: no such entry');
-  // The resolved final component is a symlink only when not following: lutimes is right both ways.
-  setPathTimes(r.hostPath, a, m, false);
+  withResolved(dir.hostPath, path, follow, (r) => {
+    if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'utimes: no such entry');
+    // The resolved final component is a symlink only when not following: lutimes is right both ways.
+    setPathTimes(r.at, a, m, false);
+  });
 }
 
 export function pathLink(
@@ -84,14 +89,14 @@ export function pathLink(
 
 /** A hard link `newPath` in `to` to `oldPath` in `from` (the core of path_link). */
 export function linkIn(from: HostDirectory, oldPath: string, follow: boolean, to: HostDirectory, newPath: string): void {
-  const src = resolve(from.hostPath, oldPath, follow);
-  const dst = resolve(to.hostPath, newPath, false);
-  if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'link: no source');
-  requireName(dst, Errno.EXIST, 'link');
-  if (dst.stat !== undefined) throw new WasiError(Errno.EXIST, 'link: target exists');
-  if (src.stat.isDirectory()) throw new WasiError(Errno.PERM, 'link: source is a directory');
-  requireNoTrailingSlash(dst, Errno.NOENT, 'link');
-  host('link', () => fs.linkSync(src.hostPath, dst.hostPath));
+  withResolved(from.hostPath, oldPath, follow, (src) => withResolved(to.hostPath, newPath, false, (dst) => {
+    if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'link: no source');
+    requireName(dst, Errno.EXIST, 'link');
+    if (dst.stat !== undefined) throw new WasiError(Errno.EXIST, 'link: target exists');
+    if (src.stat.isDirectory()) throw new WasiError(Errno.PERM, 'link: source is a directory');
+    requireNoTrailingSlash(dst, Errno.NOENT, 'link');
+    host('link', () => fs.linkSync(src.at, dst.at));
+  }));
 }
 
 /** Rights that ask for write access (wasmtime opens for writing if any of them is requested). */
@@ -130,10 +135,10 @@ export function openIn(dir: HostDirectory, path: string, dirflags: number, oflag
   const excl = (oflags & (Oflags.CREAT | Oflags.EXCL)) === (Oflags.CREAT | Oflags.EXCL);
   // O_CREAT|O_EXCL never follows the final symlink (POSIX): a dangling link counts as existing.
   const follow = (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !excl;
-  const r = resolve(dir.hostPath, path, follow);
   const wantWrite = (base & WRITE_RIGHTS) !== 0 || (oflags & Oflags.TRUNC) !== 0;
   const wantRead = (base & READ_RIGHTS) !== 0 || !wantWrite;
-  return r.stat === undefined ? createFile(r, oflags, wantRead, fdflags) : openExisting(r, oflags, excl, wantRead, wantWrite, fdflags);
+  return withResolved(dir.hostPath, path, follow, (r) =>
+    r.stat === undefined ? createFile(r, oflags, wantRead, fdflags) : openExisting(r, oflags, excl, wantRead, wantWrite, fdflags));
 }
 
 /** The new fd of a path_open: rights bounded by what the description can do. */
@@ -145,18 +150,18 @@ export function addOpened(fds: FdTable, description: FileDescription, base: numb
   });
 }
 
-function createFile(r: Resolved, oflags: number, read: boolean, fdflags: number): HostFile {
+function createFile(r: ResolvedAt, oflags: number, read: boolean, fdflags: number): HostFile {
   if (!(oflags & Oflags.CREAT)) throw new WasiError(Errno.NOENT, `open: ${r.parts.join('/')} does not exist`);
   if (oflags & Oflags.DIRECTORY) throw new WasiError(Errno.INVAL, 'open: O_CREAT with O_DIRECTORY');
   requireName(r, Errno.ISDIR, 'open');
   requireNoTrailingSlash(r, Errno.ISDIR, 'open');
   const mode = (read ? C.O_RDWR : C.O_WRONLY) | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | syncFlags(fdflags);
-  const hfd = host('open', () => fs.openSync(r.hostPath, mode, 0o666));
+  const hfd = host('open', () => fs.openSync(r.at, mode, 0o666));
   return new HostFile(hfd, read, true, fdflags);
 }
 
 function openExisting(
-  r: Resolved, oflags: number, excl: boolean, read: boolean, write: boolean, fdflags: number,
+  r: ResolvedAt, oflags: number, excl: boolean, read: boolean, write: boolean, fdflags: number,
 ): HostFile | HostDirectory {
   const st = r.stat!;
   if (excl) throw new WasiError(Errno.EXIST, 'open: exists');
@@ -164,6 +169,8 @@ function openExisting(
   if (st.isSymbolicLink()) throw new WasiError(Errno.LOOP, 'open: final component is a symlink');
   if (st.isDirectory()) {
     if (write) throw new WasiError(Errno.ISDIR, 'open: directory for writing');
+    // Checked now through the walk's fds: the directory is there, not a symlink swapped in.
+    host('open', () => fs.closeSync(fs.openSync(r.at, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW)));
     return new HostDirectory(r.hostPath);
   }
   if (oflags & Oflags.DIRECTORY) throw new WasiError(Errno.NOTDIR, 'open: not a directory');
@@ -172,7 +179,7 @@ function openExisting(
   const access = read && write ? C.O_RDWR : write ? C.O_WRONLY : C.O_RDONLY;
   const trunc = oflags & Oflags.TRUNC ? C.O_TRUNC : 0;
   const mode = access | trunc | C.O_NOFOLLOW | nonblock | syncFlags(fdflags);
-  const hfd = host('open', () => fs.openSync(r.hostPath, mode));
+  const hfd = host('open', () => fs.openSync(r.at, mode));
   return new HostFile(hfd, read, write, fdflags);
 }
 
@@ -194,10 +201,11 @@ export function pathReadlink(
 
 /** The target of symlink `path` in `dir` (the core of path_readlink). */
 export function readlinkIn(dir: HostDirectory, path: string): Uint8Array {
-  const r = resolve(dir.hostPath, path, false);
-  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'readlink: no such entry');
-  if (!r.stat.isSymbolicLink()) throw new WasiError(Errno.INVAL, 'readlink: not a symlink');
-  return host('readlink', () => fs.readlinkSync(r.hostPath, { encoding: 'buffer' }));
+  return withResolved(dir.hostPath, path, false, (r) => {
+    if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'readlink: no such entry');
+    if (!r.stat.isSymbolicLink()) throw new WasiError(Errno.INVAL, 'readlink: not a symlink');
+    return host('readlink', () => fs.readlinkSync(r.at, { encoding: 'buffer' }));
+  });
 }
 
 /** A link's target into the guest's buffer, truncated to it like POSIX readlink (wasi-libc expects bufused <= buf_len). */
@@ -213,11 +221,12 @@ export function pathRemoveDirectory(fds: FdTable, mem: GuestMemory, fd: number, 
 
 /** rmdir of `path` in `dir` (the core of path_remove_directory). */
 export function removeDirectoryIn(dir: HostDirectory, path: string): void {
-  const r = resolve(dir.hostPath, path, false);
-  requireName(r, Errno.INVAL, 'rmdir');
-  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'rmdir: no such entry');
-  if (!r.stat.isDirectory()) throw new WasiError(Errno.NOTDIR, 'rmdir: not a directory');
-  host('rmdir', () => fs.rmdirSync(r.hostPath));
+  withResolved(dir.hostPath, path, false, (r) => {
+    requireName(r, Errno.INVAL, 'rmdir');
+    if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'rmdir: no such entry');
+    if (!r.stat.isDirectory()) throw new WasiError(Errno.NOTDIR, 'rmdir: not a directory');
+    host('rmdir', () => fs.rmdirSync(r.at));
+  });
 }
 
 export function pathRename(
@@ -230,12 +239,12 @@ export function pathRename(
 
 /** rename of `oldPath` in `from` to `newPath` in `to` (the core of path_rename). */
 export function renameIn(from: HostDirectory, oldPath: string, to: HostDirectory, newPath: string): void {
-  const src = resolve(from.hostPath, oldPath, false);
-  const dst = resolve(to.hostPath, newPath, false);
-  requireName(src, Errno.BUSY, 'rename');
-  requireName(dst, Errno.BUSY, 'rename');
-  if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'rename: no source');
-  host('rename', () => fs.renameSync(src.hostPath, dst.hostPath));
+  withResolved(from.hostPath, oldPath, false, (src) => withResolved(to.hostPath, newPath, false, (dst) => {
+    requireName(src, Errno.BUSY, 'rename');
+    requireName(dst, Errno.BUSY, 'rename');
+    if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'rename: no source');
+    host('rename', () => fs.renameSync(src.at, dst.at));
+  }));
 }
 
 export function pathSymlink(
@@ -252,11 +261,12 @@ export function symlinkIn(dir: HostDirectory, target: string, path: string): voi
   // target is stored as given, even one climbing out: it is only data until someone resolves
   // it, and our resolver refuses the escape then.
   if (target.startsWith('/')) throw new WasiError(Errno.PERM, `symlink: absolute target ${target}`);
-  const r = resolve(dir.hostPath, path, false);
-  requireName(r, Errno.EXIST, 'symlink');
-  if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'symlink: exists');
-  requireNoTrailingSlash(r, Errno.NOENT, 'symlink');
-  host('symlink', () => fs.symlinkSync(target, r.hostPath));
+  withResolved(dir.hostPath, path, false, (r) => {
+    requireName(r, Errno.EXIST, 'symlink');
+    if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'symlink: exists');
+    requireNoTrailingSlash(r, Errno.NOENT, 'symlink');
+    host('symlink', () => fs.symlinkSync(target, r.at));
+  });
 }
 
 export function pathUnlinkFile(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
@@ -265,9 +275,10 @@ export function pathUnlinkFile(fds: FdTable, mem: GuestMemory, fd: number, p: nu
 
 /** unlink of `path` in `dir` (the core of path_unlink_file). */
 export function unlinkFileIn(dir: HostDirectory, path: string): void {
-  const r = resolve(dir.hostPath, path, false);
-  requireName(r, Errno.ISDIR, 'unlink');
-  if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'unlink: no such entry');
-  if (r.stat.isDirectory()) throw new WasiError(Errno.ISDIR, 'unlink: is a directory');
-  host('unlink', () => fs.unlinkSync(r.hostPath));
+  withResolved(dir.hostPath, path, false, (r) => {
+    requireName(r, Errno.ISDIR, 'unlink');
+    if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'unlink: no such entry');
+    if (r.stat.isDirectory()) throw new WasiError(Errno.ISDIR, 'unlink: is a directory');
+    host('unlink', () => fs.unlinkSync(r.at));
+  });
 }

@@ -16,10 +16,16 @@
  * interesting_paths test expects ERRNO_PERM for "/dir/nested/file" and for "../../.."). Older
  * wasmtime and node:wasi (uvwasi) say ENOTCAPABLE for the same cases.
  *
- * Known limit: node has no openat()/O_BENEATH, so between our lstat of a component and the host
- * call that uses the final path, another host process could swap a directory for a symlink.
- * Guests cannot do that to each other while a syscall runs (a kernel runs syscalls to completion),
- * but guests on other kernels share the host tree; closing that race needs openat-style host I/O.
+ * A host process can swap a directory for a symlink between the walk's look at a component and
+ * the host call that uses it, and node has no openat(). So the walk holds every directory it goes
+ * through open, each opened from its parent with O_NOFOLLOW|O_DIRECTORY through
+ * /proc/PID/fd/N/name (Linux resolves that as openat(N, name) would), and the host call is made
+ * on `at`: the last component's name inside its parent's open fd. A symlink put in place of a
+ * directory makes that open fail (ELOOP); a directory moved away keeps its fd; and the final
+ * component is never followed by the host (callers use l* forms and O_NOFOLLOW).
+ * Still open: a directory fd (HostDirectory) is kept as a path, so a walk's root is opened by
+ * its path; a directory a guest opened, then swapped on the host, leads its later calls where the
+ * swap points. Holding a host fd per directory description would close that too.
  */
 import * as fs from 'node:fs';
 import { Errno, WasiError, host } from './errno.js';
@@ -40,6 +46,14 @@ export interface Resolved {
   trailingSlash: boolean;
 }
 
+/** A resolution whose directories are held open: `at` is valid until release(). */
+export interface ResolvedAt extends Resolved {
+  /** The result for host calls: its name in its parent's open fd (/proc/PID/fd/N/name). */
+  at: string;
+  /** Close the directories the walk held open. */
+  release(): void;
+}
+
 /**
  * Resolves guest `path` relative to the directory at host path `root`.
  * `followFinal`: follow a symlink in the last component (lookupflags.SYMLINK_FOLLOW); a trailing
@@ -47,10 +61,36 @@ export interface Resolved {
  * callers can create it; a missing or non-directory intermediate one is ENOENT / ENOTDIR.
  */
 export function resolve(root: string, path: string, followFinal: boolean): Resolved {
+  const r = resolveAt(root, path, followFinal);
+  r.release();
+  return r;
+}
+
+/** resolve(), then `use` of the result with its directories held open (the host call goes to `at`). */
+export function withResolved<T>(root: string, path: string, followFinal: boolean, use: (r: ResolvedAt) => T): T {
+  const r = resolveAt(root, path, followFinal);
+  try {
+    return use(r);
+  } finally {
+    r.release();
+  }
+}
+
+/** The walk. The caller must release() the result. */
+export function resolveAt(root: string, path: string, followFinal: boolean): ResolvedAt {
   if (path.includes('\0')) throw new WasiError(Errno.ILSEQ, 'NUL in path');
   if (path === '') throw new WasiError(Errno.NOENT, 'empty path');
   if (path.startsWith('/')) throw new WasiError(Errno.PERM, `absolute path ${path}`);
+  const dirs = new OpenDirs(root);
+  try {
+    return walk(dirs, root, path, followFinal);
+  } catch (error) {
+    dirs.release();
+    throw error;
+  }
+}
 
+function walk(dirs: OpenDirs, root: string, path: string, followFinal: boolean): ResolvedAt {
   const trailingSlash = path.endsWith('/');
   const rawParts = path.split('/').filter((c) => c !== '');
   const last = rawParts[rawParts.length - 1];
@@ -76,14 +116,17 @@ export function resolve(root: string, path: string, followFinal: boolean): Resol
       if (!stat.isDirectory()) throw new WasiError(Errno.NOTDIR, `${parts.join('/')} is not a directory`);
       if (parts.length === 0) throw new WasiError(Errno.PERM, `path ${path} leaves its directory`);
       parts.pop();
-      stat = hostLstat(join(root, parts));
+      dirs.truncate(parts.length);
+      stat = parts.length === 0 ? ROOT : hostLstat(dirs.entry(parts));
       continue;
     }
     if (stat !== undefined && !stat.isDirectory()) {
       throw new WasiError(Errno.NOTDIR, `${parts.join('/')} is not a directory`);
     }
     if (stat === undefined) throw new WasiError(Errno.NOENT, `${parts.join('/')} does not exist`);
-    const next = join(root, [...parts, c]);
+    // Looking inside the last component: hold it open first, so it cannot be swapped under us.
+    dirs.enter(parts);
+    const next = dirs.child(c);
     const st = hostLstat(next);
     if (st?.isSymbolicLink() && (!isLast || followFinal || mustBeDir)) {
       if (++links > MAX_SYMLINKS) throw new WasiError(Errno.LOOP, `too many symlinks in ${path}`);
@@ -100,11 +143,63 @@ export function resolve(root: string, path: string, followFinal: boolean): Resol
     stat = st;
   }
 
-  if (stat === ROOT) stat = hostLstat(root);
+  if (stat === ROOT) stat = hostLstat(dirs.entry(parts));
   if (mustBeDir && stat !== undefined && !stat.isDirectory()) {
     throw new WasiError(Errno.NOTDIR, `${path} is not a directory`);
   }
-  return { hostPath: join(root, parts), parts, stat, endsInDot, trailingSlash };
+  return { hostPath: join(root, parts), parts, stat, endsInDot, trailingSlash, at: dirs.entry(parts), release: () => dirs.release() };
+}
+
+/**
+ * The directories of a walk, held open: fds[i] is the directory after i components (fds[0]
+ * the root). Each is opened inside the one before it, never by a path the host could redirect.
+ */
+class OpenDirs {
+  private readonly fds: number[];
+
+  constructor(root: string) {
+    // The root's own path is the directory capability's (a preopen may well be a symlink).
+    this.fds = [host('open', () => fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY))];
+  }
+
+  /** Hold the directory after `parts` open (its parent is open already). */
+  enter(parts: string[]): void {
+    if (this.fds.length > parts.length) return;
+    const name = parts[parts.length - 1] as string;
+    const parent = this.fds[this.fds.length - 1] as number;
+    this.fds.push(host('open', () => fs.openSync(`${pinned(parent)}/${name}`, DIRECTORY_FLAGS)));
+  }
+
+  /** Forget the directories below the first `depth` components ("..", after parts.pop()). */
+  truncate(depth: number): void {
+    while (this.fds.length > depth + 1) fs.closeSync(this.fds.pop() as number);
+  }
+
+  /** `name` inside the innermost open directory. */
+  child(name: string): string {
+    return `${pinned(this.fds[this.fds.length - 1] as number)}/${name}`;
+  }
+
+  /** The entry `parts` names: its name in its parent's fd ("." in the root's for the root). */
+  entry(parts: string[]): string {
+    if (parts.length === 0) return `${pinned(this.fds[0] as number)}/.`;
+    return `${pinned(this.fds[parts.length - 1] as number)}/${parts[parts.length - 1] as string}`;
+  }
+
+  release(): void {
+    for (const fd of this.fds.splice(0)) fs.closeSync(fd);
+  }
+}
+
+/** Opened without following a symlink in the last component: a swapped-in link fails with ELOOP. */
+const DIRECTORY_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
+
+/**
+ * The directory open as `fd`, as a path Linux resolves to it whatever happened to its name since.
+ * By pid, not /proc/self: set_times hands the path to a child process (GNU touch, host-times.ts).
+ */
+function pinned(fd: number): string {
+  return `/proc/${process.pid}/fd/${fd}`;
 }
 
 /** Stands for "the root, known to be a directory" during the walk. */
