@@ -164,6 +164,7 @@ function sumTypes(stats: KernelStats[]): Snapshot['types'] {
 
 /** A snapshot without each kernel's raw counters: what top and the page are sent. */
 export function publicView(snap: Snapshot): Omit<Snapshot, 'stats'> {
-  const { stats: _stats, ...rest } = snap;
-  return rest;
+  const rest: Partial<Snapshot> = { ...snap };
+  delete rest.stats;
+  return rest as Omit<Snapshot, 'stats'>;
 }
