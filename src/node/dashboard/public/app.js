@@ -8,7 +8,9 @@ let charts;
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
-  Object.assign(e, attrs);
+  const { dataset, ...properties } = attrs;
+  Object.assign(e, properties);
+  Object.assign(e.dataset, dataset);
   for (const c of children) e.append(c);
   return e;
 }
@@ -38,8 +40,7 @@ function renderMatrix(snap) {
   const head = el('tr', {}, el('th', { textContent: 'from \\ to' }), ...snap.matrix.map((_, j) => el('th', { textContent: `k${j}` })));
   const rows = snap.matrix.map((line, i) => el('tr', {}, el('th', { textContent: `k${i}` }), ...line.map((count, j) => {
     const heat = count === 0 ? 0 : Math.log1p(count) / Math.log1p(max);
-    const td = el('td', { textContent: count === 0 ? '' : String(count), title: `${count} messages, ${bytes(snap.matrix_bytes[i][j])}` });
-    td.dataset.from = i; td.dataset.to = j;
+    const td = el('td', { textContent: count === 0 ? '' : String(count), title: `${count} messages, ${bytes(snap.matrix_bytes[i][j])}`, dataset: { from: i, to: j } });
     td.style.background = `rgba(220, 60, 20, ${heat.toFixed(3)})`;
     if (heat > 0.6) td.style.color = 'white';
     return td;
@@ -80,8 +81,8 @@ function renderProcesses(snap) {
     for (const p of byParent.get(parent) ?? []) {
       const command = el('span', { textContent: `${'  '.repeat(depth)}${depth > 0 ? '└ ' : ''}${p.command}` });
       command.style.whiteSpace = 'pre';
-      const tr = row([p.pid, command, p.kernel, p.state, pct(p.cpu), p.cpu_ms.toFixed(0), bytes(p.memory_bytes), actions(p, snap.kernels)], { className: p.state });
-      tr.dataset.pid = p.pid; tr.dataset.kernel = p.kernel; tr.dataset.state = p.state;
+      const tr = row([p.pid, command, p.kernel, p.state, pct(p.cpu), p.cpu_ms.toFixed(0), bytes(p.memory_bytes), actions(p, snap.kernels)],
+        { className: p.state, dataset: { pid: p.pid, kernel: p.kernel, state: p.state } });
       for (const i of [1, 3, 7]) tr.children[i].className = 'l';
       rows.push(tr);
       walk(p.pid, depth + 1);
