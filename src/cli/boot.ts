@@ -65,7 +65,8 @@ export async function bootCommand(options: BootOptions): Promise<number> {
     const answer = await ping(true);
     if (answer !== undefined) {
       process.stdout.write(`popcorn node started: pid ${answer}, ${await describeNode()}, control socket ${socketPath()}, log ${log}\n`);
-      if (options.http !== undefined) process.stdout.write(`dashboard: ${String((await controlRequest({ op: 'dashboard' })).url)}\n`);
+      // The same address as the node's own: whichever asks first starts it there.
+      if (options.http !== undefined) process.stdout.write(`dashboard: ${String((await controlRequest({ op: 'dashboard', http: options.http })).url)}\n`);
       return 0;
     }
     if (exited !== undefined) break;

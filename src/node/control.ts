@@ -44,7 +44,7 @@ import { nodeOf } from '../msg/address.js';
 import { prepareProgram } from '../wasm/loader.js';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.js';
 import { Observer, publicView } from './observer.js';
-import { Dashboard } from './dashboard/server.js';
+import type { Dashboard } from './dashboard/server.js';
 import { parseAddress } from './cluster.js';
 
 export const NO_NODE_MESSAGE = 'no popcorn node is running (start one with `popcorn boot`)';
@@ -240,7 +240,8 @@ export class ControlServer {
   /** Start the web view on `address` (HOST:PORT) unless it runs; its URL, with the token. */
   async dashboard(address = '127.0.0.1:0'): Promise<string> {
     const { host, port } = parseAddress(address);
-    this.web ??= Dashboard.start(this.node, this.observer, { host, port, log: this.options.log });
+    // Loaded on first use: express and prom-client would add about a second to every command.
+    this.web ??= import('./dashboard/server.js').then(({ Dashboard }) => Dashboard.start(this.node, this.observer, { host, port, log: this.options.log }));
     try {
       return (await this.web).url;
     } catch (error) {
