@@ -346,6 +346,26 @@ export const MESSAGES = {
       },
     },
   },
+  /**
+   * Observers (metrics, top, the dashboard): the kernel's counters, read only when asked, and
+   * its events after `since` (the last seq the asker has).
+   */
+  kernel_stats: { id: 123, payload: { since: 'f64' }, reply: 'kernel_stats_reply' },
+  kernel_stats_reply: {
+    id: 124,
+    payload: {
+      kernel: 'u32',
+      /** CPU time of every slice run here since boot, including the one on the CPU now. */
+      cpu_ms: 'f64',
+      /** Processes waiting for the CPU. */
+      run_queue: 'u32',
+      /** Messages and bytes per message type and per peer endpoint, since boot (src/msg/traffic.ts). */
+      types: [{ type: 'str', sent: 'f64', sent_bytes: 'f64', received: 'f64', received_bytes: 'f64' }],
+      peers: [{ peer: 'u32', sent: 'f64', sent_bytes: 'f64', received: 'f64', received_bytes: 'f64' }],
+      /** src/kernel/events.ts: kind spawn, exit, signal or migrate. */
+      events: [{ seq: 'f64', at: 'f64', kind: 'str', pid: 'u32', a: 'f64', b: 'f64' }],
+    },
+  },
 } as const satisfies Record<string, MessageSpec>;
 
 export type MessageName = keyof typeof MESSAGES;

@@ -22,6 +22,8 @@ export interface BootOptions {
   join?: string;
   secretFile?: string;
   foreground?: boolean;
+  /** Serve the dashboard and /metrics on HOST:PORT. */
+  http?: string;
   maxProcs?: number;
   /** Bytes. */
   maxMemory?: number;
@@ -52,6 +54,7 @@ export async function bootCommand(options: BootOptions): Promise<number> {
   if (options.listen !== undefined) args.push('--listen', options.listen);
   if (options.join !== undefined) args.push('--join', options.join);
   if (options.secretFile !== undefined) args.push('--secret-file', resolve(options.secretFile));
+  if (options.http !== undefined) args.push('--http', options.http);
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let exited: number | null | undefined;
@@ -62,6 +65,8 @@ export async function bootCommand(options: BootOptions): Promise<number> {
     const answer = await ping(true);
     if (answer !== undefined) {
       process.stdout.write(`popcorn node started: pid ${answer}, ${await describeNode()}, control socket ${socketPath()}, log ${log}\n`);
+      // The same address as the node's own: whichever asks first starts it there.
+      if (options.http !== undefined) process.stdout.write(`dashboard: ${String((await controlRequest({ op: 'dashboard', http: options.http })).url)}\n`);
       return 0;
     }
     if (exited !== undefined) break;
@@ -155,6 +160,15 @@ async function foreground(options: BootOptions, cluster: ClusterOptions | undefi
   }
   const where = cluster === undefined ? '' : `, node ${node.node} of a cluster (listening on ${options.listen ?? ''})`;
   log(`node ${process.pid} up: ${node.kernels.length} kernels${where}, control socket ${server.path}`);
+  if (options.http !== undefined) {
+    try {
+      log(`dashboard: ${await server.dashboard(options.http)}`);
+    } catch (error) {
+      server.close();
+      await stop();
+      throw error;
+    }
+  }
   const onSignal = (): void => {
     server.close();
     void stop();

@@ -18,6 +18,8 @@ import { kernelsCommand } from './kernels.js';
 import { shutdownCommand } from './shutdown.js';
 import { compileCommand } from './compile.js';
 import { cacheCleanCommand, cacheListCommand } from './cache.js';
+import { dashboardCommand } from './dashboard.js';
+import { topCommand } from './top.js';
 
 function integer(name: string, min: number): (value: string) => number {
   return (value) => {
@@ -86,6 +88,7 @@ limitOptions(program
   .option('--listen <host:port>', 'accept other nodes of a cluster on exactly this address (needs --secret-file)')
   .option('--join <host:port>', 'join the cluster of the node listening there (needs --listen)')
   .option('--secret-file <path>', "the cluster's shared secret (a file only its owner can read)")
+  .option('--http <host:port>', 'serve the dashboard and /metrics there (loopback unless told otherwise)')
   .option('--foreground', 'run the node in this process (what boot starts in the background)'))
   .action(async (options) => {
     process.exitCode = await bootCommand(options);
@@ -168,6 +171,23 @@ cache
   .description('remove every cached instrumented module')
   .action(() => {
     process.exitCode = cacheCleanCommand();
+  });
+
+program
+  .command('top')
+  .description('a live view of the kernels, processes, messages and migrations (q quits)')
+  .option('-n, --iterations <n>', 'stop after n refreshes', integer('--iterations', 1))
+  .option('--interval <ms>', 'milliseconds between refreshes (default 1000)', positive('--interval'))
+  .action(async (options) => {
+    process.exitCode = await topCommand(options);
+  });
+
+program
+  .command('dashboard')
+  .description('start the web dashboard on the running node and print its URL (with the access token)')
+  .option('--http <host:port>', 'where to serve it (default 127.0.0.1 on a free port)')
+  .action(async (options) => {
+    process.exitCode = await dashboardCommand(options);
   });
 
 program

@@ -18,6 +18,7 @@ import type { Process } from './process.js';
 import { monotonicMs } from './clock.js';
 import type { SliceOutcome } from './execution.js';
 import type { Limits } from './limits.js';
+import { EventLog } from './events.js';
 
 /** What the node hands a kernel at boot (the worker's workerData). */
 export interface KernelBoot {
@@ -62,6 +63,8 @@ export class Kernel {
   /** Ports to the other kernels for buffers too large for the rings (KernelBoot.handover). */
   readonly handover: Record<number, MessagePort>;
   readonly limits: Limits;
+  /** Spawns, exits, signals and migrations, for observers (src/kernel/events.ts). */
+  readonly events = new EventLog();
   private readonly bell: Doorbell;
   private readonly endHooks: ProcessEndHook[] = [];
   /** Work a service does every so often (the balancer's load reports), run from interrupts(). */

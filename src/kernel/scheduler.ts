@@ -29,6 +29,8 @@ export class Scheduler {
   current: Process | null = null;
   /** When the current process's slice began (performance.now()): ps adds it to its CPU time. */
   currentSince = 0;
+  /** CPU time of every slice this scheduler ran, ms (the kernel's busy time). */
+  cpuMs = 0;
   private sliceEnd = 0;
 
   constructor(private readonly options: SchedulerOptions) {}
@@ -73,7 +75,9 @@ export class Scheduler {
     this.currentSince = start;
     this.sliceEnd = start + this.options.sliceMs;
     const outcome = p.run();
-    p.cpuMs += performance.now() - start;
+    const ran = performance.now() - start;
+    p.cpuMs += ran;
+    this.cpuMs += ran;
     this.current = null;
     this.settle(p, outcome);
     return true;

@@ -15,6 +15,7 @@ import { FRAME_HEADER_BYTES, FrameFlag, readHeader, writeHeader, type FrameHeade
 import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link.js';
 import { RemoteError, WaitStations, type Continuation } from './requests.js';
 import { describeEndpoint, nodeOf, type EndpointId } from './address.js';
+import { Traffic } from './traffic.js';
 import {
   MESSAGES,
   type MessageName,
@@ -66,6 +67,11 @@ for (const [name, spec] of Object.entries(MESSAGES) as [MessageName, (typeof MES
   codecs.set(name, codec);
 }
 const FRAGMENT_TYPE = MESSAGES.fragment.id;
+
+/** The name of the message type `id` (traffic counters are kept by id). */
+export function messageName(id: number): string {
+  return typesById.get(id)?.name ?? `type ${id}`;
+}
 const WRITER_KEEP_BYTES = 1 << 20;
 const ERROR_TYPE = MESSAGES.error.id;
 
@@ -73,6 +79,8 @@ export class Messenger {
   readonly stats: MessengerStats = {
     sent: 0, received: 0, relayed: 0, fragmentsSent: 0, malformed: 0, unroutable: 0, lateReplies: 0, handlerErrors: 0,
   };
+  /** Messages and bytes per type and per peer (src/msg/traffic.ts). */
+  readonly traffic = new Traffic();
   private readonly handlers = new Map<number, Handler<MessageName>>();
   private readonly routes = new Map<EndpointId, OutLink>();
   private readonly nodeRoutes = new Map<number, OutLink>();
@@ -206,6 +214,7 @@ export class Messenger {
     (codecs.get(name) as Codec<unknown>).encode(w, payload);
     writeHeader(w.view, 0, header);
     this.stats.sent++;
+    this.traffic.sent(header.type, header.dst, w.pos);
     this.forward(header.dst, w.bytes.subarray(0, w.pos));
     // Links copy what they send, so the buffer is free again. Do not keep one sized for the
     // largest message ever sent (a checkpoint) for the rest of the kernel's life.
@@ -346,6 +355,7 @@ export class Messenger {
     const r = new Reader(bytes, offset + FRAME_HEADER_BYTES, offset + length);
     const payload = entry.codec.decode(r);
     if (r.pos !== offset + length) throw new DecodeError(`${length - (r.pos - offset)} trailing bytes after ${entry.name}`);
+    this.traffic.received(header.type, header.src, length);
     if ((header.flags & FrameFlag.Response) !== 0) {
       this.settle(header, entry.name, payload);
       return;

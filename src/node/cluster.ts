@@ -64,6 +64,14 @@ export interface Member {
   kernels: number;
 }
 
+/** A link to another node as observers see it (metrics, the dashboard). */
+export interface LinkState {
+  node: number;
+  listen: string;
+  /** Since its last heartbeat. */
+  heartbeatAgeMs: number;
+}
+
 /** What the cluster tells its node. */
 export interface ClusterEvents {
   log(text: string): void;
@@ -115,6 +123,8 @@ export class Cluster {
   /** The link to the member admit() joined through, until start() attaches it. */
   private seed: { socket: tls.TLSSocket; rest: Buffer; member: Member; members: Member[] } | undefined;
   private closed = false;
+  /** Links to other nodes that went down since boot. */
+  linksLost = 0;
 
   private events: ClusterEvents = { log: () => undefined, delivered: () => undefined, changed: () => undefined, lost: () => undefined };
 
@@ -131,6 +141,12 @@ export class Cluster {
   /** The other nodes, by number. */
   get members(): Member[] {
     return [...this.peers.values()].map((p) => p.member).sort((a, b) => a.node - b.node);
+  }
+
+  /** The links up now, with the age of each one's last heartbeat. */
+  links(): LinkState[] {
+    const now = performance.now();
+    return [...this.peers.values()].map((p) => ({ node: p.member.node, listen: p.member.listen, heartbeatAgeMs: now - p.heardAt })).sort((a, b) => a.node - b.node);
   }
 
   /**
@@ -308,6 +324,7 @@ export class Cluster {
     if (this.peers.get(node)?.link !== link) return;
     this.peers.delete(node);
     if (this.closed) return;
+    this.linksLost++;
     this.events.log(`node ${node} lost: ${reason}`);
     this.events.changed(this.members);
     this.events.lost(node, reason);

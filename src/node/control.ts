@@ -23,6 +23,8 @@
  *                                              → {"ok":true,"bytes":B} once PATH (absolute) is written
  *   {"op":"restore","file":PATH,"on":K?,"detach":true}
  *                                              → {"ok":true,"pid":N}   (as run --detach)
+ *   {"op":"observe"}                           → {"ok":true,"snapshot":{…}}  (src/node/observer.ts: what top shows)
+ *   {"op":"dashboard","http":"HOST:PORT"?}     → {"ok":true,"url":URL}  the web view, started if it is not running (default 127.0.0.1:0)
  *
  * `run` and `restore` without `detach` are sessions: the connection stays open and carries the
  * program's stdio.
@@ -41,6 +43,9 @@ import type { PopcornNode } from './node.js';
 import { nodeOf } from '../msg/address.js';
 import { describePrepareEvent, prepareProgram } from '../wasm/loader.js';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.js';
+import { Observer, publicView } from './observer.js';
+import type { Dashboard } from './dashboard/server.js';
+import { parseAddress } from './cluster.js';
 
 export const NO_NODE_MESSAGE = 'no popcorn node is running (start one with `popcorn boot`)';
 
@@ -223,9 +228,26 @@ export interface ControlServerOptions {
 export class ControlServer {
   private readonly sockets = new Set<Socket>();
   private closing = false;
+  /** Samples the kernels for observe, the dashboard and /metrics; idle until one asks. */
+  private readonly observer: Observer;
+  private web: Promise<Dashboard> | undefined;
 
   private constructor(private readonly node: PopcornNode, private readonly server: Server, readonly path: string, private readonly options: ControlServerOptions) {
     server.on('connection', (socket) => this.accept(socket));
+    this.observer = new Observer(node);
+  }
+
+  /** Start the web view on `address` (HOST:PORT) unless it runs; its URL, with the token. */
+  async dashboard(address = '127.0.0.1:0'): Promise<string> {
+    const { host, port } = parseAddress(address);
+    // Loaded on first use: express and prom-client would add about a second to every command.
+    this.web ??= import('./dashboard/server.js').then(({ Dashboard }) => Dashboard.start(this.node, this.observer, { host, port, log: this.options.log }));
+    try {
+      return (await this.web).url;
+    } catch (error) {
+      this.web = undefined;
+      throw new ControlError(`cannot serve the dashboard on ${address}: ${error instanceof Error ? error.message : String(error)}`, false);
+    }
   }
 
   /**
@@ -272,6 +294,7 @@ export class ControlServer {
       // already gone
     }
     for (const socket of this.sockets) if (socket !== keep) socket.end();
+    void this.web?.then((web) => web.close(), () => undefined);
   }
 
   private accept(socket: Socket): void {
@@ -350,6 +373,10 @@ export class ControlServer {
       }
       case 'restore':
         return this.restore(socket, msg);
+      case 'observe':
+        return answer({ snapshot: publicView(await this.observer.sample()) });
+      case 'dashboard':
+        return answer({ url: await this.dashboard(typeof msg.http === 'string' ? msg.http : undefined) });
       default:
         throw new ControlError(`unknown request ${JSON.stringify(msg.op)}`, true);
     }

@@ -18,7 +18,7 @@ import { hostStreamRecords } from '../services/fd-transfer.js';
 import { originOf } from '../kernel/pids.js';
 import { LOST_STATUS } from '../kernel/signals.js';
 import { errnoName, hostErrno } from '../kernel/wasi/errno.js';
-import { Cluster, type ClusterOptions, type Member } from './cluster.js';
+import { Cluster, type ClusterOptions, type LinkState, type Member } from './cluster.js';
 import { installModuleService } from './modules.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { KernelBoot } from '../kernel/kernel.js';
@@ -82,6 +82,7 @@ export interface RestoreOptions {
 
 /** One kernel's answer to kernel_info, with its index on this node. */
 export type KernelInfo = ReplyPayload<'kernel_info'> & { index: number };
+export type KernelStats = ReplyPayload<'kernel_stats'> & { index: number };
 
 const REQUEST_TIMEOUT_MS = 30_000;
 /** A checkpoint waits for the process's next safe point and carries its whole memory. */
@@ -184,6 +185,11 @@ export class PopcornNode {
   /** The other nodes of the cluster (none when this node is not in one). */
   get members(): Member[] {
     return this.cluster?.members ?? [];
+  }
+
+  /** The links to the other nodes and how many were lost (none when not in a cluster). */
+  get links(): { up: LinkState[]; lost: number } {
+    return { up: this.cluster?.links() ?? [], lost: this.cluster?.linksLost ?? 0 };
   }
 
   /** Nodes joined or left: every kernel learns the cluster's kernels (their indices). */
@@ -402,12 +408,24 @@ export class PopcornNode {
    * out; one of this node's is an error.
    */
   async info(timeoutMs = 5_000): Promise<KernelInfo[]> {
-    const ask = (kernel: EndpointId, index: number): Promise<KernelInfo> =>
+    return this.askKernels('kernel_info', () => ({}), timeoutMs);
+  }
+
+  /**
+   * Ask every kernel for its observer counters and its events after `since(kernel)` (metrics,
+   * top, the dashboard), as info() asks.
+   */
+  stats(since: (kernel: EndpointId) => number, timeoutMs = 5_000): Promise<KernelStats[]> {
+    return this.askKernels('kernel_stats', (kernel) => ({ since: since(kernel) }), timeoutMs);
+  }
+
+  private async askKernels<N extends 'kernel_info' | 'kernel_stats'>(name: N, payload: (kernel: EndpointId) => Payload<N>, timeoutMs: number): Promise<(ReplyPayload<N> & { index: number })[]> {
+    const ask = (kernel: EndpointId, index: number): Promise<ReplyPayload<N> & { index: number }> =>
       new Promise((resolve, reject) => {
         this.driver.kick();
-        this.messenger.request(kernel, 'kernel_info', {}, timeoutMs, (error, reply) => {
+        this.messenger.request(kernel, name, payload(kernel), timeoutMs, (error, reply) => {
           if (error !== null || reply === undefined) reject(error ?? new Error('no reply'));
-          else resolve({ ...reply, index });
+          else resolve(Object.assign(reply, { index }));
         });
       });
     const kernels = this.clusterKernels; // the view asked: it may change while the answers come

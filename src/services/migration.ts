@@ -67,7 +67,7 @@ export class Migration {
           return;
         }
         try {
-          this.arrive(msg, msg.handedOver ? this.takeOver(msg, from.src) : undefined);
+          this.arrive(msg, from.src, msg.handedOver ? this.takeOver(msg, from.src) : undefined);
           m.reply(from, 'proc_migrate', { pid: msg.pid });
         } catch (error) {
           this.memory.forget(msg.pid);
@@ -264,7 +264,7 @@ export class Migration {
   }
 
   /** A process arrives: build it from its image (and its handed-over memory) and schedule it. */
-  private arrive(image: ProcessImage, memory: WebAssembly.Memory | undefined): void {
+  private arrive(image: ProcessImage, source: EndpointId, memory: WebAssembly.Memory | undefined): void {
     const fds = importFds(this.transfer, image.fds);
     let p: Process;
     try {
@@ -280,6 +280,7 @@ export class Migration {
     if (originOf(image.pid) === this.kernel.id) this.server.relocate(image.pid, this.kernel.id);
     this.counts.in++;
     this.counts.last_us = (wallClockMs() - image.stoppedAt) * 1000;
+    this.kernel.events.record('migrate', image.pid, source, this.counts.last_us);
   }
 }
 

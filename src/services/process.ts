@@ -159,6 +159,7 @@ export class ProcessServer implements ProcessSystem {
    */
   create(spec: CreateSpec, prepare?: (p: Process) => void): number {
     // RLIMIT_NPROC: this kernel's share of the node's limit, zombies included (limits.ts).
+    const began = performance.now();
     const { maxProcs } = this.kernel.limits;
     if (this.origins.size >= maxProcs) throw new WasiError(Errno.AGAIN, `${this.kernel.name} holds ${maxProcs} processes, its share of the node's limit`);
     const pid = this.pids.next((pid) => this.origins.has(pid));
@@ -166,6 +167,7 @@ export class ProcessServer implements ProcessSystem {
     prepare?.(p);
     this.origins.set(pid, { ppid: spec.ppid, notify: spec.notify, location: this.kernel.id, zombie: false, name: spec.name, args: spec.args });
     this.register(p);
+    this.kernel.events.record('spawn', pid, spec.ppid, (performance.now() - began) * 1000);
     return pid;
   }
 
@@ -321,6 +323,7 @@ export class ProcessServer implements ProcessSystem {
    */
   deliver(p: Process, signal: number): void {
     if (signal === 0 || p.state === 'exited') return;
+    this.kernel.events.record('signal', p.pid, signal);
     const s = this.kernel.scheduler;
     if (signal === SIGKILL) {
       s.kill(p, signal);
