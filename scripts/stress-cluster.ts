@@ -86,7 +86,11 @@ export const nodeKillPipeline: Scenario = {
         const survivor = n0.session(['run', '--on', '1', example('test/spin.wasm'), String(SURVIVOR.n), String(SURVIVOR.every), 'survivor']);
         await Promise.all([pipeline.waitFor('spin a 20000000', 30_000), survivor.waitFor('spin survivor ', 30_000)]);
         process.kill(n1.pid, 'SIGKILL');
-        const ended = await within(RUN_LIMIT_MS, 'the pipeline after its middle node was killed', pipeline.done);
+        const ended = await within(RUN_LIMIT_MS, 'the pipeline after its middle node was killed', pipeline.done).catch(async (error: unknown) => {
+          // Say which stages are still there and in what state: that is where it hangs.
+          const left = (await ps(n0)).map((q) => `${q.pid} ${q.command} on kernel ${q.kernel}: ${q.state}`);
+          throw new RunFailure(`${(error as Error).message}\nstill listed on node 0: ${left.join('; ')}`, error instanceof RunFailure ? error.counts : {});
+        });
         const lines = ended.stdout.split('\n').length - 1;
         if (ended.stdout !== spinLines('a', 10_000_000, lines)) {
           throw new RunFailure(`the pipeline's output is not a whole prefix of spin's: ${JSON.stringify(ended.stdout.slice(-200))}`, { bytes_corrupt: ended.stdout.length });
