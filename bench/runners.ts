@@ -97,7 +97,7 @@ const modules = new Map<string, WebAssembly.Module>();
 
 setFlagsFromString('--expose-gc');
 /** A full GC on demand (the flag above makes `gc` exist in contexts created after it). */
-const collectGarbage = runInNewContext('gc') as () => void;
+export const collectGarbage = runInNewContext('gc') as () => void;
 
 /**
  * Runs `path` under node:wasi. Node 20's node:wasi aborts the whole process (SIGABRT, no

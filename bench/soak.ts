@@ -28,22 +28,17 @@
 
 import { readdirSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { Doorbell } from '../src/msg/doorbell.js';
 import { createRing, RingConsumer } from '../src/msg/ring.js';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, example, Holds, intArg, round3 } from './runners.js';
+import { Capture, collectGarbage, example, Holds, intArg, round3 } from './runners.js';
 import { DONE, SENT, STOP, type RingJob } from './soak-ring-worker.js';
 
 const MiB = 1024 * 1024;
 const SPAWN_BATCH = 1000;
-
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 interface Usage {
   heap: number;

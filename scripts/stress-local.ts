@@ -163,7 +163,10 @@ export const signalMoves: Scenario = {
       const kill = Math.random() < 0.5;
       if (kill) await moveWith(9);
       else p.stdin.end();
-      const exit = await within(RUN_LIMIT_MS, 'the signalled process', p.exit());
+      const exit = await within(RUN_LIMIT_MS, 'the signalled process', p.exit()).catch(async (error: unknown) => {
+        const state = (await node.info()).flatMap((k) => k.processes.filter((q) => q.pid === p.pid).map((q) => `${q.state} on kernel ${k.index}`));
+        throw new RunFailure(`${(error as Error).message} (${kill ? 'SIGKILL during a move' : 'stdin closed'}; listed: ${state.join(', ') || 'nowhere'})\nstdout: ${JSON.stringify(p.stdout())}`, { hangs: 1 });
+      });
       assertExit('signals handle', exit, kill ? { signal: 9 } : { status: 0 }, p.stderr());
       const caught = p.stdout().split('caught 10').length - 1;
       if (caught !== 1) throw new RunFailure(`one USR1 sent, ${caught} handled: ${JSON.stringify(p.stdout())}`);
