@@ -88,7 +88,7 @@ import { clusterKey, PSK_IDENTITY, TLS_OPTIONS } from '../src/node/cluster.js';
 import { nodeOf, type EndpointId } from '../src/msg/address.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, checkMoved, example, Holds, intArg, intListArg, median, onlyParts, ROOT, round3 } from './runners.js';
+import { Capture, checkMoved, example, Holds, intArg, intListArg, median, onlyParts, preparing, ROOT, round3 } from './runners.js';
 
 const PARTS = ['migrate', 'spawn', 'rtt'] as const;
 
@@ -437,7 +437,7 @@ function field(output: string, key: string, what: string): number {
 async function spawnPart(c: Cluster, reps: number, spawns: number, timeoutMs: number, log: (line: string) => void): Promise<{ cross: number[]; local: number[]; remote: number[] }> {
   const { node, b } = c;
   const prepare = async (name: string): Promise<string> =>
-    (await prepareProgram(example(`bench/${name}.wasm`), { onProgress: (text) => log(`popcorn: ${text}`) })).hash;
+    (await prepareProgram(example(`bench/${name}.wasm`), preparing(log))).hash;
   const spawnHash = await prepare('spawn');
   await prepare('true'); // the kernels find it by path when spawn.wasm spawns it
   const stdout = new Capture();

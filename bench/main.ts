@@ -31,6 +31,7 @@ const BENCHMARKS: Record<string, { describe: string; load: () => Promise<BenchMo
   scale: { describe: 'CPU-bound processes: 2×K on one kernel vs spread over K kernels', load: () => import('./scale.js') },
   spawn: { describe: 'spawn+wait from a process (local, remote) vs node:wasi; pipe throughput', load: () => import('./spawn.js') },
   migrate: { describe: 'live migration time by memory size (1, 64, 256 MiB) vs memcpy; load balancer speedup', load: () => import('./migrate.js') },
+  soak: { describe: 'many ring messages, spawn/wait pairs and migrations: nothing lost or duplicated, memory and fds back at baseline', load: () => import('./soak.js') },
   cluster: { describe: 'two nodes over TLS on loopback: migration, spawn, round trip across nodes vs within one', load: () => import('./cluster.js') },
 };
 

@@ -52,7 +52,7 @@ import { Readable } from 'node:stream';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, checkMoved, example, Holds, intArg, intListArg, median, onlyParts, round3 } from './runners.js';
+import { Capture, checkMoved, example, Holds, intArg, intListArg, median, onlyParts, preparing, round3 } from './runners.js';
 
 const PARTS = ['migrate', 'balance'] as const;
 
@@ -171,7 +171,7 @@ async function migratePart(sizes: number[], movesArg: number | undefined, timeou
 
 /** The balance part: `jobs` burns all on kernel 0, balance on vs off; medians and the migrations counted. */
 async function balancePart(jobs: number, iters: number, reps: number, log: (line: string) => void): Promise<{ on: number; off: number; migrations: number }> {
-  const { hash } = await prepareProgram(example('bench/burn.wasm'), { onProgress: (text) => log(`popcorn: ${text}`) });
+  const { hash } = await prepareProgram(example('bench/burn.wasm'), preparing(log));
   const nodes: PopcornNode[] = [];
   try {
     const boot = async (balance: boolean): Promise<PopcornNode> => {

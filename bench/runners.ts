@@ -23,7 +23,17 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WASI, type WASIOptions } from 'node:wasi';
 import { PopcornNode, type KernelInfo } from '../src/node/node.js';
-import { prepareProgram } from '../src/wasm/loader.js';
+import { describePrepareEvent, prepareProgram, type PrepareOptions } from '../src/wasm/loader.js';
+
+/** Options for prepareProgram that log the start and end of a slow instrumentation. */
+export function preparing(log: (line: string) => void): PrepareOptions {
+  return {
+    onProgress: (event) => {
+      const line = describePrepareEvent(event);
+      if (line !== undefined) log(`popcorn: ${line}`);
+    },
+  };
+}
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const example = (path: string): string => join(ROOT, 'examples', path);
@@ -72,7 +82,7 @@ export class PopcornRunner {
 
   /** Instrument (or find in the cache) before timing anything; returns the hash. */
   async prepare(path: string): Promise<string> {
-    return (await prepareProgram(path, { onProgress: (text) => process.stderr.write(`popcorn: ${text}\n`) })).hash;
+    return (await prepareProgram(path, preparing((line) => process.stderr.write(`${line}\n`)))).hash;
   }
 
   async run(hash: string, path: string, args: string[], dirs: Preopen[] = []): Promise<RunOutput> {
@@ -97,7 +107,7 @@ const modules = new Map<string, WebAssembly.Module>();
 
 setFlagsFromString('--expose-gc');
 /** A full GC on demand (the flag above makes `gc` exist in contexts created after it). */
-const collectGarbage = runInNewContext('gc') as () => void;
+export const collectGarbage = runInNewContext('gc') as () => void;
 
 /**
  * Runs `path` under node:wasi. Node 20's node:wasi aborts the whole process (SIGABRT, no
@@ -290,7 +300,7 @@ export class Holds {
   }
 
   static async on(node: PopcornNode, timeoutMs: number, log: (line: string) => void): Promise<Holds> {
-    const { hash } = await prepareProgram(example('bench/hold.wasm'), { onProgress: (text) => log(`popcorn: ${text}`) });
+    const { hash } = await prepareProgram(example('bench/hold.wasm'), preparing(log));
     return new Holds(node, hash, timeoutMs, log);
   }
 

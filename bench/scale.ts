@@ -34,7 +34,7 @@ import { Readable } from 'node:stream';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult } from './main.js';
-import { Capture, example, intArg, round3 } from './runners.js';
+import { Capture, example, intArg, preparing, round3 } from './runners.js';
 
 /**
  * burn iterations per process: about 0.55 s under popcorn on the 2-core dev machine (as under
@@ -53,7 +53,7 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
   const wasm = example('bench/burn.wasm');
   if (kernels === 1) log('scale: with --kernels=1 both phases are the same placement; speedup is ~1 by construction');
 
-  const { hash } = await prepareProgram(wasm, { onProgress: (text) => log(`popcorn: ${text}`) });
+  const { hash } = await prepareProgram(wasm, preparing(log));
   // The balancer off: the one-kernel phase must stay on one kernel.
   const node = await PopcornNode.boot({ kernels, balance: false, log: (text) => process.stderr.write(`popcorn: ${text}\n`) });
   // One stream set per process slot: with one shared stdout, lines of different processes were

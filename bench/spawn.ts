@@ -31,7 +31,7 @@ import { WASI } from 'node:wasi';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, example, intArg, round3 } from './runners.js';
+import { Capture, example, intArg, preparing, round3 } from './runners.js';
 
 const PARTS = ['node_wasi', 'spawn', 'pipe'] as const;
 type Part = (typeof PARTS)[number];
@@ -137,7 +137,7 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
 
   if (doing('spawn') || doing('pipe')) {
     const prepare = async (name: string): Promise<string> =>
-      (await prepareProgram(example(`bench/${name}.wasm`), { onProgress: (text) => log(`popcorn: ${text}`) })).hash;
+      (await prepareProgram(example(`bench/${name}.wasm`), preparing(log))).hash;
     const spawnHash = await prepare('spawn');
     const pipeHash = await prepare('pipe');
     await prepare('true'); // the kernel finds it by path when spawn.wasm spawns it
