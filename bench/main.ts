@@ -32,6 +32,7 @@ const BENCHMARKS: Record<string, { describe: string; load: () => Promise<BenchMo
   spawn: { describe: 'spawn+wait from a process (local, remote) vs node:wasi; pipe throughput', load: () => import('./spawn.js') },
   migrate: { describe: 'live migration time by memory size (1, 64, 256 MiB) vs memcpy; load balancer speedup', load: () => import('./migrate.js') },
   cluster: { describe: 'two nodes over TLS on loopback: migration, spawn, round trip across nodes vs within one', load: () => import('./cluster.js') },
+  programs: { describe: 'real programs (sqlite3, flite, Yosys): popcorn run vs node:wasi, instrumentation time, start-up', load: () => import('./programs.js') },
 };
 
 function usage(): string {
