@@ -33,6 +33,7 @@ const BENCHMARKS: Record<string, { describe: string; load: () => Promise<BenchMo
   migrate: { describe: 'live migration time by memory size (1, 64, 256 MiB) vs memcpy; load balancer speedup', load: () => import('./migrate.js') },
   soak: { describe: 'many ring messages, spawn/wait pairs and migrations: nothing lost or duplicated, memory and fds back at baseline', load: () => import('./soak.js') },
   cluster: { describe: 'two nodes over TLS on loopback: migration, spawn, round trip across nodes vs within one', load: () => import('./cluster.js') },
+  programs: { describe: 'real programs (sqlite3, flite, Yosys): popcorn run vs node:wasi, instrumentation time, start-up', load: () => import('./programs.js') },
 };
 
 function usage(): string {

@@ -318,9 +318,13 @@ export class HostDirectory extends BaseDescription {
 
   override readdir(): DirEntry[] {
     const self = host('stat', () => fs.statSync(this.hostPath, { bigint: true }));
+    // ".." carries the directory's own inode, as in wasmtime: never 0, since wasi-libc's scandir()
+    // fstatat()s every entry whose d_ino is 0 to learn it, ".." included (readdir() skips that
+    // one) — and ".." from a directory fd that is not a preopen leaves it: EPERM, scandir() fails
+    // (Yosys's of its ABC temp dir did, and Yosys exited 1).
     const entries: DirEntry[] = [
       { name: '.', ino: self.ino, filetype: Filetype.DIRECTORY },
-      { name: '..', ino: 0n, filetype: Filetype.DIRECTORY },
+      { name: '..', ino: self.ino, filetype: Filetype.DIRECTORY },
     ];
     for (const d of host('readdir', () => fs.readdirSync(this.hostPath, { withFileTypes: true }))) {
       const st = fs.lstatSync(`${this.hostPath}/${d.name}`, { bigint: true, throwIfNoEntry: false });
