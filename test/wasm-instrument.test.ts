@@ -9,7 +9,8 @@ import {
 import { createPopcornImports, type ProcessSystem } from '../src/kernel/popcorn-abi.js';
 import type { Process } from '../src/kernel/process.js';
 import { createWasiContext } from '../src/kernel/wasi/context.js';
-import { stronglyConnectedComponents } from '../src/wasm/callgraph.js';
+import { feedbackVertexSet, stronglyConnectedComponents } from '../src/wasm/callgraph.js';
+import fc from 'fast-check';
 import { ModuleError } from '../src/wasm/errors.js';
 import { instrument } from '../src/wasm/instrument.js';
 import { sha256Hex } from '../src/wasm/cache.js';
@@ -176,7 +177,57 @@ describe('instrument: fuel checks', () => {
     const components = stronglyConnectedComponents(graph).map((c) => c.sort().join());
     assert.deepEqual(components.sort(), ['a,b', 'c', 'd']);
   });
+
+  it('picks entry checks that break every cycle, exactly as the greedy over names did', () => {
+    const graphs = fc.integer({ min: 1, max: 40 }).chain((n) =>
+      fc.array(fc.array(fc.integer({ min: 0, max: n - 1 }), { maxLength: 6 }), { minLength: n, maxLength: n }),
+    );
+    fc.assert(
+      fc.property(graphs, (lists) => {
+        const graph = new Map(lists.map((callees, i) => [`f${i}`, [...new Set(callees)].map((c) => `f${c}`)]));
+        const chosen = feedbackVertexSet(graph);
+        assert.deepEqual([...chosen], [...greedyOverNames(graph)]);
+        const rest = new Map([...graph].filter(([f]) => !chosen.has(f)).map(([f, callees]) => [f, callees.filter((c) => !chosen.has(c))]));
+        for (const c of stronglyConnectedComponents(rest)) {
+          assert.ok(c.length === 1 && !rest.get(c[0]!)!.includes(c[0]!), `a cycle is left: ${c.join()}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
+
+/** The greedy feedback vertex set as it was first written (maps of names, one SCC pass per pick): the reference. */
+function greedyOverNames(graph: ReadonlyMap<string, readonly string[]>): Set<string> {
+  const isCycle = (g: ReadonlyMap<string, readonly string[]>, c: readonly string[]): boolean => c.length > 1 || (g.get(c[0]!)?.includes(c[0]!) ?? false);
+  const chosen = new Set<string>();
+  const pending = stronglyConnectedComponents(graph).filter((c) => isCycle(graph, c));
+  for (let component = pending.pop(); component !== undefined; component = pending.pop()) {
+    const members = new Set(component);
+    const selfLoops = component.filter((name) => graph.get(name)?.includes(name));
+    if (selfLoops.length > 0) {
+      for (const name of selfLoops) {
+        chosen.add(name);
+        members.delete(name);
+      }
+    } else {
+      const inDegree = new Map<string, number>();
+      for (const name of members) for (const callee of graph.get(name) ?? []) if (members.has(callee)) inDegree.set(callee, (inDegree.get(callee) ?? 0) + 1);
+      let best = component[0]!;
+      let bestScore = -1;
+      for (const name of component) {
+        const score = (graph.get(name) ?? []).filter((callee) => members.has(callee)).length * (inDegree.get(name) ?? 0);
+        if (score > bestScore) [best, bestScore] = [name, score];
+      }
+      chosen.add(best);
+      members.delete(best);
+    }
+    const rest = new Map<string, string[]>();
+    for (const name of members) rest.set(name, (graph.get(name) ?? []).filter((callee) => members.has(callee)));
+    for (const sub of stronglyConnectedComponents(rest)) if (isCycle(rest, sub)) pending.push(sub);
+  }
+  return chosen;
+}
 
 /**
  * Runs `call` to completion while preempt unwinds the stack as often as it can (fuel 1), with the
