@@ -221,6 +221,18 @@ export const FLITE: Program = {
   },
 };
 
+/** How both of Yosys's runs start: the script, its directories (share/ from the package) and the design. */
+const YOSYS_RUN = {
+  args: ['-p', YOSYS_SCRIPT],
+  dirs: [
+    { guest: '/in', scratch: 'in' },
+    { guest: '/out', scratch: 'out' },
+    { guest: '/tmp', scratch: 'tmp' },
+    { guest: '/share', resource: 'share' },
+  ],
+  inputs: { 'in/design.v': VERILOG },
+};
+
 export const YOSYS: Program = {
   name: 'yosys',
   language: 'C++',
@@ -234,14 +246,7 @@ export const YOSYS: Program = {
   },
   runs: {
     check: {
-      args: ['-p', YOSYS_SCRIPT],
-      dirs: [
-        { guest: '/in', scratch: 'in' },
-        { guest: '/out', scratch: 'out' },
-        { guest: '/tmp', scratch: 'tmp' },
-        { guest: '/share', resource: 'share' },
-      ],
-      inputs: { 'in/design.v': VERILOG },
+      ...YOSYS_RUN,
       expect: {
         status: 0,
         stdout: ['Executing SYNTH pass', 'Executing ABC pass'],
@@ -253,14 +258,7 @@ export const YOSYS: Program = {
       },
     },
     bench: {
-      args: ['-p', YOSYS_SCRIPT],
-      dirs: [
-        { guest: '/in', scratch: 'in' },
-        { guest: '/out', scratch: 'out' },
-        { guest: '/tmp', scratch: 'tmp' },
-        { guest: '/share', resource: 'share' },
-      ],
-      inputs: { 'in/design.v': VERILOG },
+      ...YOSYS_RUN,
       expect: { status: 0 },
     },
   },
