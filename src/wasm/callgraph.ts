@@ -151,14 +151,18 @@ class SccScratch {
     const frameEdge: number[] = [];
     const components: Int32Array[] = [];
     let next = 0;
+    /** Tarjan's visit of a node: numbered, on the stack, and a frame to walk its edges from. */
+    const enter = (n: number): void => {
+      visit[n] = seen;
+      index[n] = lowlink[n] = next++;
+      stack.push(n);
+      onStack[n] = 1;
+      frameNode.push(n);
+      frameEdge.push(0);
+    };
     for (const root of roots) {
       if (visit[root] === seen) continue;
-      visit[root] = seen;
-      index[root] = lowlink[root] = next++;
-      stack.push(root);
-      onStack[root] = 1;
-      frameNode.push(root);
-      frameEdge.push(0);
+      enter(root);
       while (frameNode.length > 0) {
         const top = frameNode.length - 1;
         const node = frameNode[top]!;
@@ -170,12 +174,7 @@ class SccScratch {
           if (member[s] !== stamp) continue;
           if (visit[s] !== seen) {
             frameEdge[top] = edge;
-            visit[s] = seen;
-            index[s] = lowlink[s] = next++;
-            stack.push(s);
-            onStack[s] = 1;
-            frameNode.push(s);
-            frameEdge.push(0);
+            enter(s);
             descended = true;
             break;
           } else if (onStack[s] === 1) {

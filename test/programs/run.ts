@@ -20,12 +20,11 @@ import { fileURLToPath } from 'node:url';
 import type { Program, Scenario } from './catalog.js';
 import { ROOT, sha256, type Fetched } from './fetch.js';
 import type { NodeWasiRun } from './node-wasi-child.js';
+import { TEST_CACHE } from '../cli-helpers.js';
 
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
 const NODE_WASI_CHILD = fileURLToPath(new URL('./node-wasi-child.js', import.meta.url));
 
-/** The instrumented-module cache the tests share (as test/cli-helpers.ts's TEST_CACHE). */
-export const TEST_CACHE = join(tmpdir(), 'popcorn-test-cache');
 
 export interface Outcome {
   status: number | null;
