@@ -144,7 +144,7 @@ export async function runPopcorn(program: Fetched, scenario: Scenario, options: 
   const scratch = makeScratch(scenario);
   try {
     const env = { POPCORN_CACHE_DIR: options.cacheDir ?? TEST_CACHE, POPCORN_RUNTIME_DIR: join(scratch, '..', `${basename(scratch)}-no-node`) };
-    const run = spawnNode([CLI, 'run', ...popcornArgs(program, scenario, scratch)], { env, stdin: scenario.stdin, timeoutMs: options.timeoutMs ?? 30 * 60_000 });
+    const run = spawnNode([CLI, 'run', ...popcornArgs(program, scenario, scratch)], { env, stdin: scenario.stdin, timeoutMs: options.timeoutMs ?? 60 * 60_000 });
     return outcome(await run.done, scratch);
   } finally {
     if (options.keep) options.keep(scratch);
@@ -221,7 +221,7 @@ export class BootedNode {
       const session = spawnNode([CLI, 'run', '--on', '0', ...popcornArgs(program, scenario, scratch)], {
         env: this.env,
         stdin: scenario.stdin,
-        timeoutMs: options.timeoutMs ?? 30 * 60_000,
+        timeoutMs: options.timeoutMs ?? 60 * 60_000,
       });
       let finished = false;
       const done = session.done.finally(() => (finished = true));
