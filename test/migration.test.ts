@@ -172,4 +172,20 @@ describe('migration', () => {
     assert.ok(await node.kill(sleeper.pid, 9));
     await sleeper.exit();
   });
+
+  it('a move asked for a process that ended after leaving its origin is refused at once', async () => {
+    // The origin still holds a forwarding entry to where it sent the process; it must answer from
+    // its record (ended) rather than follow that entry to a kernel that sends the request back.
+    const sleeper = await startProgram(node, 'test/signals.wasm', ['sleeper'], { bin: 'test' });
+    await sleeper.waitFor('ready');
+    await node.move(sleeper.pid, 1);
+    await node.move(sleeper.pid, 2);
+    assert.ok(await node.kill(sleeper.pid, 9));
+    assert.equal((await sleeper.exit()).signal, 9);
+    for (const kernel of [0, 1, 2]) await assert.rejects(node.move(sleeper.pid, kernel), /no process/);
+    const sent = (await node.info()).reduce((n, k) => n + k.messages.sent, 0);
+    await assert.rejects(node.move(sleeper.pid, 1), /no process/);
+    const after = (await node.info()).reduce((n, k) => n + k.messages.sent, 0);
+    assert.ok(after - sent < 50, `a refused move cost ${after - sent} messages`);
+  });
 });

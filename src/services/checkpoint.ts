@@ -36,7 +36,6 @@ import { GLOBAL_EXPORT_PREFIX } from '../wasm/abi.js';
 import { HostInput, HostOutput } from '../kernel/host-stream.js';
 import { HostDirectory, HostFile } from '../kernel/wasi/file-description.js';
 import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
-import { originOf } from '../kernel/pids.js';
 import { SIGSTOP } from '../kernel/signals.js';
 import { RemoteError, RequestTimeoutError } from '../msg/requests.js';
 import { describeEndpoint, type EndpointId } from '../msg/address.js';
@@ -83,7 +82,7 @@ class CheckpointService {
     }
     const migration = this.server.migration;
     if (migration.afterDeparture(pid, () => this.checkpoint(pid, stop, done))) return;
-    const there = migration.whereIs(pid) ?? (originOf(pid) === this.kernel.id ? this.server.locationOf(pid) : originOf(pid));
+    const there = migration.nextHop(pid);
     if (there === undefined || there === this.kernel.id) {
       done(new WasiError(Errno.SRCH, `no process ${pid}`));
       return;

@@ -95,6 +95,19 @@ export class Migration {
   }
 
   /**
+   * Where to ask next about a process that is not on this kernel, for a request that follows it
+   * (a move, a checkpoint); undefined when it no longer exists. Its origin answers from its
+   * record, which knows where it runs and that it has ended; any other kernel follows where the
+   * process went from here, else asks the origin. The origin never follows its own forwarding
+   * entry: that outlives a process that ended where it went, and the origin and that kernel
+   * would then pass the request back and forth for ever.
+   */
+  nextHop(pid: number): EndpointId | undefined {
+    if (originOf(pid) === this.kernel.id) return this.server.locationOf(pid);
+    return this.movedTo.get(pid) ?? originOf(pid);
+  }
+
+  /**
    * If `pid` is leaving this kernel (its fds are being prepared, so no kernel has it to act on),
    * run `again` once it has gone or stayed, and say true: a request for it is then asked again,
    * and finds it where it is. A live process is never "no such process" while it moves.
@@ -135,7 +148,7 @@ export class Migration {
       return;
     }
     if (this.afterDeparture(pid, () => this.moveAnywhere(pid, kernelIndex, done))) return;
-    const there = this.movedTo.get(pid) ?? (originOf(pid) === this.kernel.id ? this.server.locationOf(pid) : originOf(pid));
+    const there = this.nextHop(pid);
     if (there === undefined || there === this.kernel.id) {
       done(new WasiError(Errno.SRCH, `no process ${pid}`));
       return;
