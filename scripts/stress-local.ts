@@ -6,7 +6,8 @@
  */
 
 import type { PopcornNode } from '../src/node/node.js';
-import { attachProcess, bootNode, sleep, startProgram, type Started } from '../test/ssi-helpers.js';
+import { attachProcess, bootNode, startProgram, type Started } from '../test/ssi-helpers.js';
+import { sleep } from '../test/cli-helpers.js';
 import { assertExit, assertStream, record, RunFailure, within } from './stress-tally.js';
 
 export interface ScenarioRun {

@@ -5,7 +5,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootNode, sleep, startProgram, type Started } from './ssi-helpers.js';
+import { bootNode, startProgram, type Started } from './ssi-helpers.js';
+import { sleep } from './cli-helpers.js';
 
 const spinners = async (node: Awaited<ReturnType<typeof bootNode>>, kernels: number[]): Promise<Started[]> => {
   const started = await Promise.all(kernels.map((kernel) => startProgram(node, 'test/signals.wasm', ['spin'], { bin: 'test', kernel })));

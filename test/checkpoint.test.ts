@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import type { PopcornNode } from '../src/node/node.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/node/checkpoint-file.js';
 import { sha256Hex } from '../src/wasm/cache.js';
-import { attachProcess, bootNode, sleep, startProgram, type Started } from './ssi-helpers.js';
-import { example, popcorn, type RunResult } from './cli-helpers.js';
+import { attachProcess, bootNode, startProgram, type Started } from './ssi-helpers.js';
+import { example, popcorn, sleep, type RunResult } from './cli-helpers.js';
 import type { PsEntry } from '../src/cli/ps.js';
 
 const checksum = (text: string): string => /checksum (\w+)/.exec(text)?.[1] ?? `none in ${JSON.stringify(text)}`;

@@ -11,6 +11,9 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
 export const example = (name: string): string => join(ROOT, 'examples', name);
 
+/** Waits `ms` milliseconds: for tests that poll, or that let a program run a while before acting on it. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** One cache for the whole test run: instrumenting each example once is enough. */
 export const TEST_CACHE = join(tmpdir(), 'popcorn-test-cache');
 

@@ -10,10 +10,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT, TEST_CACHE, example, popcorn, type RunResult } from './cli-helpers.js';
+import { CLI, ROOT, TEST_CACHE, example, popcorn, sleep, type RunResult } from './cli-helpers.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A node of the cluster, as the tests drive it. */
 export interface ClusterNode {

@@ -34,8 +34,8 @@ import { FileDeputy } from '../src/services/file-deputy.js';
 import { FdKind, exportFds, importFds, type FdRecord, type TransferServices } from '../src/services/fd-transfer.js';
 import { PopcornNode, type KernelInfo } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
-import { sleep, startProgram } from './ssi-helpers.js';
-import { example } from './cli-helpers.js';
+import { startProgram } from './ssi-helpers.js';
+import { example, sleep } from './cli-helpers.js';
 import { Cable } from './msg-helpers.js';
 import { errnoOf } from './wasi-helpers.js';
 

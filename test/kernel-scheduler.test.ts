@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { PopcornNode } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
-import { example, TEST_CACHE } from './cli-helpers.js';
+import { example, sleep, TEST_CACHE } from './cli-helpers.js';
 
 process.env.POPCORN_CACHE_DIR = TEST_CACHE;
 
@@ -35,7 +35,6 @@ async function start(node: PopcornNode, file: string, args: string[]): Promise<n
   return node.start({ hash, name: file, args: [file, ...args], env: [], dirs: [] });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The last progress count each spin reported. */
 function progress(text: string): Map<string, number> {

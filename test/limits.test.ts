@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { KernelInfo, PopcornNode } from '../src/node/node.js';
 import { kernelLimits } from '../src/kernel/limits.js';
-import { bootNode, sleep, startProgram } from './ssi-helpers.js';
-import { CLI, TEST_CACHE, example, popcorn } from './cli-helpers.js';
+import { bootNode, startProgram } from './ssi-helpers.js';
+import { CLI, TEST_CACHE, example, popcorn, sleep } from './cli-helpers.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 
 const SIGKILL = 9;

@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PopcornNode } from '../src/node/node.js';
-import { bootNode, sleep, startProgram } from './ssi-helpers.js';
+import { bootNode, startProgram } from './ssi-helpers.js';
+import { sleep } from './cli-helpers.js';
 
 describe('migration', () => {
   let node: PopcornNode;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { PopcornNode, LOST_STATUS } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
-import { example, TEST_CACHE } from './cli-helpers.js';
+import { example, sleep, TEST_CACHE } from './cli-helpers.js';
 
 process.env.POPCORN_CACHE_DIR = TEST_CACHE;
 
@@ -18,7 +18,6 @@ function quietIo(): { stdin: PassThrough; stdout: PassThrough; stderr: PassThrou
   return io;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test('idle kernels sleep: an idle node uses almost no CPU', async () => {
   const node = await PopcornNode.boot({ kernels: 2, io: quietIo(), log: () => undefined });

@@ -11,7 +11,6 @@ import { example, TEST_CACHE } from './cli-helpers.js';
 
 process.env.POPCORN_CACHE_DIR = TEST_CACHE;
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function bootNode(kernels: number, limits?: NodeLimits): Promise<PopcornNode> {
   const io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };

@@ -8,7 +8,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PopcornNode } from '../src/node/node.js';
-import { bootNode, sleep, startProgram } from './ssi-helpers.js';
+import { bootNode, startProgram } from './ssi-helpers.js';
+import { sleep } from './cli-helpers.js';
 
 const signals = (node: PopcornNode, args: string[], kernel = 0): ReturnType<typeof startProgram> =>
   startProgram(node, 'test/signals.wasm', args, { bin: 'test', kernel });

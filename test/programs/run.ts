@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { Program, Scenario } from './catalog.js';
 import { ROOT, sha256, type Fetched } from './fetch.js';
 import type { NodeWasiRun } from './node-wasi-child.js';
-import { TEST_CACHE } from '../cli-helpers.js';
+import { sleep, TEST_CACHE } from '../cli-helpers.js';
 
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
 const NODE_WASI_CHILD = fileURLToPath(new URL('./node-wasi-child.js', import.meta.url));
@@ -178,7 +178,6 @@ interface PsEntry {
   command: string;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A node in the background (`popcorn boot`), with its own runtime directory. */
 export class BootedNode {

@@ -22,6 +22,7 @@ import type { FdTable } from './fd-table.js';
 import { HostDirectory, type FileDescription } from './file-description.js';
 import { writeDirents, writeFdstat, writeFilestat } from './layout.js';
 import { GuestMemory } from './memory.js';
+import { WASI_MAY_UNWIND } from '../../wasm/abi.js';
 import * as paths from './path-ops.js';
 import { pollOneoff } from './poll.js';
 import * as remote from './remote-paths.js';
@@ -623,14 +624,11 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
 
 /**
  * The imports that may return BLOCKED or use the per-syscall state of deadlineFor and yield; the
- * others are marked NEVER_BLOCKS, so the kernel calls them without its rewind wrapper.
+ * others are marked NEVER_BLOCKS, so the kernel calls them without its rewind wrapper. They are
+ * exactly the imports the instrumenter lets unwind: a blocking call must be able to unwind, and one
+ * that may unwind but never blocks would only pay for the wrapper.
  */
-export const MAY_BLOCK: ReadonlySet<string> = new Set([
-  'fd_read', 'fd_write', 'poll_oneoff', 'sched_yield',
-  // The calls a directory or file of another node answers (remote-paths.ts).
-  'fd_pread', 'fd_pwrite', 'fd_readdir', 'path_create_directory', 'path_filestat_get', 'path_filestat_set_times', 'path_link',
-  'path_open', 'path_readlink', 'path_remove_directory', 'path_rename', 'path_symlink', 'path_unlink_file',
-]);
+export const MAY_BLOCK: ReadonlySet<string> = new Set(WASI_MAY_UNWIND);
 
 // ---- helpers -----------------------------------------------------------------------------------
 
