@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PopcornNode } from '../src/node/node.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/node/checkpoint-file.js';
-import { sha256Hex } from '../src/wasm/cache.js';
+import { sha256Hex } from '../src/wasm/hash.js';
 import { attachProcess, bootNode, startProgram, type Started } from './ssi-helpers.js';
 import { example, popcorn, sleep, type RunResult } from './cli-helpers.js';
 import type { PsEntry } from '../src/cli/ps.js';

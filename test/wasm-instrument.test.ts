@@ -13,7 +13,7 @@ import { feedbackVertexSet, stronglyConnectedComponents } from '../src/wasm/call
 import fc from 'fast-check';
 import { ModuleError } from '../src/wasm/errors.js';
 import { instrument } from '../src/wasm/instrument.js';
-import { sha256Hex } from '../src/wasm/cache.js';
+import { sha256Hex } from '../src/wasm/hash.js';
 import { contextSwitchProgram, contextSwitchResult, PROGRAM, wat } from './wasm-fixtures.js';
 
 const program = wat(PROGRAM);

@@ -6,15 +6,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { INSTRUMENTATION_VERSION } from './abi.js';
 import { parseByteSize } from '../sizes.js';
 import type { InstrumentInfo, InstrumentResult } from './instrument.js';
-
-/** The content hash that names a program: sha256 of the original module, hex. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** POPCORN_CACHE_DIR (tests), else $XDG_CACHE_HOME/popcorn-ts, else ~/.cache/popcorn-ts. */
 export function cacheDir(): string {

@@ -10,7 +10,7 @@ import {
   FUEL_EXPORT, GLOBAL_EXPORT_PREFIX, INIT_MEMORY_EXPORT, MEMORY_EXPORT, POPCORN_IMPORTS, POPCORN_MAY_UNWIND, POPCORN_MODULE, TABLE_EXPORT, WASI_MODULE, WASI_MAY_UNWIND,
 } from './abi.js';
 import { addressTakenFunctions, callGraph, feedbackVertexSet, fuelTouchingFunctions } from './callgraph.js';
-import { sha256Hex } from './cache.js';
+import { sha256Hex } from './hash.js';
 import { ModuleError } from './errors.js';
 import { addFuelChecks, addFuelRuntime, unrollSelfRecursion, PREEMPT_QUALIFIED } from './fuel.js';
 import { hideScratchPages } from './scratch.js';

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { readCache, sha256Hex, writeCache } from './cache.js';
+import { readCache, writeCache } from './cache.js';
+import { sha256Hex } from './hash.js';
 import { formatBytes } from '../sizes.js';
 import type { InstrumentInfo, InstrumentOptions, InstrumentProgress, InstrumentResult } from './instrument.js';
 import { instrumentInWorker } from './instrument-worker.js';
