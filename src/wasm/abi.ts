@@ -69,8 +69,8 @@ export const WASI_MODULE = 'wasi_snapshot_preview1';
  * The WASI imports the runtime may unwind the process from (they may have to wait). Every other
  * WASI import must return or throw, never unwind: the instrumenter leaves code that reaches only
  * them without Asyncify's bookkeeping, so an unwind started there would corrupt the stack. Every
- * `popcorn` import and preempt may unwind. The kernel's list (MAY_BLOCK in src/kernel/wasi/wasi.ts)
- * must be a subset of this one; a test checks it.
+ * `popcorn` import and preempt may unwind. The kernel's set (MAY_BLOCK in src/kernel/wasi/wasi.ts)
+ * is made from this list, so the two cannot disagree.
  */
 export const WASI_MAY_UNWIND: readonly string[] = [
   'fd_read', 'fd_write', 'poll_oneoff', 'sched_yield',
