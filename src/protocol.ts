@@ -5,7 +5,8 @@
  * names its `reply` type; the answer travels with the request's id.
  *
  * Ids are part of the wire format: never renumber, only add. Bump PROTOCOL_VERSION when a schema
- * changes incompatibly; peers compare it in the `hello` handshake.
+ * changes incompatibly; peers compare it in the cluster's JSON
+ * handshake (src/node/cluster.ts).
  */
 
 import type { Schema, ValueOf } from './msg/codec.js';
@@ -84,8 +85,8 @@ export const MESSAGES = {
   // ---- messaging layer (src/msg) ----
   /** A piece of a frame too long for the link; reassembled before dispatch. */
   fragment: { id: 1, payload: { message: 'u32', total: 'u32', offset: 'u32' } },
-  /** First frame on a link between nodes: protocol version and who is speaking. */
-  hello: { id: 2, payload: { version: 'u16', node: 'u32', name: 'str' } },
+  // Id 2 was `hello`, never sent: nodes greet each other with a JSON line before the link carries
+  // frames (src/node/cluster.ts). Ids are not reused.
   /** The answer to a request that failed; `code` is a stable identifier, `message` for people. */
   error: { id: 3, payload: { code: 'str', message: 'str' } },
   /** Round-trip probe, used by tests and benchmarks. */
