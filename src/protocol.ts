@@ -11,7 +11,7 @@
 
 import type { Schema, ValueOf } from './msg/codec.js';
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** How an fd travels to another kernel (src/services/fd-transfer.ts). */
 const FD_RECORD = {
@@ -239,8 +239,11 @@ export const MESSAGES = {
   // ---- pipes across kernels (src/services/pipe.ts) ----
   // A pipe lives on the kernel that created it (its home); ends given to processes on other
   // kernels are proxies that talk to the home. `home` + `pipe` name a pipe system-wide.
-  /** Count one more reference to an end at the home (before the end is handed on); answered once counted. */
-  pipe_attach: { id: 50, payload: { home: 'u32', pipe: 'u32', end: 'u8' }, reply: 'pipe_attached' },
+  /**
+   * Count one more reference to an end at the home, for kernel `holder`, which will take it over
+   * (before the end is handed on to it); answered once counted.
+   */
+  pipe_attach: { id: 50, payload: { home: 'u32', pipe: 'u32', end: 'u8', holder: 'u32' }, reply: 'pipe_attached' },
   pipe_attached: { id: 51, payload: { home: 'u32', pipe: 'u32' } },
   /** A proxy dropped `refs` references to an end. */
   pipe_detach: { id: 52, payload: { home: 'u32', pipe: 'u32', end: 'u8', refs: 'u32' } },
@@ -257,6 +260,8 @@ export const MESSAGES = {
   /** From a reader's kernel handing its end on: send nothing more; answered after all that was sent. */
   pipe_pause: { id: 58, payload: { home: 'u32', pipe: 'u32' }, reply: 'pipe_paused' },
   pipe_paused: { id: 59, payload: { home: 'u32', pipe: 'u32' } },
+  /** A reference counted for `holder` will not be used (a spawn or move that carried it failed). */
+  pipe_discard: { id: 125, payload: { home: 'u32', pipe: 'u32', end: 'u8', holder: 'u32' } },
 
   // ---- files across nodes: the deputy (src/services/file-deputy.ts) ----
   // A host file given to a process on another node stays open at the kernel that gave it (its

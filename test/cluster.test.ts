@@ -365,15 +365,48 @@ test('after a move to another node, paths still resolve at the node the process 
   }
 });
 
-test('kill -9 of a node mid-run: the others report its processes lost and carry on', async () => {
+/** What `done` resolves to within `ms`, or undefined: a test that would hang fails instead. */
+async function within<T>(ms: number, done: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
+  try {
+    return await Promise.race([done, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('kill -9 of a node mid-run: the others report its processes lost and carry on; pipes through it end', async () => {
   // On node 2: a run session's process (from node 0) and a shell's child (the shell on node 0).
   const onLost = n0.session(['run', '--on', '4', example('test/spin.wasm'), ...FOREVER, 'lost']);
   const parent = n1.session(['run', '--on', '0', ...BIN, example('sh.wasm'), '-c', `@5 /bin/test/spin ${FOREVER.join(' ')} orphan & wait $!; echo status $?`]);
+  // Pipes through node 2: a pipeline whose middle stage is there (its pipes are homed on node 0,
+  // where the shell is), and one whose shell is there (its pipe is homed there; the stages not).
+  const piped = n0.session(['run', '--on', '0', ...BIN, example('sh.wasm'), '-c', `@0 /bin/test/spin ${FOREVER.join(' ')} piped | @4 /bin/cat | @1 /bin/cat`]);
+  const homeless = n1.session(['run', '--on', '5', ...BIN, example('sh.wasm'), '-c', `@2 /bin/test/spin ${FOREVER.join(' ')} homeless | @1 /bin/cat`]);
   // Elsewhere: a finite computation on node 0, run from node 1, that must finish normally.
   const survivor = n1.session(['run', '--on', '1', example('test/spin.wasm'), '600000000', '100000000', 'survivor']);
-  await Promise.all([onLost.waitFor('spin lost 10000000'), parent.waitFor('spin orphan 10000000'), survivor.waitFor('spin survivor 100000000')]);
+  await Promise.all([
+    onLost.waitFor('spin lost 10000000'), parent.waitFor('spin orphan 10000000'), survivor.waitFor('spin survivor 100000000'),
+    piped.waitFor('spin piped 10000000'), homeless.waitFor('spin homeless 10000000'),
+  ]);
 
   process.kill(n2.pid, 'SIGKILL');
+
+  // The pipeline ends: spin gets EPIPE (its reader was lost), the last cat EOF (its writer was).
+  const ended = await within(30_000, piped.done);
+  assert.ok(ended !== undefined, `the pipeline through node 2 did not end; node 0 lists ${JSON.stringify(await ps(n0))}`);
+  const lines = ended.stdout.split('\n').length - 1;
+  const expected = Array.from({ length: lines }, (_, i) => `spin piped ${(i + 1) * 10_000_000}\n`).join('');
+  assert.equal(ended.stdout, expected, 'a whole prefix of what spin wrote');
+  // The stages of the shell on node 2 end too: its pipe went with it (EPIPE for spin, EOF for cat).
+  const lostShell = await within(30_000, homeless.done);
+  assert.equal(lostShell?.status, 137, lostShell?.stderr);
+  let left: PsEntry[] = [];
+  await eventually('the stages of the shell lost with node 2 to end', async () => {
+    left = (await ps(n0)).filter((p) => /^\/bin\/(cat|test\/spin .* (piped|homeless))$/.test(p.command));
+    return left.length === 0 ? true : undefined;
+  }, 30_000).catch((error: Error) => assert.fail(`${error.message}: ${JSON.stringify(left)}`));
 
   const lost = await onLost.done;
   assert.equal(lost.status, 137, lost.stderr);

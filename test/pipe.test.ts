@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Messenger } from '../src/msg/messenger.js';
-import type { EndpointId } from '../src/msg/address.js';
+import { endpointId, nodeOf, type EndpointId } from '../src/msg/address.js';
 import { RemoteError } from '../src/msg/requests.js';
 import {
   ByteQueue, NO_OWNER, PIPE_BUF, PIPE_CAPACITY, READ_WINDOW, WRITE_CREDIT,
@@ -37,8 +37,12 @@ class Cluster {
   /** Each with the messenger it delivers to. */
   readonly cables: { cable: Cable; to: Messenger }[] = [];
 
-  constructor(count: number) {
-    for (let id = 0; id < count; id++) {
+  /** Kernels of a lost node: nothing is delivered to them any more. */
+  private readonly lost = new Set<Messenger>();
+
+  /** `count` kernels, with these ids (default 0, 1, …); k(i) is the i-th. */
+  constructor(count: number, ids: EndpointId[] = Array.from({ length: count }, (_, i) => i)) {
+    for (const id of ids.slice(0, count)) {
       const errors: Error[] = [];
       const messenger = new Messenger(id, { onError: (error) => errors.push(error) });
       this.kernels.push({ id, messenger, pipes: new PipeService(messenger, id), errors });
@@ -58,7 +62,7 @@ class Cluster {
   pump(): void {
     for (let rounds = 0; rounds < 100_000; rounds++) {
       let moved = 0;
-      for (const k of this.kernels) moved += k.messenger.poll(1 << 20);
+      for (const k of this.kernels) if (!this.lost.has(k.messenger)) moved += k.messenger.poll(1 << 20);
       if (moved === 0) return;
     }
     assert.fail('messages kept flowing');
@@ -74,7 +78,7 @@ class Cluster {
   hand(d: FileDescription, from: number, to: number): FileDescription {
     const ref = this.k(from).pipes.refOf(d) as PipeEndRef;
     let counted: Error | null | undefined;
-    this.k(from).pipes.retain(ref, (error) => (counted = error));
+    this.k(from).pipes.retain(ref, this.k(to).id, (error) => (counted = error));
     this.pump();
     assert.equal(counted, null);
     return this.k(to).pipes.adopt(ref);
@@ -84,10 +88,17 @@ class Cluster {
     return this.kernels[id] as TestKernel;
   }
 
-  /** After everything closed: no pipe or proxy is left, and no handler failed. */
+  /** Node `node` is lost: its kernels hear nothing more, and every other kernel is told. */
+  loseNode(node: number): void {
+    for (const k of this.kernels) if (nodeOf(k.id) === node) this.lost.add(k.messenger);
+    for (const k of this.kernels) if (nodeOf(k.id) !== node) k.pipes.nodeLost(node);
+  }
+
+  /** After everything closed: no pipe or proxy is left (on the kernels not lost), and no handler failed. */
   assertClean(): void {
     this.pump();
     for (const k of this.kernels) {
+      if (this.lost.has(k.messenger)) continue;
       assert.equal(k.pipes.size, 0, `pipes and proxies left on k${k.id}`);
       assert.deepEqual(k.errors, []);
     }
@@ -229,7 +240,7 @@ describe('a pipe within a kernel', () => {
     const { read: r, write: w } = pipes.create();
     const ref = pipes.refOf(w) as PipeEndRef;
     let counted: Error | null | undefined;
-    pipes.retain(ref, (error) => (counted = error));
+    pipes.retain(ref, pipes.self, (error) => (counted = error));
     assert.equal(counted, null, 'counted at once at the home');
     const w2 = pipes.adopt(ref);
     assert.notEqual(w2, w, 'a description of its own, holding one reference');
@@ -248,14 +259,14 @@ describe('a pipe within a kernel', () => {
     const pipes = localService();
     const { read: r, write: w } = pipes.create();
     const ref = pipes.refOf(w) as PipeEndRef;
-    pipes.retain(ref, () => {});
+    pipes.retain(ref, pipes.self, () => {});
     pipes.adopt(ref).close();
     assert.equal(read(r), BLOCKED, 'the original writer still holds its reference');
     w.close();
     assert.equal(readText(r), '');
     assert.throws(() => pipes.adopt(ref), WasiError, 'nothing retained is left to adopt');
     const answer: { error?: Error | null } = {};
-    pipes.retain(ref, (error) => (answer.error = error));
+    pipes.retain(ref, pipes.self, (error) => (answer.error = error));
     assert.ok(answer.error instanceof WasiError, 'an end whose references all went cannot be retained');
   });
 });
@@ -474,7 +485,7 @@ describe('a pipe across kernels', () => {
     // counts k2's reference before it forgets k1's.
     const ref = c.k(1).pipes.refOf(w1) as PipeEndRef;
     let counted: Error | null | undefined;
-    c.k(1).pipes.retain(ref, (error) => (counted = error));
+    c.k(1).pipes.retain(ref, c.k(2).id, (error) => (counted = error));
     w1.close();
     c.pump();
     assert.equal(counted, null);
@@ -570,7 +581,7 @@ describe('a pipe across kernels', () => {
     stranger.messenger.send(0, 'pipe_want', { home: 2, pipe, bytes: 10 });
     stranger.messenger.send(1, 'pipe_data', { home: 0, pipe, data: enc('forged'), eof: true });
     const answer: { error?: Error | null } = {};
-    reader.pipes.retain({ home: 0, pipe: 999, end: PIPE_WRITE }, (error) => (answer.error = error));
+    reader.pipes.retain({ home: 0, pipe: 999, end: PIPE_WRITE }, reader.id, (error) => (answer.error = error));
     c.pump();
     assert.ok(answer.error instanceof RemoteError && answer.error.code === 'EBADF', String(answer.error));
     assert.equal(home.errors.length, 2);
@@ -584,6 +595,145 @@ describe('a pipe across kernels', () => {
     assert.equal(readText(r), 'still fine');
     w.close();
     r.close();
+    c.assertClean();
+  });
+});
+
+// ---- a lost node ------------------------------------------------------------------------------
+
+/** Kernels 0 and 1 of node 0, and kernel 0 of node 1 (the one that is lost). */
+const TWO_NODES = [endpointId(0, 0), endpointId(0, 1), endpointId(1, 0)];
+
+describe('a pipe when a node is lost', () => {
+  test('ends held on the lost node go: readers see EOF after what was written, writers EPIPE, waiters are woken', () => {
+    const c = new Cluster(3, TWO_NODES);
+    // a: written on node 1, read at the home; b: written at the home, read on node 1;
+    // d: written on the home's node (another kernel), read on node 1; e: read there, written on node 1.
+    const a = c.k(0).pipes.create();
+    const aWriter = c.hand(a.write, 0, 2);
+    a.write.close();
+    const b = c.k(0).pipes.create();
+    c.hand(b.read, 0, 2);
+    b.read.close();
+    const d = c.k(0).pipes.create();
+    const dWriter = c.hand(d.write, 0, 1);
+    c.hand(d.read, 0, 2);
+    d.write.close();
+    d.read.close();
+    const e = c.k(0).pipes.create();
+    const eReader = c.hand(e.read, 0, 1);
+    c.hand(e.write, 0, 2);
+    e.write.close();
+    e.read.close();
+    write(aWriter, 'before');
+    write(dWriter, 'some');
+    c.pump();
+    assert.equal(readText(a.read), 'before');
+    assert.equal(read(a.read), BLOCKED);
+    assert.equal(write(b.write, new Uint8Array(PIPE_CAPACITY)), PIPE_CAPACITY);
+    assert.equal(write(b.write, 'x'), BLOCKED, 'nobody reads on node 1 yet');
+    assert.equal(read(eReader), BLOCKED, 'a remote reader waiting: it asked the home for data');
+    const woken = { a: 0, b: 0, e: 0 };
+    a.read.pollable.watch(() => woken.a++);
+    b.write.pollable.watch(() => woken.b++);
+    eReader.pollable.watch(() => woken.e++);
+    c.pump();
+
+    c.loseNode(1);
+    c.pump();
+    assert.ok(woken.a >= 1 && woken.b >= 1 && woken.e >= 1, JSON.stringify(woken));
+    assert.equal(readText(a.read), '', 'EOF: its only writer was on the lost node');
+    assert.equal(errnoOf(() => write(b.write, 'x')), Errno.PIPE, 'EPIPE: its only reader was on the lost node');
+    assert.equal(errnoOf(() => write(dWriter, 'x')), Errno.PIPE, 'a remote writer hears it too');
+    assert.equal(readText(eReader), '', 'and a remote reader');
+    for (const end of [a.read, b.write, dWriter, eReader]) end.close();
+    c.assertClean();
+  });
+
+  test('a reference on its way to a kernel of the lost node goes with it', () => {
+    const c = new Cluster(3, TWO_NODES);
+    const { read: r, write: w } = c.k(0).pipes.create();
+    let counted: Error | null | undefined;
+    c.k(0).pipes.retain(c.k(0).pipes.refOf(w) as PipeEndRef, c.k(2).id, (error) => (counted = error));
+    assert.equal(counted, null);
+    w.close();
+    assert.equal(read(r), BLOCKED, 'the writer in flight to node 1 keeps the pipe open');
+    c.loseNode(1);
+    assert.equal(readText(r), '');
+    // Counting one for a kernel of the lost node now (a request that crossed the news) is refused.
+    const { read: r2, write: w2 } = c.k(0).pipes.create();
+    const answers: (Error | null)[] = [];
+    c.k(1).pipes.retain(c.k(0).pipes.refOf(w2) as PipeEndRef, c.k(2).id, (error) => answers.push(error));
+    c.k(0).pipes.retain(c.k(0).pipes.refOf(w2) as PipeEndRef, c.k(2).id, (error) => answers.push(error));
+    c.pump();
+    assert.equal(answers.length, 2);
+    assert.ok(answers.every((e) => (e instanceof RemoteError && e.code === 'EHOSTUNREACH') || (e instanceof WasiError && e.errno === Errno.HOSTUNREACH)), String(answers));
+    w2.close();
+    assert.equal(readText(r2), '', 'nothing was counted');
+    for (const end of [r, r2]) end.close();
+    c.assertClean();
+  });
+
+  test('a reference retained for another kernel and never used is given back for that kernel', () => {
+    const c = new Cluster(3);
+    const { read: r, write: w0 } = c.k(0).pipes.create();
+    const w1 = c.hand(w0, 0, 1);
+    w0.close();
+    // k1 hands its end to k2, which refuses it (a failed spawn): k1 gives back k2's reference.
+    const ref = c.k(1).pipes.refOf(w1) as PipeEndRef;
+    c.k(1).pipes.retain(ref, c.k(2).id, () => {});
+    c.pump();
+    c.k(1).pipes.discard(ref, c.k(2).id);
+    write(w1, 'still');
+    c.pump();
+    assert.equal(readText(r), 'still', 'k1\'s own end is untouched');
+    w1.close();
+    c.pump();
+    assert.equal(readText(r), '');
+    r.close();
+    c.assertClean();
+  });
+
+  test('when the home is lost, its ends elsewhere end: readers read what they had, then EOF; writers get EPIPE', () => {
+    const c = new Cluster(3, TWO_NODES);
+    const home = c.k(2).pipes.create();
+    const r = c.hand(home.read, 2, 0);
+    const w = c.hand(home.write, 2, 1);
+    const w2 = c.hand(home.write, 2, 1);
+    home.read.close();
+    home.write.close();
+    assert.equal(read(r), BLOCKED);
+    write(w, 'had');
+    c.pump();
+    write(w, 'in the pipe');
+    assert.equal(write(w2, new Uint8Array(WRITE_CREDIT)), WRITE_CREDIT - 'in the pipe'.length, 'the rest of the credit');
+    assert.equal(write(w2, 'x'), BLOCKED, 'no credit left');
+    let woken = 0;
+    w.pollable.watch(() => woken++);
+
+    c.loseNode(1);
+    assert.equal(woken, 1, 'the blocked writer is woken');
+    assert.equal(readText(r), 'had', 'what arrived before the loss is read');
+    assert.equal(readText(r), '', 'then EOF');
+    assert.equal(errnoOf(() => write(w2, 'x')), Errno.PIPE);
+    // The dead ends can still be handed on, and are as dead there.
+    const ref = c.k(1).pipes.refOf(w) as PipeEndRef;
+    let counted: Error | null | undefined;
+    c.k(1).pipes.retain(ref, c.k(0).id, (error) => (counted = error));
+    assert.equal(counted, null, 'nothing to count at a lost home');
+    const moved = c.k(0).pipes.adopt(ref);
+    assert.equal(errnoOf(() => write(moved, 'x')), Errno.PIPE);
+    const rRef = c.k(0).pipes.refOf(r) as PipeEndRef;
+    let drained: Uint8Array | undefined;
+    c.k(0).pipes.drain(r, (error, unread) => {
+      assert.equal(error, null);
+      drained = unread;
+    });
+    assert.deepEqual(drained, new Uint8Array(0));
+    c.k(0).pipes.retain(rRef, c.k(1).id, () => {});
+    const rMoved = c.k(1).pipes.adopt(rRef);
+    assert.equal(readText(rMoved), '');
+    for (const end of [r, w, w2, moved, rMoved]) end.close();
     c.assertClean();
   });
 });

@@ -3,9 +3,11 @@
  *
  * A pipe lives on the kernel that created it, its home (invariant: one owner per resource). The
  * home keeps the bytes and counts the references to each end: those held by its own
- * descriptions, and those held elsewhere or in transit. A process on another kernel uses an end
- * through a proxy, one per (pipe, end) per kernel, shared by every description of that end
- * there:
+ * descriptions, and those held elsewhere or in transit, per kernel that holds (or will take
+ * over) them — so that when a node is lost, the references its kernels held are dropped and the
+ * survivors see EOF or EPIPE as if those kernels had closed them. A process on another kernel
+ * uses an end through a proxy, one per (pipe, end) per kernel, shared by every description of
+ * that end there:
  *   - a writer proxy sends the bytes home within a credit, which the home returns as those bytes
  *     leave the pipe, so remote writers block much as local ones do (the home may hold up to one
  *     credit per remote writer beyond its capacity);
@@ -327,16 +329,20 @@ export class Pipe {
   private readonly queue = new ByteQueue();
   /** References held by this kernel's descriptions, per end. */
   private readonly local: [number, number] = [0, 0];
-  /** References held by other kernels or in transit (pipe_attach / retain), per end. */
-  private readonly remote: [number, number] = [0, 0];
+  /**
+   * References held by other kernels, or in transit to them, per end and holding kernel. A
+   * reference is counted (attach) for the kernel that will take it over, before it travels, so a
+   * holder's count is exact whoever asked for it, and a lost node's references can be dropped.
+   */
+  private readonly remote: [Map<EndpointId, number>, Map<EndpointId, number>] = [new Map(), new Map()];
   /** Ends whose last reference went; they never come back. */
   private readonly gone: [boolean, boolean] = [false, false];
   /** Reader kernels that asked for data, and how many bytes each may still be sent. */
   private readonly wants = new Map<EndpointId, number>();
   /**
-   * Kernels whose writer proxies wrote: they hear pipe_broken. References are counted in total,
-   * not per kernel, so a writer is known by its first write; one that had not written when the
-   * last reader went learns of it in answer to that write (which was accepted, then dropped).
+   * Kernels whose writer proxies wrote: they hear pipe_broken. A writer is known by its first
+   * write; one that had not written when the last reader went learns of it in answer to that
+   * write (which was accepted, then dropped).
    */
   private readonly writerKernels = new Set<EndpointId>();
   /** Credit due to remote writers, gathered over one operation and sent at its end. */
@@ -368,17 +374,19 @@ export class Pipe {
     return this.describe(end);
   }
 
-  /** Counts a reference that will be held elsewhere. False if the end has already gone. */
-  attach(end: PipeEndKind): boolean {
+  /**
+   * Counts a reference that kernel `holder` will take over (this one, for a description here).
+   * False if the end has already gone.
+   */
+  attach(end: PipeEndKind, holder: EndpointId): boolean {
     if (this.gone[end]) return false;
-    this.remote[end]++;
+    this.remote[end].set(holder, (this.remote[end].get(holder) ?? 0) + 1);
     return true;
   }
 
-  /** A new description here taking over a reference counted by attach(). */
+  /** A new description here taking over a reference counted by attach() for this kernel. */
   adopt(end: PipeEndKind): PipeEnd {
-    if (this.remote[end] === 0) throw new WasiError(Errno.BADF, `no reference to end ${end} of pipe ${this.id} was retained`);
-    this.remote[end]--;
+    if (this.giveBack(end, this.home, 1) === 0) throw new WasiError(Errno.BADF, `no reference to end ${end} of pipe ${this.id} was retained`);
     this.local[end]++;
     return this.describe(end);
   }
@@ -387,8 +395,27 @@ export class Pipe {
   detach(from: EndpointId, end: PipeEndKind, refs: number): void {
     if (end === PIPE_READ) this.wants.delete(from);
     else this.writerKernels.delete(from);
-    this.remote[end] -= Math.min(refs, this.remote[end]);
+    this.giveBack(end, from, refs);
     this.dropped(end);
+  }
+
+  /** A reference counted for `holder` will not be used (a record dropped: a spawn or move failed). */
+  discard(end: PipeEndKind, holder: EndpointId): void {
+    this.giveBack(end, holder, 1);
+    this.dropped(end);
+  }
+
+  /**
+   * The kernels `lost` names are gone (their node was lost): the references they held, or that
+   * were on their way to them, go as if closed there — readers here and on the other kernels see
+   * EOF once no writer is left, writers EPIPE once no reader is — and nothing more is sent there.
+   */
+  kernelsLost(lost: (kernel: EndpointId) => boolean): void {
+    for (const holders of this.remote) for (const kernel of [...holders.keys()]) if (lost(kernel)) holders.delete(kernel);
+    for (const kernel of [...this.wants.keys()]) if (lost(kernel)) this.wants.delete(kernel);
+    for (const kernel of [...this.writerKernels]) if (lost(kernel)) this.writerKernels.delete(kernel);
+    this.dropped(PIPE_READ);
+    this.dropped(PIPE_WRITE);
   }
 
   /** Bytes from the writer proxy on `from`, sent within its credit. */
@@ -430,7 +457,18 @@ export class Pipe {
   }
 
   private count(end: PipeEndKind): number {
-    return this.local[end] + this.remote[end];
+    let n = this.local[end];
+    for (const refs of this.remote[end].values()) n += refs;
+    return n;
+  }
+
+  /** Up to `refs` references `holder` held to `end` go; returns how many did. */
+  private giveBack(end: PipeEndKind, holder: EndpointId, refs: number): number {
+    const held = this.remote[end].get(holder) ?? 0;
+    const n = Math.min(refs, held);
+    if (held - n === 0) this.remote[end].delete(holder);
+    else this.remote[end].set(holder, held - n);
+    return n;
   }
 
   private read(buf: Uint8Array, off: number, len: number): number | Blocked {
@@ -601,6 +639,16 @@ export class RemoteWriter extends PipeProxy implements WriteSink {
     this.watchers.notify();
   }
 
+  /**
+   * The pipe's home is gone (its node was lost), and the pipe with it: writes fail with EPIPE,
+   * as when the last reader closed, and no credit will come back for what is in flight.
+   */
+  homeLost(): void {
+    this.inFlight = 0;
+    this.markBroken();
+    this.idleCheck();
+  }
+
   protected describe(): PipeEnd {
     return new PipeWriteEnd(this.ref, this);
   }
@@ -664,6 +712,14 @@ export class RemoteReader extends PipeProxy implements ReadSource {
     if (data.length === 0) return;
     this.buffer.prepend(data.slice());
     this.watchers.notify();
+  }
+
+  /**
+   * The pipe's home is gone (its node was lost), and the pipe with it: what was received is read,
+   * then end of file, as when the last writer closed (bytes still in the pipe are lost with it).
+   */
+  homeLost(): void {
+    this.received(EMPTY, true);
   }
 
   /** pipe_data from the home. */

@@ -5,8 +5,9 @@
  *   - host streams (the terminal, a run session's stdio) by stream id: the host serves any kernel.
  *     The host first hears of the handoff when it still owes this kernel input or has writes
  *     of it to take, and the input received here and not read goes along;
- *   - pipe ends by (home, pipe, end): the sender first has the home count one more reference, so
- *     the pipe cannot see its last reader or writer go while the end is in flight;
+ *   - pipe ends by (home, pipe, end): the sender first has the home count one more reference for
+ *     the receiver, so the pipe cannot see its last reader or writer go while the end is in
+ *     flight, and the reference goes with the receiver's node if that node is lost;
  *   - host files, to a kernel of the same node, by a new host fd on the same file (host fds
  *     belong to the whole node process, so one kernel may open it and another own it), at the
  *     same offset. The two kernels then have separate offsets, as after open() twice rather
@@ -86,7 +87,7 @@ export function exportFds(
   const settle = (error: Error | null): void => {
     failed ??= error;
     if (--waiting > 0) return;
-    if (failed !== null) discardRecords(services, records.filter((r) => !uncounted.has(r)));
+    if (failed !== null) discardRecords(services, records.filter((r) => !uncounted.has(r)), target);
     done(failed, failed === null ? records : []);
   };
   try {
@@ -131,7 +132,7 @@ export function exportFds(
       }
       waiting++;
       uncounted.add(record);
-      services.pipes.retain(pipeRef(record), (error: Error | null) => {
+      services.pipes.retain(pipeRef(record), target, (error: Error | null) => {
         if (error === null) uncounted.delete(record);
         settle(error);
       });
@@ -254,11 +255,13 @@ function adoptFile(r: FdRecord): HostFile {
 /**
  * Records that will not be used: give back what exporting took (pipe and remote file references,
  * host fds, the input of a host stream where its channel still is: at the kernel that exported).
+ * `holder`: the kernel they were made for (pipe references were counted for it); by default the
+ * kernel this runs on, which refuses records it was sent.
  */
-export function discardRecords(services: TransferServices, records: FdRecord[]): void {
+export function discardRecords(services: TransferServices, records: FdRecord[], holder?: EndpointId): void {
   for (const r of records) {
     if (r.kind === FdKind.HOST_INPUT) services.channels.get(r.home, r.id)?.preload(r.unread);
-    else if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.adopt(pipeRef(r), r.unread).close();
+    else if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.discard(pipeRef(r), holder ?? services.pipes.self, r.unread);
     else if (r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) fs.closeSync(r.id);
     else if (r.kind === FdKind.REMOTE_FILE) services.files?.discard(r.home, r.id, r.unread);
     else if (r.kind === FdKind.REMOTE_DIRECTORY) services.dirs?.discard(r);

@@ -3,10 +3,16 @@
  * pipe_* messages between them (src/kernel/pipe.ts has the pipe itself).
  *
  * An end is handed to another kernel in two steps. The sender has the home count one more
- * reference (retain: pipe_attach, answered once counted), so the end cannot see its last
- * reference go while it is in flight; the receiver then takes the reference over (adopt). The
- * home counts references per end in total, not per kernel: a reference counted at one kernel's
- * request is given back by another's.
+ * reference for the receiver (retain: pipe_attach, answered once counted), so the end cannot see
+ * its last reference go while it is in flight; the receiver then takes the reference over
+ * (adopt). The home counts references per end and per holding kernel: the receiver's proxy
+ * gives back what it took over (pipe_detach), and a record that is dropped unused is given back
+ * for the kernel it was meant for (discard: pipe_discard).
+ *
+ * A lost node (nodeLost, from ProcessServer.nodeLost): pipes homed here drop the references its
+ * kernels held, or that were on their way to them, so the ends left see EOF or EPIPE as if those
+ * kernels had closed theirs; proxies here of pipes homed there end as the pipe did — readers
+ * read what they had received, then EOF; writers get EPIPE. Nothing is sent there any more.
  *
  * Messages can be late (data for a proxy that has closed, credit for one that went idle): those
  * are dropped. Messages that cannot be right at any time (a pipe homed elsewhere, an end that is
@@ -16,13 +22,13 @@
 
 import type { Kernel } from '../kernel/kernel.js';
 import type { Envelope, Messenger } from '../msg/messenger.js';
-import { describeEndpoint, type EndpointId } from '../msg/address.js';
+import { describeEndpoint, nodeOf, type EndpointId } from '../msg/address.js';
 import type { Payload } from '../protocol.js';
 import {
   PIPE_READ, PIPE_WRITE, Pipe, PipeEnd, PipeReadEnd, RemoteReader, RemoteWriter,
   type HomeLinks, type PipeEndKind, type PipeEndRef, type ProxyLinks,
 } from '../kernel/pipe.js';
-import { Errno, WasiError } from '../kernel/wasi/errno.js';
+import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import type { FileDescription } from '../kernel/wasi/file-description.js';
 
 export { PIPE_READ, PIPE_WRITE, type PipeEndRef } from '../kernel/pipe.js';
@@ -45,22 +51,31 @@ export class PipeService {
   private readonly readers = new Map<string, RemoteReader>();
   private readonly writers = new Map<string, RemoteWriter>();
   private nextPipe = 1;
+  /** Nodes lost (numbers are never reused): their kernels hold nothing and are sent nothing. */
+  private readonly lostNodes = new Set<number>();
   private readonly homeLinks: HomeLinks;
   private readonly proxyLinks: ProxyLinks;
 
-  constructor(private readonly messenger: Messenger, private readonly self: EndpointId) {
+  constructor(private readonly messenger: Messenger, readonly self: EndpointId) {
     const m = messenger;
+    // Credit for bytes a lost writer wrote, and the like, would only be counted as unroutable.
+    const to = (kernel: EndpointId, send: () => void): void => {
+      if (!this.isLost(kernel)) send();
+    };
     this.homeLinks = {
-      credit: (writer, pipe, bytes) => m.send(writer, 'pipe_credit', { home: self, pipe, bytes }),
-      data: (reader, pipe, data, eof) => m.send(reader, 'pipe_data', { home: self, pipe, data, eof }),
-      broken: (writer, pipe) => m.send(writer, 'pipe_broken', { home: self, pipe }),
+      credit: (writer, pipe, bytes) => to(writer, () => m.send(writer, 'pipe_credit', { home: self, pipe, bytes })),
+      data: (reader, pipe, data, eof) => to(reader, () => m.send(reader, 'pipe_data', { home: self, pipe, data, eof })),
+      broken: (writer, pipe) => to(writer, () => m.send(writer, 'pipe_broken', { home: self, pipe })),
       freed: (pipe) => this.pipes.delete(pipe),
     };
     this.proxyLinks = {
-      write: (ref, data) => m.send(ref.home, 'pipe_write', { home: ref.home, pipe: ref.pipe, data }),
-      want: (ref, bytes) => m.send(ref.home, 'pipe_want', { home: ref.home, pipe: ref.pipe, bytes }),
-      pause: (ref, done) => m.request(ref.home, 'pipe_pause', { home: ref.home, pipe: ref.pipe }, ATTACH_TIMEOUT_MS, (error) => done(error)),
-      detach: (ref, refs) => m.send(ref.home, 'pipe_detach', { home: ref.home, pipe: ref.pipe, end: ref.end, refs }),
+      write: (ref, data) => to(ref.home, () => m.send(ref.home, 'pipe_write', { home: ref.home, pipe: ref.pipe, data })),
+      want: (ref, bytes) => to(ref.home, () => m.send(ref.home, 'pipe_want', { home: ref.home, pipe: ref.pipe, bytes })),
+      pause: (ref, done) => {
+        if (this.isLost(ref.home)) done(null); // nothing more will come: what was received is all
+        else m.request(ref.home, 'pipe_pause', { home: ref.home, pipe: ref.pipe }, ATTACH_TIMEOUT_MS, (error) => done(error));
+      },
+      detach: (ref, refs) => to(ref.home, () => m.send(ref.home, 'pipe_detach', { home: ref.home, pipe: ref.pipe, end: ref.end, refs })),
       idle: (proxy) => this.forget(proxy),
     };
     this.listen();
@@ -80,17 +95,53 @@ export class PipeService {
   }
 
   /**
-   * Count one more reference to the end at its home, before handing it to another kernel. `done`
-   * runs once the home has counted it: at once here, after a pipe_attach round trip otherwise.
+   * Count one more reference to the end at its home, for kernel `holder`, which will take it over
+   * (adopt), before handing it there. `done` runs once the home has counted it: at once here,
+   * after a pipe_attach round trip otherwise. An end of a pipe whose home was lost needs no
+   * counting: it travels as the dead end it is (EOF, EPIPE) wherever it goes.
    */
-  retain(ref: PipeEndRef, done: (error: Error | null) => void): void {
+  retain(ref: PipeEndRef, holder: EndpointId, done: (error: Error | null) => void): void {
+    if (this.isLost(ref.home)) {
+      done(null);
+      return;
+    }
     if (ref.home !== this.self) {
-      const payload = { home: ref.home, pipe: ref.pipe, end: ref.end };
+      const payload = { home: ref.home, pipe: ref.pipe, end: ref.end, holder };
       this.messenger.request(ref.home, 'pipe_attach', payload, ATTACH_TIMEOUT_MS, (error) => done(error));
       return;
     }
-    if (this.pipes.get(ref.pipe)?.attach(ref.end) === true) done(null);
-    else done(new WasiError(Errno.BADF, `${describeRef(ref)} has no reference left to count`));
+    done(this.countFor(this.pipes.get(ref.pipe), ref, holder) ?? null);
+  }
+
+  /**
+   * A reference retained for `holder` will not be used (the spawn or move it was for failed): give
+   * it back. `unread`: bytes drained from this kernel's proxy for it, put back where they were.
+   */
+  discard(ref: PipeEndRef, holder: EndpointId, unread: Uint8Array = new Uint8Array(0)): void {
+    if (ref.home === this.self) {
+      const pipe = this.pipes.get(ref.pipe);
+      if (pipe === undefined) return;
+      if (unread.length > 0) pipe.unread(unread);
+      pipe.discard(ref.end, holder);
+      return;
+    }
+    // Bytes a proxy here had received go back to it if it is still in use, else they are lost
+    // with it, as when it closes.
+    if (unread.length > 0) this.readers.get(keyOf(ref))?.preload(unread);
+    if (!this.isLost(ref.home)) this.messenger.send(ref.home, 'pipe_discard', { home: ref.home, pipe: ref.pipe, end: ref.end, holder });
+  }
+
+  /**
+   * Node `node` is gone, and its kernels with it: pipes homed here drop the references those
+   * kernels held (so the ends left see EOF or EPIPE and their waiters wake), and proxies here of
+   * pipes homed there end as their pipe did: readers read what they had, then EOF; writers EPIPE.
+   */
+  nodeLost(node: number): void {
+    this.lostNodes.add(node);
+    const there = (kernel: EndpointId): boolean => nodeOf(kernel) === node;
+    for (const pipe of [...this.pipes.values()]) pipe.kernelsLost(there);
+    for (const reader of [...this.readers.values()]) if (there(reader.ref.home)) reader.homeLost();
+    for (const writer of [...this.writers.values()]) if (there(writer.ref.home)) writer.homeLost();
   }
 
   /**
@@ -131,15 +182,27 @@ export class PipeService {
     return id;
   }
 
+  private isLost(kernel: EndpointId): boolean {
+    return this.lostNodes.size > 0 && this.lostNodes.has(nodeOf(kernel));
+  }
+
+  /** This kernel's proxy of an end; a new one of a pipe whose home is lost is born at its end. */
   private proxyOf(ref: PipeEndRef): RemoteReader | RemoteWriter {
     const key = keyOf(ref);
+    const lost = this.isLost(ref.home);
     if (ref.end === PIPE_READ) {
       let reader = this.readers.get(key);
-      if (reader === undefined) this.readers.set(key, (reader = new RemoteReader(ref, this.proxyLinks)));
+      if (reader === undefined) {
+        this.readers.set(key, (reader = new RemoteReader(ref, this.proxyLinks)));
+        if (lost) reader.homeLost();
+      }
       return reader;
     }
     let writer = this.writers.get(key);
-    if (writer === undefined) this.writers.set(key, (writer = new RemoteWriter(ref, this.proxyLinks)));
+    if (writer === undefined) {
+      this.writers.set(key, (writer = new RemoteWriter(ref, this.proxyLinks)));
+      if (lost) writer.homeLost();
+    }
     return writer;
   }
 
@@ -155,6 +218,7 @@ export class PipeService {
     const m = this.messenger;
     m.on('pipe_attach', (msg, from) => this.attach(msg, from));
     m.on('pipe_detach', (msg, from) => this.homed(msg)?.detach(from.src, endOf(msg.end), msg.refs));
+    m.on('pipe_discard', (msg) => this.homed(msg)?.discard(endOf(msg.end), msg.holder));
     m.on('pipe_write', (msg, from) => this.homed(msg)?.remoteWrite(from.src, msg.data));
     m.on('pipe_want', (msg, from) => this.homed(msg)?.want(from.src, msg.bytes));
     m.on('pipe_pause', (msg, from) => {
@@ -168,11 +232,20 @@ export class PipeService {
 
   private attach(msg: Payload<'pipe_attach'>, from: Envelope): void {
     const end = endOf(msg.end);
-    if (this.homed(msg)?.attach(end) !== true) {
-      this.messenger.fail(from, 'EBADF', `${describeRef({ ...msg, end })} has no reference left to count`);
-      return;
-    }
-    this.messenger.reply(from, 'pipe_attach', { home: msg.home, pipe: msg.pipe });
+    const refused = this.countFor(this.homed(msg), { ...msg, end }, msg.holder);
+    if (refused !== undefined) this.messenger.fail(from, errnoName(refused.errno), refused.message);
+    else this.messenger.reply(from, 'pipe_attach', { home: msg.home, pipe: msg.pipe });
+  }
+
+  /**
+   * Count a reference to an end of `pipe` (homed here) for `holder`; why not, if it cannot be.
+   * A holder whose node was lost would never give it back (the request may have crossed the
+   * news of the loss): refused, so the spawn or move it was for fails here and now.
+   */
+  private countFor(pipe: Pipe | undefined, ref: PipeEndRef, holder: EndpointId): WasiError | undefined {
+    if (this.isLost(holder)) return new WasiError(Errno.HOSTUNREACH, `${describeEndpoint(holder)} was lost with its node`);
+    if (pipe?.attach(ref.end, holder) !== true) return new WasiError(Errno.BADF, `${describeRef(ref)} has no reference left to count`);
+    return undefined;
   }
 
   /** The pipe a message to its home names; undefined once it is gone (the message is late). */

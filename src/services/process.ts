@@ -444,16 +444,24 @@ export class ProcessServer implements ProcessSystem {
    * Node `node` is gone, and its kernels with it. Requests waiting on them fail at once.
    * Processes whose identity this kernel keeps and that ran there end, lost (their parents learn
    * it as from any exit); children of processes here whose identity was kept there end the same
-   * way, since no origin is left to report them. Processes here whose origin was there run on.
+   * way, since no origin is left to report them. Processes here whose origin was there run on;
+   * those whose parent's identity was kept there are orphans, re-parented to init as when a
+   * parent ends (else they would be zombies for ever: no parent is left to reap them).
+   * Pipes lose the ends held there (readers here see EOF, writers EPIPE), and ends here of pipes
+   * homed there end too (src/services/pipe.ts).
    */
   private nodeLost(node: number, reason: string): void {
     const there = (id: EndpointId): boolean => nodeOf(id) === node;
     this.kernel.messenger.peersLost(there, `node ${node}`, reason);
+    this.transfer.pipes.nodeLost(node);
     this.migration.memory.forgetNode(node);
     this.transfer.channels.hostLost(node);
     const exit: ExitRecord = { status: LOST_STATUS, signal: SIGKILL, trap: `popcorn: lost with node ${node} (${reason})\n` };
     for (const [pid, record] of [...this.origins]) {
       if (!record.zombie && there(record.location)) this.endedAtOrigin(pid, exit);
+    }
+    for (const [pid, record] of [...this.origins]) {
+      if (record.ppid !== 0 && record.ppid !== INIT_PID && there(originOf(record.ppid))) this.reparent(pid, INIT_PID);
     }
     for (const p of this.kernel.processes.values()) {
       for (const [child, ended] of p.children.entries()) {
