@@ -31,11 +31,13 @@ async function migrate(asker: ClusterNode, pid: number, to: number): Promise<voi
   if (r.status !== 0) throw new RunFailure(`migrate ${pid} to kernel ${to} from node ${asker.node}: ${r.stderr}`);
 }
 
-const COMPUTE = [example('test/migrate.wasm'), 'compute', '200000', '0'];
+/** Waits for its stdin to end before it prints, so it is still there for both moves however slow they are. */
+const COMPUTE = [example('test/migrate.wasm'), 'compute', '200000', '0', 'stdin'];
 
 /**
  * migrate.wasm compute started on node 0, moved to node 1 (asked from node 0) and back (asked
- * from node 1): it prints what an unmoved run prints.
+ * from node 1), computing or already waiting for its stdin to end: it prints what an unmoved run
+ * prints.
  */
 export const crossNodeMove: Scenario = {
   name: 'cross-node-move',
@@ -43,7 +45,7 @@ export const crossNodeMove: Scenario = {
   async open(): Promise<ScenarioRun> {
     const cluster = await bootCluster(2, KERNELS_PER_NODE);
     const [n0, n1] = cluster.nodes as [ClusterNode, ClusterNode];
-    const still = await n0.cli(['run', '--on', '0', ...COMPUTE], { timeoutMs: RUN_LIMIT_MS });
+    const still = await n0.cli(['run', '--on', '0', ...COMPUTE], { input: '', timeoutMs: RUN_LIMIT_MS });
     assertExit('the unmoved run', { status: still.status, signal: null }, { status: 0 }, still.stderr);
     return {
       async once() {
@@ -51,6 +53,7 @@ export const crossNodeMove: Scenario = {
         const p = await eventually('the computation in ps', async () => (await ps(n0)).find((q) => q.command.startsWith('migrate.wasm')), 20_000);
         await migrate(n0, p.pid, 2 + (p.pid % KERNELS_PER_NODE));
         await migrate(n1, p.pid, 0);
+        session.child.stdin?.end();
         const done = await within(RUN_LIMIT_MS, 'the moved computation', session.done);
         assertExit('the moved computation', { status: done.status, signal: null }, { status: 0 }, done.stderr);
         if (done.stdout !== still.stdout) throw new RunFailure(`moved run printed ${JSON.stringify(done.stdout)}, unmoved ${JSON.stringify(still.stdout)}`);

@@ -11,7 +11,7 @@
 
 import type { Schema, ValueOf } from './msg/codec.js';
 
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** How an fd travels to another kernel (src/services/fd-transfer.ts). */
 const FD_RECORD = {
@@ -73,6 +73,8 @@ export const PROCESS_IMAGE = {
   deadlines: ['i64'], yielded: 'bool', migrating: 'bool',
   /** When the source stopped it (ms since the epoch, sub-ms precise): the destination measures the move. */
   stoppedAt: 'f64',
+  /** How many moves it has made, this one included: its origin orders the arrivals it hears of by it. */
+  moves: 'u32',
 } as const;
 
 interface MessageSpec {
@@ -172,8 +174,11 @@ export const MESSAGES = {
   /** Take over a process (from the kernel it ran on) and run it on from where it stopped. */
   proc_migrate: { id: 70, payload: PROCESS_IMAGE, reply: 'proc_migrated' },
   proc_migrated: { id: 71, payload: { pid: 'u32' } },
-  /** To a process's origin: it runs on `location` now. */
-  proc_moved: { id: 72, payload: { pid: 'u32', location: 'u32' } },
+  /**
+   * To a process's origin, from where it arrived: it runs on `location` now, after its move
+   * number `moves` (arrivals are told on different links, so an older one can come later).
+   */
+  proc_moved: { id: 72, payload: { pid: 'u32', location: 'u32', moves: 'u32' } },
   /** Move `pid` to kernel index `kernel` (asked of its origin, which passes it to where it runs); answered once it runs there. */
   proc_move: { id: 73, payload: { pid: 'u32', kernel: 'u32' }, reply: 'proc_moved_ok' },
   proc_moved_ok: { id: 74, payload: { pid: 'u32', kernel: 'u32' } },

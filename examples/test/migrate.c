@@ -1,10 +1,12 @@
 /*
  * migrate.c — process migration from the program's side, driven by argv[1]:
  *
- *   compute N [HOPS]  a checksum over N rounds of integer and floating-point work, moving to
+ *   compute N [HOPS [stdin]]
+ *                     a checksum over N rounds of integer and floating-point work, moving to
  *                     kernel (k+1) mod count between rounds HOPS times (0: never); prints
  *                     "checksum HEX" and "kernel K" (where it ended). The checksum must not
- *                     depend on HOPS.
+ *                     depend on HOPS. With "stdin", it reads stdin to its end before it prints,
+ *                     so whoever moves it from outside knows it is still there until then.
  *   file PATH         writes "first half\n" to PATH, migrates to the next kernel, writes
  *                     "second half\n" through the same fd, closes it, prints "file on kernel K"
  *   child             spawns itself as "child-sleep" on its own kernel, migrates to the next
@@ -42,7 +44,13 @@ static int hop(void) {
 }
 
 /* Work that leaves state in locals, globals-in-memory and the heap across each migration. */
-static int compute(long rounds, long hops) {
+static void drain_stdin(void) {
+    char buf[256];
+    while (read(0, buf, sizeof buf) > 0) {
+    }
+}
+
+static int compute(long rounds, long hops, int wait_stdin) {
     uint64_t *heap = calloc(4096, sizeof *heap);
     uint64_t x = 0x9e3779b97f4a7c15u;
     double f = 1.0;
@@ -60,6 +68,7 @@ static int compute(long rounds, long hops) {
     uint64_t sum = (uint64_t)(f * 1e6);
     for (int i = 0; i < 4096; i++) sum = sum * 31 + heap[i];
     free(heap);
+    if (wait_stdin) drain_stdin();
     printf("checksum %016llx\n", (unsigned long long)sum);
     say("kernel %d\n", popcorn_kernel_id(), 0);
     return 0;
@@ -100,7 +109,7 @@ static int child(const char *self) {
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
-    if (strcmp(mode, "compute") == 0 && argc > 2) return compute(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0);
+    if (strcmp(mode, "compute") == 0 && argc > 2) return compute(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0, argc > 4 && strcmp(argv[4], "stdin") == 0);
     if (strcmp(mode, "file") == 0 && argc > 2) return file(argv[2]);
     if (strcmp(mode, "child") == 0) return child(argv[0]);
     if (strcmp(mode, "child-sleep") == 0) {
@@ -112,6 +121,6 @@ int main(int argc, char **argv) {
         if (popcorn_migrate(999) != 0 && errno == EINVAL) say("EINVAL\n", 0, 0);
         return 0;
     }
-    fprintf(stderr, "usage: migrate compute N [HOPS] | file PATH | child | bad\n");
+    fprintf(stderr, "usage: migrate compute N [HOPS [stdin]] | file PATH | child | bad\n");
     return 2;
 }

@@ -31,7 +31,10 @@ export class HostStreamChannels {
   private readonly channels = new Map<number, HostStreamChannel>();
 
   /** `host`: this kernel's own host, whose streams may be this process's terminal. */
-  constructor(private readonly messenger: Messenger, private readonly host: EndpointId) {}
+  constructor(private readonly messenger: Messenger, private readonly host: EndpointId) {
+    messenger.on('stream_credit', (msg, from) => this.get(from.src, msg.stream)?.credit(msg.bytes));
+    messenger.on('stream_data', (msg, from) => this.get(from.src, msg.stream)?.received(msg.data, msg.eof));
+  }
 
   /** The channel for `stream` of host `home`, counted as one more user until its description is closed. */
   acquire(home: EndpointId, stream: number): HostStreamChannel {

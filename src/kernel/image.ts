@@ -35,7 +35,7 @@ export function captureProcess(p: Process, copyMemory = true): Omit<ProcessImage
     pending: p.signals.pendingSignals(),
     children: p.children.entries().map(([pid, exit]) => ({ pid, ended: exit !== null, status: exit?.status ?? 0, signal: exit?.signal ?? 0, trap: exit?.trap ?? '' })),
     cpuMs: p.cpuMs, stopped: p.stopped,
-    deadlines: c.deadlines, yielded: c.yielded, migrating, stoppedAt: 0,
+    deadlines: c.deadlines, yielded: c.yielded, migrating, stoppedAt: 0, moves: p.moves,
   };
 }
 
@@ -58,6 +58,7 @@ export function restoreProcess(p: Process, image: ProcessImage): void {
     if (child.ended) p.children.ended(child.pid, { status: child.status, signal: child.signal, trap: child.trap });
   }
   p.cpuMs = image.cpuMs;
+  p.moves = image.moves;
   p.stopped = image.stopped;
   p.context.deadlines = [...image.deadlines];
   p.context.yielded = image.yielded;

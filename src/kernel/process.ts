@@ -87,6 +87,8 @@ export class Process {
   moveTo: number | undefined;
   /** Since when it is on this kernel (performance.now(): started or arrived): the balancer lets it settle. */
   arrivedAt = performance.now();
+  /** How many times it has moved between kernels (its image carries the count). */
+  moves = 0;
   /** The operation of the process's own popcorn_migrate call, while it waits to move. */
   moveRequest: Operation<unknown> | undefined;
   /** Work waiting for the process's next safe point (Scheduler.atSafePoint). */

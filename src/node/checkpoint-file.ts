@@ -30,7 +30,7 @@ import type { EndpointId } from '../msg/address.js';
 
 export const CHECKPOINT_FORMAT = 'popcorn-checkpoint';
 /** Bump whenever PROCESS_IMAGE or the header changes incompatibly. */
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
 /** A header longer than this is not one (args and env are short in practice). */
 const MAX_HEADER_BYTES = 1 << 20;
 

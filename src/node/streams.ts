@@ -45,8 +45,10 @@ export class HostStreams {
     messenger.on('stream_write', (msg, from) => this.write(msg.stream, msg.data, from.src));
     messenger.on('stream_want', (msg, from) => this.want(msg.stream, from.src));
     messenger.on('stream_handoff', (msg, from) => {
-      // Its writes so far were taken (in order, above) and its input sent: it waits no more.
-      this.sets.get(Math.floor(msg.stream / 3))?.waiting.delete(from.src);
+      // Its writes so far were taken (in order, above). An input end: what was sent it is on
+      // its way, and it waits no more. Only for stdin: the same kernel may still wait for input
+      // for another process while an output end of this set leaves it.
+      if (msg.stream % 3 === STDIN_STREAM) this.sets.get(Math.floor(msg.stream / 3))?.waiting.delete(from.src);
       messenger.reply(from, 'stream_handoff', { stream: msg.stream });
     });
   }

@@ -81,7 +81,7 @@ class CheckpointService {
       return;
     }
     const migration = this.server.migration;
-    if (migration.afterDeparture(pid, () => this.checkpoint(pid, stop, done))) return;
+    if (migration.afterTransit(pid, () => this.checkpoint(pid, stop, done))) return;
     const there = migration.nextHop(pid);
     if (there === undefined || there === this.kernel.id) {
       done(new WasiError(Errno.SRCH, `no process ${pid}`));

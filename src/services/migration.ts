@@ -7,9 +7,11 @@
  * The source takes the process off its scheduler, describes its fds for the destination
  * (fd-transfer.ts: pipe ends are counted at their homes first), captures it (image.ts) and sends
  * proc_migrate. From then on it forwards whatever arrives for the process (signals, its
- * children's exits, a new parent) to the destination, which has it first (one link is FIFO), and
- * the origin is told the new location, so later messages go straight there. If the destination
- * refuses, the process resumes where it was.
+ * children's exits, a new parent) to the destination, which has it first (one link is FIFO).
+ * The destination tells the origin once the process has arrived, so later messages go straight
+ * there; until then the origin still sends them to the source, which forwards them behind the
+ * image. (Told earlier, the origin's own messages could overtake the image on another link and
+ * find no process there.) If the destination refuses, the process resumes where it was.
  *
  * The memory does not travel in the image: it is a shared WebAssembly.Memory
  * (src/wasm/shared-memory.ts), posted on the MessagePort this kernel has with the destination
@@ -41,6 +43,8 @@ type MoveDone = (error: WasiError | null) => void;
 export class Migration {
   /** Processes taken off the scheduler whose fds are being prepared: messages still reach them. */
   private readonly departing = new Map<number, Process>();
+  /** Processes whose image came from another node and waits for its module to be fetched. */
+  private readonly arriving = new Set<number>();
   /** Where processes that left this kernel went, to forward what still comes here for them. */
   private readonly movedTo = new Map<number, EndpointId>();
   /** Who waits for each move in progress (an operator's request, the process's own call). */
@@ -59,7 +63,9 @@ export class Migration {
         m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
       };
       // From another node, the module may have to be fetched first (only then is this deferred).
+      this.arriving.add(msg.pid);
       ensureModule(kernel, msg.hash, from.src, (missing) => {
+        this.arriving.delete(msg.pid);
         if (missing !== null) {
           discardRecords(this.transfer, msg.fds);
           this.memory.forget(msg.pid);
@@ -73,9 +79,11 @@ export class Migration {
           this.memory.forget(msg.pid);
           refuse(error);
         }
+        // What came for it meanwhile finds it here now (or, refused, where it stays).
+        this.settle(msg.pid, null);
       });
     });
-    m.on('proc_moved', (msg) => this.server.relocate(msg.pid, msg.location));
+    m.on('proc_moved', (msg) => this.server.relocate(msg.pid, msg.location, msg.moves));
     m.on('proc_move', (msg, from) => {
       this.moveAnywhere(msg.pid, msg.kernel, (error) => {
         if (error === null) m.reply(from, 'proc_move', { pid: msg.pid, kernel: msg.kernel });
@@ -103,17 +111,21 @@ export class Migration {
    * would then pass the request back and forth for ever.
    */
   nextHop(pid: number): EndpointId | undefined {
-    if (originOf(pid) === this.kernel.id) return this.server.locationOf(pid);
-    return this.movedTo.get(pid) ?? originOf(pid);
+    if (originOf(pid) !== this.kernel.id) return this.movedTo.get(pid) ?? originOf(pid);
+    // The record may still say here when the process has left again: arrivals elsewhere are told
+    // the origin by other links, so a later one can be heard before an earlier one.
+    const location = this.server.locationOf(pid);
+    return location === this.kernel.id ? this.movedTo.get(pid) : location;
   }
 
   /**
-   * If `pid` is leaving this kernel (its fds are being prepared, so no kernel has it to act on),
-   * run `again` once it has gone or stayed, and say true: a request for it is then asked again,
-   * and finds it where it is. A live process is never "no such process" while it moves.
+   * If `pid` is leaving this kernel (its fds are being prepared) or arriving here (its module is
+   * being fetched), so that no kernel has it to act on, run `again` once it has gone, stayed or
+   * arrived, and say true: a request or signal for it is then handled again, and finds it where
+   * it is. A live process is never "no such process" while it moves.
    */
-  afterDeparture(pid: number, again: () => void): boolean {
-    if (!this.departing.has(pid)) return false;
+  afterTransit(pid: number, again: () => void): boolean {
+    if (!this.departing.has(pid) && !this.arriving.has(pid)) return false;
     this.waitFor(pid, () => again());
     return true;
   }
@@ -147,7 +159,7 @@ export class Migration {
       this.move(p, target, done);
       return;
     }
-    if (this.afterDeparture(pid, () => this.moveAnywhere(pid, kernelIndex, done))) return;
+    if (this.afterTransit(pid, () => this.moveAnywhere(pid, kernelIndex, done))) return;
     const there = this.nextHop(pid);
     if (there === undefined || there === this.kernel.id) {
       done(new WasiError(Errno.SRCH, `no process ${pid}`));
@@ -225,16 +237,14 @@ export class Migration {
     // Apart from the image, the memory goes first: by the port within the node, in pieces to
     // another node (not for a module with a start function: its memory cannot be taken over).
     const apart = p.execution.canHandOver;
-    const image: ProcessImage = { ...captureProcess(p, !apart), fds: records, stoppedAt };
+    const image: ProcessImage = { ...captureProcess(p, !apart), fds: records, stoppedAt, moves: p.moves + 1 };
     if (apart && port !== undefined) port.postMessage({ pid: p.pid, memory: p.execution.handOver() });
     else if (apart) this.memory.send(p, target);
     this.forwardTo(p.pid, target);
-    this.server.relocate(p.pid, target);
     this.counts.out++;
     this.kernel.messenger.request(target, 'proc_migrate', image, REQUEST_TIMEOUT_MS, (error) => {
       if (error !== null) {
         this.movedTo.delete(p.pid);
-        this.server.relocate(p.pid, this.kernel.id);
         this.counts.out--;
         this.stay(p, new WasiError(Errno.NOEXEC, `migration to ${target} failed: ${error.message}`));
         return;
@@ -290,7 +300,7 @@ export class Migration {
     this.movedTo.delete(image.pid);
     p.arrivedAt = performance.now();
     this.server.register(p);
-    if (originOf(image.pid) === this.kernel.id) this.server.relocate(image.pid, this.kernel.id);
+    this.server.relocate(image.pid, this.kernel.id, image.moves);
     this.counts.in++;
     this.counts.last_us = (wallClockMs() - image.stoppedAt) * 1000;
     this.kernel.events.record('migrate', image.pid, source, this.counts.last_us);

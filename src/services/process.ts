@@ -46,8 +46,9 @@ interface OriginRecord {
   ppid: number;
   /** Who hears of the end of a node-started process (ppid 0). */
   notify: EndpointId;
-  /** The kernel the process runs on. */
+  /** The kernel the process runs on, as of its move number `moves`. */
   location: EndpointId;
+  moves: number;
   /** Ended, not yet reaped by its parent: the PID stays taken. */
   zombie: boolean;
   /** For ps, which shows zombies too. */
@@ -122,12 +123,7 @@ export class ProcessServer implements ProcessSystem {
         }
       });
     });
-    m.on('proc_kill', (msg) => {
-      const p = this.migration.find(msg.pid);
-      const moved = this.migration.whereIs(msg.pid);
-      if (p !== undefined) this.deliver(p, msg.signal);
-      else if (moved !== undefined) m.send(moved, 'proc_kill', msg);
-    });
+    m.on('proc_kill', (msg) => this.signalHere(msg.pid, msg.signal));
     m.on('proc_signal', (msg, from) => {
       if (this.signalAtOrigin(msg.pid, msg.signal)) m.reply(from, 'proc_signal', { pid: msg.pid });
       else m.fail(from, 'ESRCH', `no process ${msg.pid}`);
@@ -137,8 +133,6 @@ export class ProcessServer implements ProcessSystem {
     m.on('proc_reaped', (msg) => this.reapedAtOrigin(msg.pid));
     m.on('proc_reparent', (msg) => this.reparent(msg.pid, msg.ppid));
     m.on('node_lost', (msg) => this.nodeLost(msg.node, msg.reason));
-    m.on('stream_credit', (msg, from) => this.transfer.channels.get(from.src, msg.stream)?.credit(msg.bytes));
-    m.on('stream_data', (msg, from) => this.transfer.channels.get(from.src, msg.stream)?.received(msg.data, msg.eof));
   }
 
   // ---- creation ----
@@ -165,7 +159,7 @@ export class ProcessServer implements ProcessSystem {
     const pid = this.pids.next((pid) => this.origins.has(pid));
     const p = this.instantiate(pid, spec);
     prepare?.(p);
-    this.origins.set(pid, { ppid: spec.ppid, notify: spec.notify, location: this.kernel.id, zombie: false, name: spec.name, args: spec.args });
+    this.origins.set(pid, { ppid: spec.ppid, notify: spec.notify, location: this.kernel.id, moves: 0, zombie: false, name: spec.name, args: spec.args });
     this.register(p);
     this.kernel.events.record('spawn', pid, spec.ppid, (performance.now() - began) * 1000);
     return pid;
@@ -195,15 +189,20 @@ export class ProcessServer implements ProcessSystem {
     this.kernel.scheduler.admit(p);
   }
 
-  /** The origin learns where a process runs now (it may be this kernel, or another). */
-  relocate(pid: number, location: EndpointId): void {
+  /**
+   * The origin learns that a process arrived on `location` by its move number `moves`. News of
+   * an earlier move that comes late (another kernel told it on another link) changes nothing.
+   */
+  relocate(pid: number, location: EndpointId, moves: number): void {
     const origin = originOf(pid);
     if (origin !== this.kernel.id) {
-      this.kernel.messenger.send(origin, 'proc_moved', { pid, location });
+      this.kernel.messenger.send(origin, 'proc_moved', { pid, location, moves });
       return;
     }
     const record = this.origins.get(pid);
-    if (record !== undefined) record.location = location;
+    if (record === undefined || moves < record.moves) return;
+    record.location = location;
+    record.moves = moves;
   }
 
   kernelIndex(): number {
@@ -303,6 +302,15 @@ export class ProcessServer implements ProcessSystem {
   /** A process that signalled itself fatally ends inside that very call, as in POSIX. */
   private dieNowIfKilled(p: Process): void {
     if (p.pendingKill !== undefined) throw new ProcessExit(128 + p.pendingKill, p.pendingKill);
+  }
+
+  /** A signal for a process the origin sent here: it runs here, is on its way here, or went on. */
+  private signalHere(pid: number, signal: number): void {
+    const p = this.migration.find(pid);
+    const moved = this.migration.whereIs(pid);
+    if (p !== undefined) this.deliver(p, signal);
+    else if (this.migration.afterTransit(pid, () => this.signalHere(pid, signal))) return;
+    else if (moved !== undefined) this.kernel.messenger.send(moved, 'proc_kill', { pid, signal });
   }
 
   /** Signal a process this kernel is the origin of. False when there is no such process. */
