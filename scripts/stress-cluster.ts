@@ -49,7 +49,7 @@ export const crossNodeMove: Scenario = {
     assertExit('the unmoved run', { status: still.status, signal: null }, { status: 0 }, still.stderr);
     return {
       async once() {
-        const session = n0.session(['run', '--on', '0', ...COMPUTE]);
+        const session = n0.session(['run', '--on', '0', ...COMPUTE], { keepStdin: true });
         const p = await eventually('the computation in ps', async () => (await ps(n0)).find((q) => q.command.startsWith('migrate.wasm')), 20_000);
         await migrate(n0, p.pid, 2 + (p.pid % KERNELS_PER_NODE));
         await migrate(n1, p.pid, 0);

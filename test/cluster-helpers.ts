@@ -26,8 +26,11 @@ export interface ClusterNode {
   readonly pid: number;
   /** Run `popcorn ARGS` against this node; resolves when it exits. */
   cli(args: string[], options?: { input?: string; timeoutMs?: number }): Promise<RunResult>;
-  /** Start `popcorn ARGS` against this node without waiting for it (a run session). */
-  session(args: string[]): Session;
+  /**
+   * Start `popcorn ARGS` against this node without waiting for it (a run session). Its stdin is
+   * closed at once, unless `keepStdin`: then it stays open until the caller ends `child.stdin`.
+   */
+  session(args: string[], options?: { keepStdin?: boolean }): Session;
   /** Its node.log so far. */
   log(): string;
   /** Whether its OS process is still alive. */
@@ -136,8 +139,8 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
       listen,
       pid,
       cli: (args, options = {}) => popcorn(args, { env, timeoutMs: options.timeoutMs ?? 30_000, ...(options.input === undefined ? {} : { input: options.input }) }),
-      session: (args) => {
-        const s = startSession(args, env);
+      session: (args, options = {}) => {
+        const s = startSession(args, env, options);
         sessions.add(s.child);
         void s.done.finally(() => sessions.delete(s.child));
         return s;
@@ -223,7 +226,7 @@ function isAlive(pid: number): boolean {
 }
 
 /** `popcorn ARGS` as a child process, its output collected as it comes. */
-export function startSession(args: string[], env: Record<string, string>): Session {
+export function startSession(args: string[], env: Record<string, string>, options: { keepStdin?: boolean } = {}): Session {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   let err = '';
@@ -233,7 +236,7 @@ export function startSession(args: string[], env: Record<string, string>): Sessi
     for (const l of [...listeners]) l();
   });
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdin?.end();
+  if (options.keepStdin !== true) child.stdin?.end();
   const done = new Promise<RunResult & { bytes: Buffer }>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (status, signal) => {
