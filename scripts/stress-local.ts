@@ -104,17 +104,21 @@ const COMPUTE_ROUNDS = '3000';
 /**
  * migrate.wasm compute checkpointed while it moves kernel to kernel (the checkpoint request and
  * the moves race), then killed and restored: the restored run's checksum must be an unmoved
- * run's.
+ * run's. It waits for its stdin to end before it prints and exits, so it is still there for the
+ * moves and the checkpoint however long the host takes to send them (the computation alone lasts
+ * some 20–80 ms: a host stalled that long by the load saw it end first, and the moves and the
+ * checkpoint failed with ESRCH, rightly). It is checkpointed computing or reading its stdin.
  */
 export const checkpointMove: Scenario = {
   name: 'checkpoint-move',
   describe: 'checkpoint during a move; the restored run ends as an unmoved run',
   async open() {
     let reference: string | undefined;
-    const compute = (node: PopcornNode): Promise<Started> => startProgram(node, 'test/migrate.wasm', ['compute', COMPUTE_ROUNDS, '0'], { bin: 'test', kernel: 0 });
+    const compute = (node: PopcornNode): Promise<Started> => startProgram(node, 'test/migrate.wasm', ['compute', COMPUTE_ROUNDS, '0', 'stdin'], { bin: 'test', kernel: 0 });
     return onNode(async (node) => {
       if (reference === undefined) {
         const still = await compute(node);
+        still.stdin.end();
         assertExit('the unmoved run', await still.exit(), { status: 0 }, still.stderr());
         reference = checksum(still.stdout());
       }
@@ -140,6 +144,7 @@ export const checkpointMove: Scenario = {
       if (!(await node.kill(p.pid, 9))) throw new RunFailure(`pid ${p.pid} gone before the kill`);
       assertExit('the checkpointed process', await p.exit(), { signal: 9 });
       const r = await attachProcess(node, (streams) => node.restore(file.value, { kernel: randomInt(KERNELS), streams }));
+      r.stdin.end();
       assertExit('the restored process', await within(RUN_LIMIT_MS, 'the restored process', r.exit()), { status: 0 }, r.stderr());
       if (checksum(r.stdout()) !== reference) throw new RunFailure(`restored checksum ${checksum(r.stdout())}, unmoved ${reference}`);
     });
