@@ -17,10 +17,10 @@
  * instrumentation. After the handshake the socket carries length-prefixed frames (tcp-link.ts).
  *
  * Failures: every HEARTBEAT_MS each host sends node_heartbeat to every member; a member silent
- * for LOST_AFTER_MS, or whose link closes (a killed node's OS closes its sockets at once), is
- * lost: its link is closed, requests waiting on it fail (Messenger.linkDown), and the node is
- * told (ClusterEvents.lost). A lost node may join again, as a new node. Closing never waits for
- * a peer.
+ * (no frame at all, heartbeat or other) for LOST_AFTER_MS, or whose link closes (a killed node's
+ * OS closes its sockets at once), is lost: its link is closed, requests waiting on it fail
+ * (Messenger.linkDown), and the node is told (ClusterEvents.lost). A lost node may join again,
+ * as a new node. Closing never waits for a peer.
  */
 
 import * as tls from 'node:tls';
@@ -297,7 +297,10 @@ export class Cluster {
     if (rest.length > 0) socket.unshift(rest);
     const link = attachTcp(messenger, socket, {
       name: `tls n${member.node} ${member.listen}`,
-      afterDeliver: () => this.events.delivered(),
+      afterDeliver: () => {
+        this.heard(member.node, link);
+        this.events.delivered();
+      },
       onDown: (reason) => this.dropped(member.node, link, reason),
     });
     messenger.routeNode(member.node, link);
@@ -307,6 +310,16 @@ export class Cluster {
   }
 
   // ---- liveness ----
+
+  /**
+   * Any frame from a peer shows it is alive, not only its heartbeat: behind a big transfer on a
+   * slow link (a process's memory on its way here) the heartbeat waits its turn in the link, and
+   * the peer would be declared lost while its bytes are still arriving.
+   */
+  private heard(node: number, link: TcpLink): void {
+    const peer = this.peers.get(node);
+    if (peer?.link === link) peer.heardAt = performance.now();
+  }
 
   private beat(): void {
     const now = performance.now();
