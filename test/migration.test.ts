@@ -189,4 +189,27 @@ describe('migration', () => {
     const after = (await node.info()).reduce((n, k) => n + k.messages.sent, 0);
     assert.ok(after - sent < 50, `a refused move cost ${after - sent} messages`);
   });
+
+  it('a parent moved while it spawns and waits makes each child once', async () => {
+    // Each spawn waits for kernel 2's answer; a move between the answer and the spawn's re-run
+    // used to lose the answer (the image does not carry it), so the spawn was sent again on
+    // arrival and made a second child. Moves are aimed at that window for a bounded time.
+    const children = 40;
+    const family = await startProgram(node, 'test/family.wasm', ['many', String(children), '2'], { bin: 'test', kernel: 0 });
+    let kernel = 0;
+    const deadline = performance.now() + 30_000;
+    for (let moves = 1; !family.stdout().includes('many ok') && performance.now() < deadline; moves++) {
+      kernel = kernel === 0 ? 1 : 0;
+      await node.move(family.pid, kernel).catch((error: unknown) => assert.match(String(error), /no process/));
+      await sleep(moves % 3); // the operator's pace: the process gets the CPU between moves
+    }
+    if (!family.stdout().includes('many ok')) {
+      await node.kill(family.pid, 9);
+      assert.fail(`the parent did not finish: ${JSON.stringify(family.stdout().slice(-300))}`);
+    }
+    const exit = await family.exit();
+    assert.equal(exit.status, 0, family.stdout() + family.stderr());
+    const made = family.stdout().split('\n').filter((l) => l.startsWith('child pid=')).length;
+    assert.equal(made, children, `${children} spawns made ${made} children`);
+  });
 });

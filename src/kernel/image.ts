@@ -5,7 +5,9 @@
  * fd-transfer.ts, because giving them away may need other kernels' answers.
  *
  * A process can be captured only off the CPU, unwound, outside a signal handler, and not waiting
- * for another kernel's answer (a spawn or kill in flight): `capturable` says so.
+ * for another kernel's answer (a spawn or kill in flight), nor holding one its syscall has not
+ * yet run again to take (the image does not carry it: on arrival the syscall would send its
+ * request again, and a spawn make a second child): `capturable` says so.
  */
 
 import type { Payload } from '../protocol.js';
@@ -15,7 +17,7 @@ import { Operation } from './operation.js';
 export type ProcessImage = Payload<'proc_migrate'>;
 
 export function capturable(p: Process): boolean {
-  return p.execution.capturable && (p.operation === undefined || p.operation.done || p.operation === p.moveRequest);
+  return p.execution.capturable && (p.operation === undefined || p.operation === p.moveRequest || (p.operation.done && !p.inSyscall));
 }
 
 /**

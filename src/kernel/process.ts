@@ -137,9 +137,18 @@ export class Process {
     this.context.setMemory(this.execution.memory);
   }
 
+  /**
+   * Whether it came off the CPU inside a syscall (blocked, or sched_yield), which runs again from
+   * the top when it next runs: until then the answer of the syscall's operation is in this
+   * process only (image.ts: capturable).
+   */
+  inSyscall = false;
+
   /** Run one slice. */
   run(): SliceOutcome {
-    return this.execution.run();
+    const outcome = this.execution.run();
+    this.inSyscall = outcome.kind === 'blocked' || outcome.kind === 'yielded';
+    return outcome;
   }
 
   /** Linear memory size in bytes, as ps shows it. */
@@ -198,6 +207,13 @@ interface SyscallState {
  */
 export class Children {
   private readonly table = new Map<number, ExitRecord | null>();
+  /**
+   * Exits of children whose spawn has not been answered here yet. A child on another kernel can
+   * end before its spawn's answer reaches the parent: the answer comes straight from the child's
+   * kernel, the exit through the parent's origin (and on from where the parent was), on other
+   * links. The exit waits here for the child to be added.
+   */
+  private readonly early = new Map<number, ExitRecord>();
   /** Notified whenever a child ends: wait() blocks on it. */
   readonly events = new WaitQueue();
 
@@ -206,16 +222,28 @@ export class Children {
   }
 
   add(pid: number): void {
-    this.table.set(pid, null);
+    const exit = this.early.get(pid);
+    this.early.delete(pid);
+    this.table.set(pid, exit ?? null);
+    if (exit !== undefined) this.events.notify();
   }
 
   has(pid: number): boolean {
     return this.table.has(pid);
   }
 
-  /** A child ended. False when `pid` is not (or no longer) a child of this process. */
+  /**
+   * A child ended (its origin says this process is its parent). False when it had ended
+   * already, or was reaped: nothing is kept then.
+   */
   ended(pid: number, exit: ExitRecord): boolean {
-    if (this.table.get(pid) !== null) return false;
+    const known = this.table.get(pid);
+    if (known === undefined && !this.table.has(pid)) {
+      if (this.early.has(pid)) return false;
+      this.early.set(pid, exit);
+      return true;
+    }
+    if (known !== null) return false;
     this.table.set(pid, exit);
     this.events.notify();
     return true;
@@ -238,8 +266,9 @@ export class Children {
 
   /** Every child, with its exit record if it has ended; the table is emptied (the parent exits). */
   drain(): [number, ExitRecord | null][] {
-    const all = [...this.table];
+    const all: [number, ExitRecord | null][] = [...this.table, ...this.early];
     this.table.clear();
+    this.early.clear();
     return all;
   }
 }
