@@ -20,8 +20,9 @@
  *      destination (the source being the origin, then another node) — with a 32 MiB process:
  *      it ends up alive on exactly one surviving kernel (and a signal reaches it), or reported
  *      lost to its run (137); never both, never silently gone; and the migrate command returns.
- *      The source killed at the very end of a move is a test of its own, marked todo: it finds
- *      a known bug (the run is told 137 while the process runs on at the destination).
+ *      The source killed at the very end of a move is a test of its own: its last bytes may still
+ *      carry the process to the destination after the origin reported it lost (137); the origin
+ *      then has it killed there, so the report stays true.
  *
  * Skips, saying why, when not root or when network namespaces or nftables are unavailable. The
  * tests share one cluster and run in order; `after` removes namespaces, veths and processes
@@ -470,7 +471,6 @@ test('c. a node killed mid-migration (source early, destination): the process is
 
 test('c. a node killed at the very end of a migration off it: the process is alive on exactly one side or reported lost, never both', {
   skip,
-  todo: SKIP === undefined ? 'known bug: the origin reports the process lost (137) while it runs on at the destination, unkillable (see docs/cluster.md, Testing under network faults)' : false,
   timeout: 60_000,
 }, async () => {
   // Killed when all but 2 MiB of its memory went through the relay: its OS still sends what

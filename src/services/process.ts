@@ -200,7 +200,14 @@ export class ProcessServer implements ProcessSystem {
       return;
     }
     const record = this.origins.get(pid);
-    if (record === undefined || moves < record.moves) return;
+    if (record === undefined || record.zombie) {
+      // Its end was told first: it was reported lost with a node whose last bytes still carried
+      // it here. It must not run on unseen (its parent heard 137): it ends where it arrived.
+      if (location === this.kernel.id) this.signalHere(pid, SIGKILL);
+      else this.kernel.messenger.send(location, 'proc_kill', { pid, signal: SIGKILL });
+      return;
+    }
+    if (moves < record.moves) return;
     record.location = location;
     record.moves = moves;
   }
