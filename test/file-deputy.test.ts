@@ -5,7 +5,8 @@
  * First with kernels as Messengers in this thread, joined by in-memory links the test pumps (as
  * test/pipe.test.ts does): random sequences of reads, writes, seeks, truncations, appends and
  * hand-overs between kernels give the bytes node's fs gives; references come back; bad requests
- * are refused; a lost home fails operations with EIO. Then with two real nodes in a cluster:
+ * are refused; a lost home fails operations with EIO; a directory fd goes as the directory it
+ * names, whatever the host did to its path. Then with two real nodes in a cluster:
  * processes moved to the other node mid-write and mid-read, a child spawned there with
  * redirections, and the home's node going away.
  */
@@ -27,8 +28,12 @@ import { HostStreamChannels } from '../src/kernel/host-stream.js';
 import { RemoteFile } from '../src/kernel/remote-file.js';
 import { BLOCKED } from '../src/kernel/wasi/blocking.js';
 import { Errno } from '../src/kernel/wasi/errno.js';
-import { HostFile, type FileDescription } from '../src/kernel/wasi/file-description.js';
-import { FILE_RIGHTS, Fdflags, Whence } from '../src/kernel/wasi/types.js';
+import { HostDirectory, HostFile, type FileDescription } from '../src/kernel/wasi/file-description.js';
+import { openIn } from '../src/kernel/wasi/path-ops.js';
+import { DIR_RIGHTS, FILE_RIGHTS, Fdflags, Oflags, Rights, Whence } from '../src/kernel/wasi/types.js';
+import { RemoteDirectory, type DirAnswer, type DirCall } from '../src/kernel/remote-directory.js';
+import type { Kernel } from '../src/kernel/kernel.js';
+import { DirDeputy } from '../src/services/dir-deputy.js';
 import { PipeService } from '../src/services/pipe.js';
 import { FileDeputy } from '../src/services/file-deputy.js';
 import { FdKind, exportFds, importFds, type FdRecord, type TransferServices } from '../src/services/fd-transfer.js';
@@ -430,6 +435,71 @@ describe('a file of another node, through its deputy', () => {
     assert.equal(errnoOf(() => readSome(c, d, 4)), Errno.BADF);
     d.close();
     c.pump();
+  });
+
+  test('a directory fd goes as the directory it names: by host fd within a node, kept open at its home for another', () => {
+    const c = new Cluster();
+    for (const id of [K0, K0B, K1]) {
+      const k = c.k(id);
+      k.services.dirs = new DirDeputy({ messenger: k.messenger, id } as unknown as Kernel, k.services);
+    }
+    const root = fs.mkdtempSync(join(scratch, 'dirs-'));
+    const outside = fs.mkdtempSync(join(scratch, 'outside-'));
+    fs.mkdirSync(join(root, 'd'));
+    fs.writeFileSync(join(root, 'd', 'secret'), 'inside');
+    fs.writeFileSync(join(outside, 'secret'), 'SECRET');
+    const secretIno = BigInt(fs.statSync(join(root, 'd', 'secret')).ino);
+    const fdsBefore = openFds();
+    const readIn = (dir: HostDirectory): string => {
+      const f = openIn(dir, 'secret', 0, 0, Rights.FD_READ, 0) as HostFile;
+      const buf = new Uint8Array(16);
+      try {
+        return dec(buf.subarray(0, f.read(buf, 0, 16)));
+      } finally {
+        f.close();
+      }
+    };
+    /** The host renames the directory `name` away and puts a symlink to outside in its place. */
+    const swap = (name: string, away: string): void => {
+      fs.renameSync(join(root, name), join(root, away));
+      fs.symlinkSync(outside, join(root, name));
+    };
+    const d = openIn(new HostDirectory(root), 'd', 0, Oflags.DIRECTORY, DIR_RIGHTS, 0) as HostDirectory;
+    // Within the node (a move or a spawn to K0B): a host fd on the same directory.
+    const records = c.exportTo(d, K0, K0B);
+    assert.equal(records[0]?.kind, FdKind.DIRECTORY_HANDLE);
+    swap('d', 'd1');
+    const [here] = importFds(c.k(K0B).services, records);
+    d.close();
+    const local = here?.entry.description as HostDirectory;
+    assert.equal(readIn(local), 'inside', 'the directory the fd named, not where its path leads now');
+    // To another node: kept at K0B, which answers the path calls through the directory it holds.
+    const remote = c.hand(local, K0B, K1) as RemoteDirectory;
+    assert.ok(remote instanceof RemoteDirectory);
+    assert.equal(c.k(K0B).services.dirs?.size, 1);
+    swap('d1', 'd2');
+    const ask = (call: DirCall): DirAnswer => {
+      let outcome: { error: Error | null; answer?: DirAnswer } | undefined;
+      remote.call(call, (error, answer) => (outcome = { error, ...(answer === undefined ? {} : { answer }) }));
+      c.pump();
+      assert.equal(outcome?.error, null);
+      return outcome?.answer as DirAnswer;
+    };
+    assert.equal(ask({ op: 'stat', path: 'secret', follow: false }).stat?.ino, secretIno);
+    assert.deepEqual(ask({ op: 'list' }).entries?.map((e) => e.name).sort(), ['.', '..', 'secret']);
+    ask({ op: 'mkdir', path: 'made' });
+    assert.ok(fs.statSync(join(root, 'd2', 'made')).isDirectory(), 'made in the held directory');
+    // Back home: the directory again, through the kept one's fd.
+    swap('d2', 'd3');
+    const back = c.hand(remote, K1, K0B) as HostDirectory;
+    assert.ok(back instanceof HostDirectory);
+    assert.equal(readIn(back), 'inside');
+    back.close();
+    c.pump();
+    assert.equal(c.k(K0B).services.dirs?.size, 0, 'the home let go of the directory with its last reference');
+    assert.equal(openFds(), fdsBefore, 'every host fd on the directory was closed');
+    assert.deepEqual(fs.readdirSync(outside), ['secret']);
+    c.assertClean();
   });
 
   test('a damaged record is refused without taking anything', () => {

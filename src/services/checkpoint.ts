@@ -14,7 +14,9 @@
  *
  * Fds: a file outlives the kernels and the node, so each fd is described by what names it on the
  * host: a host file by path (readlink of /proc/self/fd/N), offset and access mode; a directory
- * by path; a host stream by the stdio fd (0–2) whose stream it is — a restore gives it the
+ * by path too (that of the directory its host fd holds, found the same way): a restore opens it
+ * by that path again, which names the same directory unless the host moved things meanwhile —
+ * the checkpoint file is trusted like a program the user runs; a host stream by the stdio fd (0–2) whose stream it is — a restore gives it the
  * restoring command's stdio. Preopens are made again from the image's dirs. Pipe ends and
  * anything else cannot be in a file: the checkpoint fails and the process runs on untouched. So
  * does a process with children: they are not in the image, and a restored wait() would wait for
@@ -163,9 +165,11 @@ class CheckpointService {
         if (stdio === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a host stream that is not the process's stdin, stdout or stderr`);
         records.push({ ...base, kind: d instanceof HostInput ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id: stdio });
       } else if (d instanceof HostDirectory) {
-        records.push({ ...base, kind: FdKind.DIRECTORY, path: d.hostPath });
+        // Where the directory its fd holds is now (it may have been renamed since it was opened).
+        const held = d.handle;
+        records.push({ ...base, kind: FdKind.DIRECTORY, path: held === undefined ? d.hostPath : hostPathOf(fd, held, 'directory') });
       } else if (d instanceof HostFile) {
-        records.push({ ...base, kind: fileKind(d), path: hostPathOf(fd, d), offset: offsetOf(d) });
+        records.push({ ...base, kind: fileKind(d), path: hostPathOf(fd, d.fd, 'file'), offset: offsetOf(d) });
       } else if (d instanceof RemoteFile) {
         throw new WasiError(Errno.NOTSUP, `fd ${fd} is a file kept open by ${describeEndpoint(d.ref.home)}, on another node: a checkpoint holds files by path, so take it where the file was opened`);
       } else if (this.transfer.pipes.refOf(d) !== undefined) {
@@ -201,16 +205,19 @@ class CheckpointService {
   }
 }
 
-/** The host path of a file fd, found now (a file renamed since it was opened has its new name). */
-function hostPathOf(fd: number, d: HostFile): string {
+/**
+ * The host path of guest fd `fd`'s file or directory (open as host fd `hostFd`), found now: one
+ * renamed since it was opened has its new name.
+ */
+function hostPathOf(fd: number, hostFd: number, what: 'file' | 'directory'): string {
   let path: string;
   try {
-    path = fs.readlinkSync(`/proc/self/fd/${d.fd}`);
+    path = fs.readlinkSync(`/proc/self/fd/${hostFd}`);
   } catch (error) {
-    throw new WasiError(Errno.NOTSUP, `fd ${fd}: cannot find the path of its file (${messageOf(error)}); checkpoints of files need Linux's /proc`);
+    throw new WasiError(Errno.NOTSUP, `fd ${fd}: cannot find the path of its ${what} (${messageOf(error)}); checkpoints of files need Linux's /proc`);
   }
   const DELETED = ' (deleted)';
-  if (path.endsWith(DELETED)) throw new WasiError(Errno.NOTSUP, `fd ${fd}: its file ${path.slice(0, -DELETED.length)} was deleted: a checkpoint holds files by path`);
+  if (path.endsWith(DELETED)) throw new WasiError(Errno.NOTSUP, `fd ${fd}: its ${what} ${path.slice(0, -DELETED.length)} was deleted: a checkpoint holds files by path`);
   if (!path.startsWith('/')) throw new WasiError(Errno.NOTSUP, `fd ${fd} is ${path}, not a file: a checkpoint can hold only files and the terminal`);
   return path;
 }

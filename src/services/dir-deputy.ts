@@ -7,6 +7,11 @@
  * are dir_call requests this home runs with the same code as local calls (path-ops.ts). A file
  * opened that way stays here too: it goes back as a remote file (the file deputy).
  *
+ * What is kept is a description of its own (HostDirectory.reopen): for a directory the process
+ * opened, a host fd on that directory, so the home's path calls start from the directory the
+ * process's fd named, never from a path the host could have redirected since (a preopen is kept
+ * by its path, as everywhere). It is closed when its last reference goes.
+ *
  * References are counted as for deputy files: one per description anywhere; dir_attach before
  * a holder hands one on, dir_detach when a description closes; the last one drops the entry.
  * Bad input: an unknown handle is EBADF; a path call's failure goes back as its errno.
@@ -29,6 +34,7 @@ import { exportFds, importFds, type FdRecord, type TransferServices } from './fd
 const REQUEST_TIMEOUT_MS = 60_000;
 
 interface Kept {
+  /** Owned here: closed with the entry. */
   dir: HostDirectory;
   refs: number;
 }
@@ -67,12 +73,15 @@ export class DirDeputy {
 
   // ---- giving directories away ----
 
-  /** Keep `dir` here for a kernel of another node, counting one reference: its handle. */
+  /**
+   * Keep `dir` here for a kernel of another node, counting one reference: its handle. What is
+   * kept is a copy of it (the caller's description stays the caller's to close).
+   */
   deputize(dir: HostDirectory): number {
     let handle = this.byDir.get(dir);
     if (handle === undefined || !this.kept.has(handle)) {
       handle = this.nextHandle++;
-      this.kept.set(handle, { dir, refs: 0 });
+      this.kept.set(handle, { dir: dir.reopen(), refs: 0 });
       this.byDir.set(dir, handle);
     }
     (this.kept.get(handle) as Kept).refs++;
@@ -95,7 +104,8 @@ export class DirDeputy {
     if (r.home === this.self) {
       const kept = this.kept.get(r.id);
       if (kept === undefined) throw new WasiError(Errno.BADF, `no deputy directory ${r.id} here`);
-      const dir = new HostDirectory(kept.dir.hostPath);
+      // The same directory, through the kept one's handle (not its path, which may lead elsewhere now).
+      const dir = kept.dir.reopen();
       this.detach(r.id, 1);
       return dir;
     }
@@ -118,7 +128,9 @@ export class DirDeputy {
     const kept = this.kept.get(handle);
     if (kept === undefined) return;
     kept.refs -= refs;
-    if (kept.refs <= 0) this.kept.delete(handle);
+    if (kept.refs > 0) return;
+    this.kept.delete(handle);
+    kept.dir.close();
   }
 
   // ---- path calls: asked here, answered at the home ----
@@ -200,8 +212,8 @@ export class DirDeputy {
     const description = openIn(dir, msg.path, msg.dirflags, msg.oflags, msg.rights, msg.fdflags);
     const entry = { description, rightsBase: msg.rights, rightsInheriting: msg.inheriting };
     exportFds(this.transfer, [{ fd: 0, entry }], from.src, (error, records) => {
-      // A file went to the file deputy, which keeps its own copy; a directory is kept as it is.
-      if (description instanceof HostFile) description.close();
+      // A file went to the file deputy, a directory to the directory deputy: each keeps its own copy.
+      if (description instanceof HostFile || description instanceof HostDirectory) description.close();
       if (error !== null) {
         const wasi = asWasiError(error);
         m.fail(from, errnoName(wasi.errno), wasi.message);

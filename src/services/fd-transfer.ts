@@ -18,9 +18,13 @@
  *     above. A remote file handed on again keeps its home and handle (the home first counts a
  *     reference for the receiver, as for a pipe end); handed back to its home, it is a host
  *     file there again;
- *   - directories, within a node, by host path (they are opened by path anyway, see
- *     sandbox.ts); to another node as remote directories kept at this kernel (dir-deputy.ts), so
- *     paths keep resolving in this node's namespace — preopens too (preopensToHandOn).
+ *   - directories, within a node, like host files: by a new host fd on the same directory,
+ *     opened through the sender's own (HostDirectory.openHandle), so the receiver names the
+ *     directory the fd named, wherever its path leads now (a directory is never looked up by path
+ *     again: sandbox.ts); to another node as remote directories kept at this kernel
+ *     (dir-deputy.ts), so paths keep resolving in this node's namespace — preopens too
+ *     (preopensToHandOn). A checkpoint's directories are host paths (checkpoint.ts): those
+ *     alone are opened by path, when they are restored.
  * Anything else (a kernel-local buffer) cannot travel: ENOTSUP.
  */
 
@@ -50,6 +54,11 @@ export const FdKind = {
   REMOTE_FILE: 9,
   /** A directory kept open by kernel `home` (its directory deputy `id`); `path`: the preopen name, if it is one. */
   REMOTE_DIRECTORY: 10,
+  /**
+   * A directory of this node by a host fd on it (`id`), owned by the receiver; `path` is where it
+   * was opened (for messages only). DIRECTORY (by host path) is a checkpoint's.
+   */
+  DIRECTORY_HANDLE: 11,
 } as const;
 
 export interface TransferServices {
@@ -57,7 +66,7 @@ export interface TransferServices {
   pipes: PipeService;
   /** Files across nodes. Without it host files travel by host fd, which is right within a node only. */
   files?: FileDeputy;
-  /** Directories across nodes. Without it they travel by host path (right only on a shared filesystem). */
+  /** Directories across nodes. Without it they travel by host fd, as files do (right within a node only). */
   dirs?: DirDeputy;
 }
 
@@ -150,7 +159,7 @@ function exportOne(fd: number, entry: FdEntry, services: TransferServices, targe
   if (d instanceof HostOutput) return { ...base, kind: FdKind.HOST_OUTPUT, id: d.stream, home: d.home };
   const dirs = services.dirs;
   if (d instanceof HostDirectory) {
-    if (dirs === undefined || nodeOf(target) === nodeOf(dirs.self)) return { ...base, kind: FdKind.DIRECTORY, path: d.hostPath };
+    if (dirs === undefined || nodeOf(target) === nodeOf(dirs.self)) return { ...base, kind: FdKind.DIRECTORY_HANDLE, id: d.openHandle(), path: d.hostPath };
     return { ...base, kind: FdKind.REMOTE_DIRECTORY, id: dirs.deputize(d), home: dirs.self, path: entry.preopenName ?? '' };
   }
   if (d instanceof RemoteDirectory && dirs !== undefined) {
@@ -223,8 +232,12 @@ function importOne(services: TransferServices, r: FdRecord): FileDescription {
     case FdKind.PIPE_READ:
     case FdKind.PIPE_WRITE:
       return services.pipes.adopt(pipeRef(r), r.unread);
+    case FdKind.DIRECTORY_HANDLE:
+      return new HostDirectory(r.path, r.id);
     case FdKind.DIRECTORY:
-      return new HostDirectory(r.path);
+      // Only a checkpoint names a directory by path: opened by it now, once, and held from then
+      // on. The path is the directory's at the capture; it is trusted as the checkpoint file is.
+      return HostDirectory.openPath(r.path);
     case FdKind.FILE_READ:
     case FdKind.FILE_WRITE:
     case FdKind.FILE_READ_WRITE:
@@ -262,7 +275,7 @@ export function discardRecords(services: TransferServices, records: FdRecord[], 
   for (const r of records) {
     if (r.kind === FdKind.HOST_INPUT) services.channels.get(r.home, r.id)?.preload(r.unread);
     else if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.discard(pipeRef(r), holder ?? services.pipes.self, r.unread);
-    else if (r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) fs.closeSync(r.id);
+    else if ((r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) || r.kind === FdKind.DIRECTORY_HANDLE) fs.closeSync(r.id);
     else if (r.kind === FdKind.REMOTE_FILE) services.files?.discard(r.home, r.id, r.unread);
     else if (r.kind === FdKind.REMOTE_DIRECTORY) services.dirs?.discard(r);
   }

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { BLOCKED, type Blocked, type Pollable } from './blocking.js';
 import { Errno, WasiError, host, hostErrno } from './errno.js';
 import { setFdTimes, setPathTimes } from './host-times.js';
+import { pinned, type DirRoot } from './sandbox.js';
 import {
   DIR_RIGHTS, FILE_RIGHTS, Fdflags, Filetype, STREAM_RIGHTS, Whence,
   type DirEntry, type Filestat, type TimeSpec,
@@ -248,20 +249,67 @@ function hostError(what: string, err: unknown): unknown {
 // ---- host directories ------------------------------------------------------------------------
 
 /**
- * A host directory. It holds a path, not a host fd: node has no openat(), so resolution inside
- * it (sandbox.ts) works on paths, and every path operation is confined to `hostPath` as its
- * root — like a cap-std Dir, `..` cannot leave it even when the parent is also visible.
+ * A host directory. Every path operation is confined to it as its root (sandbox.ts) — like a
+ * cap-std Dir, `..` cannot leave it even when the parent is also visible.
+ *
+ * A preopen is named by its host path (the directory the user gave with --dir). Every other
+ * directory — one the guest opened with path_open, one handed on by spawn or a move within the
+ * node, one restored from a checkpoint — holds a host fd on the directory (`handle`, O_DIRECTORY,
+ * opened where it was found, never by a path the host could redirect), and everything it does
+ * goes through that fd (/proc/PID/fd/N): like a Linux fd, it names the directory, not the path,
+ * so a directory renamed away and replaced by a symlink to elsewhere is still the one used.
+ * The handle is owned by this description and closed by close(), once (the fd table calls it
+ * when the last fd on the description goes; host fds are shared by every kernel of the node).
  */
-export class HostDirectory extends BaseDescription {
+export class HostDirectory extends BaseDescription implements DirRoot {
   readonly filetype = Filetype.DIRECTORY;
   readonly maxRights = DIR_RIGHTS;
   override readonly maxInheritingRights = DIR_RIGHTS | FILE_RIGHTS;
   readonly readable = true;
   readonly writable = false;
   private listing: DirEntry[] | undefined;
+  private held: number | undefined;
+  private closed = false;
 
-  constructor(readonly hostPath: string) {
+  /**
+   * `hostPath`: a preopen's path; for a held directory, where it was when opened (for messages).
+   * `handle`: a host fd on the directory, which this description now owns.
+   */
+  constructor(readonly hostPath: string, handle?: number) {
     super();
+    this.held = handle;
+  }
+
+  /** A directory opened by its host path and held from then on (a checkpoint's, at restore). */
+  static openPath(hostPath: string): HostDirectory {
+    return new HostDirectory(hostPath, host('open', () => fs.openSync(hostPath, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)));
+  }
+
+  /** The host fd this directory is used through; undefined for a preopen (used by path). */
+  get handle(): number | undefined {
+    if (this.closed) throw new WasiError(Errno.BADF, 'directory closed');
+    return this.held;
+  }
+
+  /** A path naming the directory for host calls: its held fd through /proc, or a preopen's path. */
+  private get root(): string {
+    const fd = this.handle;
+    return fd === undefined ? this.hostPath : pinned(fd);
+  }
+
+  /**
+   * A new host fd on the same directory, for another owner (a kernel of this node): opened
+   * through this one's handle, so it is the same directory whatever its path is now; a
+   * preopen's by its path.
+   */
+  openHandle(): number {
+    const at = this.root;
+    return host('open', () => fs.openSync(at, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+  }
+
+  /** A second description of the same directory, with its own handle (a preopen: its path). */
+  reopen(): HostDirectory {
+    return this.handle === undefined ? new HostDirectory(this.hostPath) : new HostDirectory(this.hostPath, this.openHandle());
   }
 
   // wasmtime: reading or writing a directory fd fails with EISDIR (POSIX read(2) on a dir).
@@ -289,20 +337,25 @@ export class HostDirectory extends BaseDescription {
   }
 
   override stat(): Filestat {
+    const fd = this.handle;
+    if (fd !== undefined) return filestatOf(host('fstat', () => fs.fstatSync(fd, { bigint: true })));
     return filestatOf(host('stat', () => fs.statSync(this.hostPath, { bigint: true })));
   }
 
   override setTimes(atim: TimeSpec, mtim: TimeSpec): void {
-    setPathTimes(this.hostPath, atim, mtim, true);
+    const fd = this.handle;
+    if (fd !== undefined) setFdTimes(fd, atim, mtim);
+    else setPathTimes(this.hostPath, atim, mtim, true);
   }
 
   override sync(dataOnly: boolean): void {
-    const fd = host('open', () => fs.openSync(this.hostPath, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+    const held = this.handle;
+    const fd = held ?? host('open', () => fs.openSync(this.hostPath, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
     try {
       if (dataOnly) host('fdatasync', () => fs.fdatasyncSync(fd));
       else host('fsync', () => fs.fsyncSync(fd));
     } finally {
-      fs.closeSync(fd);
+      if (held === undefined) fs.closeSync(fd);
     }
   }
 
@@ -317,7 +370,8 @@ export class HostDirectory extends BaseDescription {
   }
 
   override readdir(): DirEntry[] {
-    const self = host('stat', () => fs.statSync(this.hostPath, { bigint: true }));
+    const root = this.root;
+    const self = host('stat', () => fs.statSync(root, { bigint: true }));
     // ".." carries the directory's own inode, as in wasmtime: never 0, since wasi-libc's scandir()
     // fstatat()s every entry whose d_ino is 0 to learn it, ".." included (readdir() skips that
     // one) — and ".." from a directory fd that is not a preopen leaves it: EPERM, scandir() fails
@@ -326,11 +380,20 @@ export class HostDirectory extends BaseDescription {
       { name: '.', ino: self.ino, filetype: Filetype.DIRECTORY },
       { name: '..', ino: self.ino, filetype: Filetype.DIRECTORY },
     ];
-    for (const d of host('readdir', () => fs.readdirSync(this.hostPath, { withFileTypes: true }))) {
-      const st = fs.lstatSync(`${this.hostPath}/${d.name}`, { bigint: true, throwIfNoEntry: false });
+    for (const d of host('readdir', () => fs.readdirSync(root, { withFileTypes: true }))) {
+      const st = fs.lstatSync(`${root}/${d.name}`, { bigint: true, throwIfNoEntry: false });
       entries.push({ name: d.name, ino: st?.ino ?? 0n, filetype: filetypeOf(d) });
     }
     return entries;
+  }
+
+  /** Closes the handle, once (a second call does nothing: the fd number may be another's by then). */
+  override close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const fd = this.held;
+    this.held = undefined;
+    if (fd !== undefined) host('close', () => fs.closeSync(fd));
   }
 }
 

@@ -3,7 +3,8 @@
  * is relative to; host calls go to the result's name inside its parent directory as the walk
  * holds it open (ResolvedAt.at), so a directory swapped for a symlink meanwhile cannot redirect
  * them, and the final component is never a symlink the host could follow (we resolved or refused
- * it), so host calls use the l* forms and O_NOFOLLOW.
+ * it), so host calls use the l* forms and O_NOFOLLOW. A directory fd's walk starts from the host
+ * fd it holds (HostDirectory), not from its path.
  */
 import * as fs from 'node:fs';
 import { dirOf, need, timesFrom } from './access.js';
@@ -12,7 +13,7 @@ import type { FdEntry, FdTable } from './fd-table.js';
 import { HostDirectory, HostFile, filestatOf, type FileDescription } from './file-description.js';
 import { setPathTimes } from './host-times.js';
 import type { GuestMemory } from './memory.js';
-import { withResolved, type Resolved, type ResolvedAt } from './sandbox.js';
+import { DIRECTORY_FLAGS, withResolved, type Resolved, type ResolvedAt } from './sandbox.js';
 import { Fdflags, Filetype, Lookupflags, Oflags, Rights, type Filestat } from './types.js';
 import { writeFilestat } from './layout.js';
 
@@ -38,7 +39,7 @@ export function pathCreateDirectory(fds: FdTable, mem: GuestMemory, fd: number, 
 
 /** mkdir of `path` in `dir` (the core of path_create_directory, also for remote directories). */
 export function createDirectoryIn(dir: HostDirectory, path: string): void {
-  withResolved(dir.hostPath, path, false, (r) => {
+  withResolved(dir, path, false, (r) => {
     requireName(r, Errno.EXIST, 'mkdir');
     if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'mkdir: exists');
     host('mkdir', () => fs.mkdirSync(r.at, 0o777));
@@ -55,7 +56,7 @@ export function pathFilestatGet(
 
 /** The attributes of `path` in `dir` (the core of path_filestat_get). */
 export function statIn(dir: HostDirectory, path: string, follow: boolean): Filestat {
-  return withResolved(dir.hostPath, path, follow, (r) => {
+  return withResolved(dir, path, follow, (r) => {
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'stat: no such entry');
     return filestatOf(host('lstat', () => fs.lstatSync(r.at, { bigint: true })));
   });
@@ -71,7 +72,7 @@ export function pathFilestatSetTimes(
 /** Set the times of `path` in `dir` (the core of path_filestat_set_times). */
 export function setTimesIn(dir: HostDirectory, path: string, follow: boolean, atim: bigint, mtim: bigint, fst: number): void {
   const [a, m] = timesFrom(atim, mtim, fst);
-  withResolved(dir.hostPath, path, follow, (r) => {
+  withResolved(dir, path, follow, (r) => {
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'utimes: no such entry');
     // The resolved final component is a symlink only when not following: lutimes is right both ways.
     setPathTimes(r.at, a, m, false);
@@ -89,7 +90,7 @@ export function pathLink(
 
 /** A hard link `newPath` in `to` to `oldPath` in `from` (the core of path_link). */
 export function linkIn(from: HostDirectory, oldPath: string, follow: boolean, to: HostDirectory, newPath: string): void {
-  withResolved(from.hostPath, oldPath, follow, (src) => withResolved(to.hostPath, newPath, false, (dst) => {
+  withResolved(from, oldPath, follow, (src) => withResolved(to, newPath, false, (dst) => {
     if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'link: no source');
     requireName(dst, Errno.EXIST, 'link');
     if (dst.stat !== undefined) throw new WasiError(Errno.EXIST, 'link: target exists');
@@ -137,7 +138,7 @@ export function openIn(dir: HostDirectory, path: string, dirflags: number, oflag
   const follow = (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !excl;
   const wantWrite = (base & WRITE_RIGHTS) !== 0 || (oflags & Oflags.TRUNC) !== 0;
   const wantRead = (base & READ_RIGHTS) !== 0 || !wantWrite;
-  return withResolved(dir.hostPath, path, follow, (r) =>
+  return withResolved(dir, path, follow, (r) =>
     r.stat === undefined ? createFile(r, oflags, wantRead, fdflags) : openExisting(r, oflags, excl, wantRead, wantWrite, fdflags));
 }
 
@@ -169,9 +170,10 @@ function openExisting(
   if (st.isSymbolicLink()) throw new WasiError(Errno.LOOP, 'open: final component is a symlink');
   if (st.isDirectory()) {
     if (write) throw new WasiError(Errno.ISDIR, 'open: directory for writing');
-    // Checked now through the walk's fds: the directory is there, not a symlink swapped in.
-    host('open', () => fs.closeSync(fs.openSync(r.at, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW)));
-    return new HostDirectory(r.hostPath);
+    // Opened through the walk's fds (a symlink swapped in fails) and held: the new fd names this
+    // directory from now on, whatever the host does to its path (HostDirectory).
+    const hfd = host('open', () => fs.openSync(r.at, DIRECTORY_FLAGS));
+    return new HostDirectory(r.hostPath, hfd);
   }
   if (oflags & Oflags.DIRECTORY) throw new WasiError(Errno.NOTDIR, 'open: not a directory');
   // A FIFO opened blocking would hang the whole kernel until a writer appears.
@@ -201,7 +203,7 @@ export function pathReadlink(
 
 /** The target of symlink `path` in `dir` (the core of path_readlink). */
 export function readlinkIn(dir: HostDirectory, path: string): Uint8Array {
-  return withResolved(dir.hostPath, path, false, (r) => {
+  return withResolved(dir, path, false, (r) => {
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'readlink: no such entry');
     if (!r.stat.isSymbolicLink()) throw new WasiError(Errno.INVAL, 'readlink: not a symlink');
     return host('readlink', () => fs.readlinkSync(r.at, { encoding: 'buffer' }));
@@ -221,7 +223,7 @@ export function pathRemoveDirectory(fds: FdTable, mem: GuestMemory, fd: number, 
 
 /** rmdir of `path` in `dir` (the core of path_remove_directory). */
 export function removeDirectoryIn(dir: HostDirectory, path: string): void {
-  withResolved(dir.hostPath, path, false, (r) => {
+  withResolved(dir, path, false, (r) => {
     requireName(r, Errno.INVAL, 'rmdir');
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'rmdir: no such entry');
     if (!r.stat.isDirectory()) throw new WasiError(Errno.NOTDIR, 'rmdir: not a directory');
@@ -239,7 +241,7 @@ export function pathRename(
 
 /** rename of `oldPath` in `from` to `newPath` in `to` (the core of path_rename). */
 export function renameIn(from: HostDirectory, oldPath: string, to: HostDirectory, newPath: string): void {
-  withResolved(from.hostPath, oldPath, false, (src) => withResolved(to.hostPath, newPath, false, (dst) => {
+  withResolved(from, oldPath, false, (src) => withResolved(to, newPath, false, (dst) => {
     requireName(src, Errno.BUSY, 'rename');
     requireName(dst, Errno.BUSY, 'rename');
     if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'rename: no source');
@@ -261,7 +263,7 @@ export function symlinkIn(dir: HostDirectory, target: string, path: string): voi
   // target is stored as given, even one climbing out: it is only data until someone resolves
   // it, and our resolver refuses the escape then.
   if (target.startsWith('/')) throw new WasiError(Errno.PERM, `symlink: absolute target ${target}`);
-  withResolved(dir.hostPath, path, false, (r) => {
+  withResolved(dir, path, false, (r) => {
     requireName(r, Errno.EXIST, 'symlink');
     if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'symlink: exists');
     requireNoTrailingSlash(r, Errno.NOENT, 'symlink');
@@ -275,7 +277,7 @@ export function pathUnlinkFile(fds: FdTable, mem: GuestMemory, fd: number, p: nu
 
 /** unlink of `path` in `dir` (the core of path_unlink_file). */
 export function unlinkFileIn(dir: HostDirectory, path: string): void {
-  withResolved(dir.hostPath, path, false, (r) => {
+  withResolved(dir, path, false, (r) => {
     requireName(r, Errno.ISDIR, 'unlink');
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'unlink: no such entry');
     if (r.stat.isDirectory()) throw new WasiError(Errno.ISDIR, 'unlink: is a directory');

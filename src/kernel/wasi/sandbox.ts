@@ -23,9 +23,12 @@
  * on `at`: the last component's name inside its parent's open fd. A symlink put in place of a
  * directory makes that open fail (ELOOP); a directory moved away keeps its fd; and the final
  * component is never followed by the host (callers use l* forms and O_NOFOLLOW).
- * Still open: a directory fd (HostDirectory) is kept as a path, so a walk's root is opened by
- * its path; a directory a guest opened, then swapped on the host, leads its later calls where the
- * swap points. Holding a host fd per directory description would close that too.
+ *
+ * The walk's root is the directory fd's own: a directory the guest opened (and any other that is
+ * not a preopen) holds a host fd on it, opened from its parent's as above (HostDirectory.handle),
+ * and the walk starts from that fd — never from a path, so a directory renamed away and replaced
+ * by a symlink is still the one its fd names, as on Linux. Only a preopen starts from its path:
+ * it is the directory the user named with --dir, and the user's host path is its identity.
  */
 import * as fs from 'node:fs';
 import { Errno, WasiError, host } from './errno.js';
@@ -46,6 +49,17 @@ export interface Resolved {
   trailingSlash: boolean;
 }
 
+/**
+ * The directory a walk starts from: a host path (a preopen), or a host fd held on it (`handle`),
+ * which the walk uses instead of the path (HostDirectory is one).
+ */
+export interface DirRoot {
+  /** Its host path: where a preopen is; where a held directory was when it was opened. */
+  readonly hostPath: string;
+  /** A host fd on the directory, owned by the root, or undefined to open `hostPath`. */
+  readonly handle: number | undefined;
+}
+
 /** A resolution whose directories are held open: `at` is valid until release(). */
 export interface ResolvedAt extends Resolved {
   /** The result for host calls: its name in its parent's open fd (/proc/PID/fd/N/name). */
@@ -55,19 +69,19 @@ export interface ResolvedAt extends Resolved {
 }
 
 /**
- * Resolves guest `path` relative to the directory at host path `root`.
+ * Resolves guest `path` relative to directory `root` (a host path, or a DirRoot).
  * `followFinal`: follow a symlink in the last component (lookupflags.SYMLINK_FOLLOW); a trailing
  * slash always follows, as in POSIX. A missing last component is allowed (stat undefined) so
  * callers can create it; a missing or non-directory intermediate one is ENOENT / ENOTDIR.
  */
-export function resolve(root: string, path: string, followFinal: boolean): Resolved {
+export function resolve(root: string | DirRoot, path: string, followFinal: boolean): Resolved {
   const r = resolveAt(root, path, followFinal);
   r.release();
   return r;
 }
 
 /** resolve(), then `use` of the result with its directories held open (the host call goes to `at`). */
-export function withResolved<T>(root: string, path: string, followFinal: boolean, use: (r: ResolvedAt) => T): T {
+export function withResolved<T>(root: string | DirRoot, path: string, followFinal: boolean, use: (r: ResolvedAt) => T): T {
   const r = resolveAt(root, path, followFinal);
   try {
     return use(r);
@@ -77,13 +91,14 @@ export function withResolved<T>(root: string, path: string, followFinal: boolean
 }
 
 /** The walk. The caller must release() the result. */
-export function resolveAt(root: string, path: string, followFinal: boolean): ResolvedAt {
+export function resolveAt(root: string | DirRoot, path: string, followFinal: boolean): ResolvedAt {
   if (path.includes('\0')) throw new WasiError(Errno.ILSEQ, 'NUL in path');
   if (path === '') throw new WasiError(Errno.NOENT, 'empty path');
   if (path.startsWith('/')) throw new WasiError(Errno.PERM, `absolute path ${path}`);
-  const dirs = new OpenDirs(root);
+  const r: DirRoot = typeof root === 'string' ? { hostPath: root, handle: undefined } : root;
+  const dirs = new OpenDirs(r);
   try {
-    return walk(dirs, root, path, followFinal);
+    return walk(dirs, r.hostPath, path, followFinal);
   } catch (error) {
     dirs.release();
     throw error;
@@ -153,13 +168,19 @@ function walk(dirs: OpenDirs, root: string, path: string, followFinal: boolean):
 /**
  * The directories of a walk, held open: fds[i] is the directory after i components (fds[0]
  * the root). Each is opened inside the one before it, never by a path the host could redirect.
+ * A root that holds a host fd lends it as fds[0] (not closed here); a preopen's is opened by its
+ * path.
  */
 class OpenDirs {
   private readonly fds: number[];
+  /** fds[0] is the root's own handle: release() leaves it open. */
+  private readonly borrowed: boolean;
 
-  constructor(root: string) {
-    // The root's own path is the directory capability's (a preopen may well be a symlink).
-    this.fds = [host('open', () => fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY))];
+  constructor(root: DirRoot) {
+    const handle = root.handle;
+    this.borrowed = handle !== undefined;
+    // A preopen's own path is the directory capability's (a preopen may well be a symlink).
+    this.fds = [handle ?? host('open', () => fs.openSync(root.hostPath, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY))];
   }
 
   /** Hold the directory after `parts` open (its parent is open already). */
@@ -187,18 +208,19 @@ class OpenDirs {
   }
 
   release(): void {
-    for (const fd of this.fds.splice(0)) fs.closeSync(fd);
+    const fds = this.fds.splice(0);
+    for (let i = this.borrowed ? 1 : 0; i < fds.length; i++) fs.closeSync(fds[i] as number);
   }
 }
 
 /** Opened without following a symlink in the last component: a swapped-in link fails with ELOOP. */
-const DIRECTORY_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
+export const DIRECTORY_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 
 /**
  * The directory open as `fd`, as a path Linux resolves to it whatever happened to its name since.
  * By pid, not /proc/self: set_times hands the path to a child process (GNU touch, host-times.ts).
  */
-function pinned(fd: number): string {
+export function pinned(fd: number): string {
   return `/proc/${process.pid}/fd/${fd}`;
 }
 
