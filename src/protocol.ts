@@ -11,7 +11,7 @@
 
 import type { Schema, ValueOf } from './msg/codec.js';
 
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
 
 /** How an fd travels to another kernel (src/services/fd-transfer.ts). */
 const FD_RECORD = {
@@ -182,6 +182,13 @@ export const MESSAGES = {
   /** Move `pid` to kernel index `kernel` (asked of its origin, which passes it to where it runs); answered once it runs there. */
   proc_move: { id: 73, payload: { pid: 'u32', kernel: 'u32' }, reply: 'proc_moved_ok' },
   proc_moved_ok: { id: 74, payload: { pid: 'u32', kernel: 'u32' } },
+  /**
+   * To a process's origin, from a kernel it arrived on from another node, before it runs or is
+   * listed there: may it run on `location` after its move number `moves`? Refused (ESRCH) when
+   * the origin has already reported it ended (lost with its source node).
+   */
+  proc_arrival: { id: 126, payload: { pid: 'u32', location: 'u32', moves: 'u32' }, reply: 'proc_arrival_ok' },
+  proc_arrival_ok: { id: 127, payload: { pid: 'u32' } },
 
   /** A kernel's load (processes wanting the CPU), sent to every other kernel by the balancer. */
   kernel_load: { id: 75, payload: { kernel: 'u32', load: 'u32' } },

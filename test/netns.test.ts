@@ -22,7 +22,7 @@
  *      lost to its run (137); never both, never silently gone; and the migrate command returns.
  *      The source killed at the very end of a move is a test of its own: its last bytes may still
  *      carry the process to the destination after the origin reported it lost (137); the origin
- *      then has it killed there, so the report stays true.
+ *      then refuses it there before it runs or is listed, so the report stays true.
  *
  * Skips, saying why, when not root or when network namespaces or nftables are unavailable. The
  * tests share one cluster and run in order; `after` removes namespaces, veths and processes

@@ -62,25 +62,40 @@ export class Migration {
       const refuse = (error: unknown): void => {
         m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
       };
-      // From another node, the module may have to be fetched first (only then is this deferred).
+      // From another node, the module may have to be fetched first, and the origin asked
+      // whether it may run here (only then is this deferred).
       this.arriving.add(msg.pid);
-      ensureModule(kernel, msg.hash, from.src, (missing) => {
+      const fromNode = nodeOf(from.src) !== nodeOf(kernel.id);
+      const settled = (): void => {
         this.arriving.delete(msg.pid);
-        if (missing !== null) {
-          discardRecords(this.transfer, msg.fds);
-          this.memory.forget(msg.pid);
-          refuse(missing);
-          return;
-        }
+        // What came for it meanwhile finds it here now (or, refused, where it stays).
+        this.settle(msg.pid, null);
+      };
+      const drop = (error: unknown): void => {
+        discardRecords(this.transfer, msg.fds);
+        this.memory.forget(msg.pid);
+        refuse(error);
+        settled();
+      };
+      const proceed = (): void => {
         try {
-          this.arrive(msg, from.src, msg.handedOver ? this.takeOver(msg, from.src) : undefined);
+          this.arrive(msg, from.src, msg.handedOver ? this.takeOver(msg, from.src) : undefined, fromNode);
           m.reply(from, 'proc_migrate', { pid: msg.pid });
         } catch (error) {
           this.memory.forget(msg.pid);
           refuse(error);
         }
-        // What came for it meanwhile finds it here now (or, refused, where it stays).
-        this.settle(msg.pid, null);
+        settled();
+      };
+      ensureModule(kernel, msg.hash, from.src, (missing) => {
+        if (missing !== null) drop(missing);
+        else if (!fromNode) proceed();
+        else {
+          this.server.admitArrival(msg.pid, msg.moves, (admitted) => {
+            if (admitted) proceed();
+            else drop(new WasiError(Errno.SRCH, `process ${msg.pid} was reported lost before it arrived`));
+          });
+        }
       });
     });
     m.on('proc_moved', (msg) => this.server.relocate(msg.pid, msg.location, msg.moves));
@@ -243,6 +258,12 @@ export class Migration {
     this.forwardTo(p.pid, target);
     this.counts.out++;
     this.kernel.messenger.request(target, 'proc_migrate', image, REQUEST_TIMEOUT_MS, (error) => {
+      if (error instanceof RemoteError && error.code === 'ESRCH') {
+        // Its origin reported it lost meanwhile (it declared this node lost): it must not run on.
+        p.release();
+        this.settle(p.pid, new WasiError(Errno.SRCH, error.message));
+        return;
+      }
       if (error !== null) {
         this.movedTo.delete(p.pid);
         this.counts.out--;
@@ -286,8 +307,11 @@ export class Migration {
     if (this.movedTo.size > FORWARD_LIMIT) this.movedTo.delete(this.movedTo.keys().next().value as number);
   }
 
-  /** A process arrives: build it from its image (and its handed-over memory) and schedule it. */
-  private arrive(image: ProcessImage, source: EndpointId, memory: WebAssembly.Memory | undefined): void {
+  /**
+   * A process arrives: build it from its image (and its handed-over memory) and schedule it. The
+   * origin learns where it runs now, unless it did already by admitting it (from another node).
+   */
+  private arrive(image: ProcessImage, source: EndpointId, memory: WebAssembly.Memory | undefined, admitted: boolean): void {
     const fds = importFds(this.transfer, image.fds);
     let p: Process;
     try {
@@ -300,7 +324,7 @@ export class Migration {
     this.movedTo.delete(image.pid);
     p.arrivedAt = performance.now();
     this.server.register(p);
-    this.server.relocate(image.pid, this.kernel.id, image.moves);
+    if (!admitted) this.server.relocate(image.pid, this.kernel.id, image.moves);
     this.counts.in++;
     this.counts.last_us = (wallClockMs() - image.stoppedAt) * 1000;
     this.kernel.events.record('migrate', image.pid, source, this.counts.last_us);

@@ -133,6 +133,10 @@ export class ProcessServer implements ProcessSystem {
     m.on('proc_reaped', (msg) => this.reapedAtOrigin(msg.pid));
     m.on('proc_reparent', (msg) => this.reparent(msg.pid, msg.ppid));
     m.on('node_lost', (msg) => this.nodeLost(msg.node, msg.reason));
+    m.on('proc_arrival', (msg, from) => {
+      if (this.claim(msg.pid, msg.location, msg.moves)) m.reply(from, 'proc_arrival', { pid: msg.pid });
+      else m.fail(from, 'ESRCH', `process ${msg.pid} was reported ended before it arrived`);
+    });
   }
 
   // ---- creation ----
@@ -190,8 +194,9 @@ export class ProcessServer implements ProcessSystem {
   }
 
   /**
-   * The origin learns that a process arrived on `location` by its move number `moves`. News of
-   * an earlier move that comes late (another kernel told it on another link) changes nothing.
+   * The origin learns that a process arrived on `location` (a kernel of this node as the one it
+   * left) by its move number `moves`. News of an earlier move that comes late (another kernel
+   * told it on another link) changes nothing.
    */
   relocate(pid: number, location: EndpointId, moves: number): void {
     const origin = originOf(pid);
@@ -199,17 +204,42 @@ export class ProcessServer implements ProcessSystem {
       this.kernel.messenger.send(origin, 'proc_moved', { pid, location, moves });
       return;
     }
-    const record = this.origins.get(pid);
-    if (record === undefined || record.zombie) {
-      // Its end was told first: it was reported lost with a node whose last bytes still carried
-      // it here. It must not run on unseen (its parent heard 137): it ends where it arrived.
-      if (location === this.kernel.id) this.signalHere(pid, SIGKILL);
-      else this.kernel.messenger.send(location, 'proc_kill', { pid, signal: SIGKILL });
+    if (this.claim(pid, location, moves)) return;
+    // Its end was told first (its node was declared lost while it moved within it): it must not
+    // run on unseen, its parent heard 137.
+    if (location === this.kernel.id) this.signalHere(pid, SIGKILL);
+    else this.kernel.messenger.send(location, 'proc_kill', { pid, signal: SIGKILL });
+  }
+
+  /**
+   * May a process that came from another node run here, after its move number `moves`? Its
+   * origin says before it runs or is listed anywhere, and records it here if so. No when the
+   * origin has already reported it ended: lost with its source node, whose operating system still
+   * delivered the last bytes of the move. Its parent heard 137, so it must never be seen running.
+   * An origin that cannot be asked (its node is gone too) cannot refuse: it runs on, as any
+   * process whose origin was lost does.
+   */
+  admitArrival(pid: number, moves: number, answer: (admitted: boolean) => void): void {
+    const origin = originOf(pid);
+    if (origin === this.kernel.id) {
+      answer(this.claim(pid, origin, moves));
       return;
     }
-    if (moves < record.moves) return;
-    record.location = location;
-    record.moves = moves;
+    const arrival = { pid, location: this.kernel.id, moves };
+    this.kernel.messenger.request(origin, 'proc_arrival', arrival, REQUEST_TIMEOUT_MS, (error) => {
+      answer(!(error instanceof RemoteError && error.code === 'ESRCH'));
+    });
+  }
+
+  /** At the origin: record that `pid` runs on `location` after move `moves`. False when it has ended. */
+  private claim(pid: number, location: EndpointId, moves: number): boolean {
+    const record = this.origins.get(pid);
+    if (record === undefined || record.zombie) return false;
+    if (moves >= record.moves) {
+      record.location = location;
+      record.moves = moves;
+    }
+    return true;
   }
 
   kernelIndex(): number {
