@@ -29,8 +29,9 @@ const randomInt = (n: number): number => Math.floor(Math.random() * n);
 /** A kernel other than `from`, at random. */
 const otherKernel = (from: number): number => (from + 1 + randomInt(KERNELS - 1)) % KERNELS;
 
+/** The kernel a live process runs on (a zombie is listed at its origin: it runs nowhere). */
 async function where(node: PopcornNode, pid: number): Promise<number | undefined> {
-  return (await node.info()).find((k) => k.processes.some((p) => p.pid === pid))?.index;
+  return (await node.info()).find((k) => k.processes.some((p) => p.pid === pid && p.state !== 'zombie'))?.index;
 }
 
 /** A node for `once`, shut down by close(). */
@@ -39,13 +40,19 @@ async function onNode(once: (node: PopcornNode) => Promise<void>): Promise<Scena
   return { once: () => once(node), close: () => node.shutdown() };
 }
 
-/** The pids of the `count` processes named `name`, once they all run; a failure after 10 s. */
-async function pidsNamed(node: PopcornNode, name: string, count: number): Promise<number[]> {
+/**
+ * The pids of the `count` live children of `parent` named `name`, once they all run; a failure
+ * after 10 s. Children only: the last run's processes may still be listed a moment after their
+ * parent reaped them (the origin learns of the reaping by a message), and counting them would
+ * pick the wrong processes.
+ */
+async function childrenNamed(node: PopcornNode, parent: number, name: string, count: number): Promise<number[]> {
   const deadline = performance.now() + 10_000;
   for (;;) {
-    const pids = (await node.info()).flatMap((k) => k.processes.filter((p) => p.name === name).map((p) => p.pid));
+    const listed = (await node.info()).flatMap((k) => k.processes);
+    const pids = listed.filter((p) => p.ppid === parent && p.name === name && p.state !== 'zombie').map((p) => p.pid);
     if (pids.length === count) return pids;
-    if (performance.now() > deadline) throw new RunFailure(`${count} ${name} processes expected, found ${pids.length}`);
+    if (performance.now() > deadline) throw new RunFailure(`${count} ${name} children of ${parent} expected, found ${pids.length}`);
     await sleep(5);
   }
 }
@@ -63,7 +70,7 @@ export const pipeMigration: Scenario = {
       const records = 3000;
       const moves = 6;
       const sh = await startProgram(node, 'sh.wasm', ['-c', 'cat | @1 cat']);
-      const stages = await pidsNamed(node, 'cat.wasm', 2);
+      const stages = await childrenNamed(node, sh.pid, 'cat.wasm', 2);
       const kernels = new Map<number, number>();
       for (const pid of stages) kernels.set(pid, (await where(node, pid)) ?? 0);
       // `@1 cat` reads the pipe; the other cat, on sh's kernel, writes it.
@@ -82,7 +89,12 @@ export const pipeMigration: Scenario = {
         const pid = stages[randomInt(2)]!;
         const to = otherKernel(kernels.get(pid)!);
         history.push(`${roles.get(pid)} to ${to} after record ${sent}`);
-        await node.move(pid, to);
+        await node.move(pid, to).catch(async (error: unknown) => {
+          // Killed, so the next run on this node finds only its own processes.
+          for (const victim of [...stages, sh.pid]) await node.kill(victim, 9).catch(() => false);
+          await within(RUN_LIMIT_MS, 'the pipeline, killed', sh.exit()).catch(() => undefined);
+          throw new RunFailure(`${(error as Error).message} (moves: ${history.join(', ')})`);
+        });
         kernels.set(pid, to);
       }
       feed(records);
