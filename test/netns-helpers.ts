@@ -545,64 +545,16 @@ export class NetLab {
 
 /** `popcorn ARGS` with its stdin left open for the test to write. */
 function startFeed(args: string[], env: Record<string, string>): Feed {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  const listeners = new Set<() => void>();
-  const changed = (): void => {
-    for (const l of [...listeners]) l();
-  };
-  child.stdout?.on('data', (d: Buffer) => {
-    out.push(d);
-    changed();
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    err += d;
-    changed();
-  });
-  child.stdin?.on('error', () => undefined); // it may end before we stop writing
-  let exited = false;
-  const done = new Promise<RunResult & { bytes: Buffer }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status, signal) => {
-      exited = true;
-      changed();
-      const bytes = Buffer.concat(out);
-      resolve({ status, signal, stdout: bytes.toString('utf8'), stderr: err, bytes });
-    });
-  });
+  const session = startSession(args, env, { keepStdin: true });
+  const stdin = session.child.stdin;
+  stdin?.on('error', () => undefined); // it may end before we stop writing
   return {
-    child,
-    stdout: () => Buffer.concat(out),
-    stderr: () => err,
-    done,
+    ...session,
     write: (data) => new Promise((resolve, reject) => {
-      if (child.stdin === null || child.stdin.destroyed) return reject(new Error(`popcorn ${args.join(' ')}: stdin is closed`));
-      child.stdin.write(data, (error) => (error ? reject(error) : resolve()));
+      if (stdin === null || stdin.destroyed) return reject(new Error(`popcorn ${args.join(' ')}: stdin is closed`));
+      stdin.write(data, (error) => (error ? reject(error) : resolve()));
       return undefined;
     }),
-    end: () => void child.stdin?.end(),
-    waitFor(pattern, timeoutMs = 20_000) {
-      const seen = (): boolean => {
-        const text = Buffer.concat(out).toString('utf8');
-        return typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text);
-      };
-      if (seen()) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const finish = (error?: Error): void => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          if (error === undefined) resolve();
-          else reject(error);
-        };
-        const why = (what: string): Error => new Error(`${what} waiting for ${String(pattern)} from popcorn ${args.join(' ')}; stdout: ${JSON.stringify(Buffer.concat(out).toString('utf8').slice(-400))} stderr: ${JSON.stringify(err)}`);
-        const timer = setTimeout(() => finish(why('timed out')), timeoutMs);
-        const check = (): void => {
-          if (seen()) finish();
-          else if (exited) finish(why('it exited'));
-        };
-        listeners.add(check);
-      });
-    },
+    end: () => void stdin?.end(),
   };
 }
