@@ -21,6 +21,10 @@
  * compilation is timed. A program that fails, prints no result line or runs past --timeout-s
  * (default 120) fails the benchmark, with its output in the error.
  *
+ * --trace: also time spawn with `popcorn trace` recording on every kernel (src/kernel/trace.ts),
+ * each traced run right after its untraced twin on the same node: spawn_local_traced_us,
+ * spawn_remote_traced_us and the ratios traced / untraced (trace_local_ratio, trace_remote_ratio).
+ *
  * Knobs: --reps=N, --spawns=N (per run, default 300), --pipe-mib=N (default 256), --wasi-runs=N
  * (default 1000), --timeout-s=N, --only=node_wasi,spawn,pipe (a subset; the rest report null).
  */
@@ -99,6 +103,11 @@ class Guest {
     return out;
   }
 
+  /** Turn `popcorn trace` recording on or off on every kernel (what was recorded is thrown away). */
+  async trace(on: boolean): Promise<void> {
+    await this.node.trace(on, 0);
+  }
+
   shutdown(): Promise<void> {
     return this.node.shutdown();
   }
@@ -126,6 +135,9 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
   let localUs: number | null = null;
   let remoteUs: number | null = null;
   let pipeGBps: number | null = null;
+  const withTrace = args['trace'] === true;
+  let tracedLocalUs: number | null = null;
+  let tracedRemoteUs: number | null = null;
 
   if (doing('node_wasi')) {
     const module = new WebAssembly.Module(readFileSync(example('bench/true.wasm')));
@@ -146,13 +158,32 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
       if (doing('spawn')) {
         const local: number[] = [];
         const remote: number[] = [];
+        const tracedLocal: number[] = [];
+        const tracedRemote: number[] = [];
+        const once = async (on: number, what: string): Promise<number> =>
+          field(await guest.run(spawnHash, 'spawn', [String(spawns), String(on), '/bin/true.wasm']), 'spawn_us', what);
+        const traced = async (on: number, what: string): Promise<number> => {
+          await guest.trace(true);
+          try {
+            return await once(on, `${what}, traced`);
+          } finally {
+            await guest.trace(false);
+          }
+        };
         for (let r = 0; r < reps; r++) {
-          local.push(field(await guest.run(spawnHash, 'spawn', [String(spawns), '-1', '/bin/true.wasm']), 'spawn_us', 'spawn (local)'));
-          remote.push(field(await guest.run(spawnHash, 'spawn', [String(spawns), '1', '/bin/true.wasm']), 'spawn_us', 'spawn (remote)'));
+          local.push(await once(-1, 'spawn (local)'));
+          if (withTrace) tracedLocal.push(await traced(-1, 'spawn (local)'));
+          remote.push(await once(1, 'spawn (remote)'));
+          if (withTrace) tracedRemote.push(await traced(1, 'spawn (remote)'));
         }
         localUs = Math.min(...local);
         remoteUs = Math.min(...remote);
         log(`spawn+wait of true.wasm: local ${localUs.toFixed(1)} µs, remote ${remoteUs.toFixed(1)} µs (best of ${reps} × ${spawns})`);
+        if (withTrace) {
+          tracedLocalUs = Math.min(...tracedLocal);
+          tracedRemoteUs = Math.min(...tracedRemote);
+          log(`traced: local ${tracedLocalUs.toFixed(1)} µs (× ${(tracedLocalUs / localUs).toFixed(3)}), remote ${tracedRemoteUs.toFixed(1)} µs (× ${(tracedRemoteUs / remoteUs).toFixed(3)})`);
+        }
       }
       if (doing('pipe')) {
         const rates: number[] = [];
@@ -186,6 +217,12 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
     node_wasi_us: maybe(wasiUs),
     spawn_local_vs_node_wasi: localUs === null || wasiUs === null ? null : round3(localUs / wasiUs),
     pipe_gbytes_per_s: maybe(pipeGBps),
+    ...(withTrace ? {
+      spawn_local_traced_us: maybe(tracedLocalUs),
+      spawn_remote_traced_us: maybe(tracedRemoteUs),
+      trace_local_ratio: tracedLocalUs === null || localUs === null ? null : round3(tracedLocalUs / localUs),
+      trace_remote_ratio: tracedRemoteUs === null || remoteUs === null ? null : round3(tracedRemoteUs / remoteUs),
+    } : {}),
     targets_met: targets,
   };
 }

@@ -384,6 +384,20 @@ export const MESSAGES = {
       events: [{ seq: 'f64', at: 'f64', kind: 'str', pid: 'u32', a: 'f64', b: 'f64' }],
     },
   },
+  /**
+   * `popcorn trace` (src/kernel/trace.ts): `on` starts recording afresh (at most `capacity`
+   * records; `pid` 0: every process), off stops; either way the answer has what was recorded.
+   */
+  kernel_trace: { id: 128, payload: { on: 'bool', pid: 'u32', capacity: 'u32' }, reply: 'kernel_trace_reply' },
+  kernel_trace_reply: {
+    id: 129,
+    payload: {
+      kernel: 'u32',
+      /** Whether a trace was recording when asked, and the records it dropped (oldest first). */
+      recording: 'bool', dropped: 'f64',
+      records: [{ kind: 'u8', ts: 'f64', dur: 'f64', pid: 'u32', name: 'str', a: 'f64', b: 'f64', c: 'f64', f: 'u8' }],
+    },
+  },
 } as const satisfies Record<string, MessageSpec>;
 
 export type MessageName = keyof typeof MESSAGES;

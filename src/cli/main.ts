@@ -20,6 +20,7 @@ import { compileCommand } from './compile.js';
 import { cacheCleanCommand, cacheListCommand } from './cache.js';
 import { dashboardCommand } from './dashboard.js';
 import { topCommand } from './top.js';
+import { traceCommand } from './trace.js';
 
 function integer(name: string, min: number): (value: string) => number {
   return (value) => {
@@ -188,6 +189,17 @@ program
   .option('--http <host:port>', 'where to serve it (default 127.0.0.1 on a free port)')
   .action(async (options) => {
     process.exitCode = await dashboardCommand(options);
+  });
+
+program
+  .command('trace')
+  .description('record slices, syscalls, messages and migrations for a while; write a Chrome trace (Perfetto)')
+  .option('-o, --output <file>', 'the trace file to write (JSON)')
+  .option('--seconds <s>', 'how long to record (default 5)', positive('--seconds'))
+  .option('--pid <pid>', 'keep only this process (and the messages paired with its own)', integer('--pid', 1))
+  .option('--status', 'print whether each kernel is recording, and what it holds')
+  .action(async (options) => {
+    process.exitCode = await traceCommand(options);
   });
 
 program

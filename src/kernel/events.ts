@@ -5,6 +5,8 @@
  * (kernel_stats, with the sequence number of the last event the asker has seen).
  */
 
+import { tracer } from './trace.js';
+
 export type EventKind = 'spawn' | 'exit' | 'signal' | 'migrate';
 
 export interface KernelEvent {
@@ -32,6 +34,7 @@ export class EventLog {
   record(kind: EventKind, pid: number, a = 0, b = 0): void {
     this.ring.push({ seq: ++this.seq, at: performance.timeOrigin + performance.now(), kind, pid, a, b });
     if (this.ring.length > CAPACITY) this.ring.shift();
+    if (tracer !== null) tracer.event(kind, pid, a, b);
   }
 
   /** The events after `seq`, oldest first. */

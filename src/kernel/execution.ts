@@ -28,6 +28,7 @@ import {
   type InstrumentedExports,
   type MemoryLayout,
 } from '../wasm/abi.js';
+import { tracer } from './trace.js';
 import { BLOCKED, ProcessExit, neverBlocks, type WaitSpec } from './wasi/blocking.js';
 import { Errno, WasiError } from './wasi/errno.js';
 
@@ -124,7 +125,7 @@ export class Execution {
     const wrapped: WebAssembly.Imports = { popcorn_rt: { preempt: () => this.preempt(), [MEMORY_IMPORT]: memory } };
     for (const [mod, fns] of Object.entries(imports)) {
       const table: Record<string, (...args: never[]) => unknown> = {};
-      for (const [name, fn] of Object.entries(fns)) table[name] = neverBlocks(fn) ? fn : this.wrapImport(fn);
+      for (const [name, fn] of Object.entries(fns)) table[name] = neverBlocks(fn) ? fn : this.wrapImport(fn, name);
       wrapped[mod] = table;
     }
     if (handedOver !== undefined) this.checkHandedOver(handedOver);
@@ -293,20 +294,30 @@ export class Execution {
    * general wrapper. The result test looks at typeof first because `===` against a symbol, with
    * numbers in its feedback, is a builtin call in V8 while typeof stays inline.
    */
-  private wrapImport(fn: (...args: never[]) => unknown): (...args: never[]) => unknown {
+  private wrapImport(fn: (...args: never[]) => unknown, name: string): (...args: never[]) => unknown {
     const f = fn as (...args: unknown[]) => unknown;
     if (f.length === 4) {
       return (a: unknown, b: unknown, c: unknown, d: unknown) => {
         if (!this.enter()) return 0;
+        if (tracer !== null) return this.traced(name, f, [a, b, c, d]);
         const r = f(a, b, c, d);
         return typeof r === 'number' || r !== BLOCKED ? r : this.blocked();
       };
     }
     return (...args: unknown[]) => {
       if (!this.enter()) return 0;
+      if (tracer !== null) return this.traced(name, f, args);
       const r = f(...args);
       return typeof r === 'number' || r !== BLOCKED ? r : this.blocked();
     };
+  }
+
+  /** An import called while `popcorn trace` records (src/kernel/trace.ts): its time and errno. */
+  private traced(name: string, f: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+    const start = performance.now();
+    const r = f(...args);
+    tracer?.syscall(name, start, performance.now(), typeof r === 'number' ? r : r === BLOCKED ? -1 : 0);
+    return typeof r === 'number' || r !== BLOCKED ? r : this.blocked();
   }
 
   /**

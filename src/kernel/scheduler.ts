@@ -9,6 +9,7 @@ import type { Process, SafePointTask } from './process.js';
 import { TimerHeap } from './timer-heap.js';
 import type { WaitSpec } from './wasi/blocking.js';
 import { monotonicMs } from './clock.js';
+import { tracer } from './trace.js';
 
 export interface SchedulerOptions {
   /** Length of a time slice when others are waiting for the CPU. */
@@ -74,8 +75,14 @@ export class Scheduler {
     const start = performance.now();
     this.currentSince = start;
     this.sliceEnd = start + this.options.sliceMs;
+    if (tracer !== null) tracer.pid = p.pid;
     const outcome = p.run();
     const ran = performance.now() - start;
+    if (tracer !== null) {
+      // Tracing may have begun during the slice: the tracer keeps the part since then.
+      tracer.pid = 0;
+      tracer.slice(p.pid, p.name, start, ran);
+    }
     p.cpuMs += ran;
     this.cpuMs += ran;
     this.current = null;

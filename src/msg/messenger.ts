@@ -16,6 +16,7 @@ import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link
 import { RemoteError, WaitStations, type Continuation } from './requests.js';
 import { describeEndpoint, nodeOf, type EndpointId } from './address.js';
 import { Traffic } from './traffic.js';
+import { TraceKind, tracer } from '../kernel/trace.js';
 import {
   MESSAGES,
   type MessageName,
@@ -215,6 +216,7 @@ export class Messenger {
     writeHeader(w.view, 0, header);
     this.stats.sent++;
     this.traffic.sent(header.type, header.dst, w.pos);
+    if (tracer !== null) tracer.message(TraceKind.Send, name, w.pos, header.dst, header.request, (header.flags & FrameFlag.Response) !== 0);
     this.forward(header.dst, w.bytes.subarray(0, w.pos));
     // Links copy what they send, so the buffer is free again. Do not keep one sized for the
     // largest message ever sent (a checkpoint) for the rest of the kernel's life.
@@ -356,6 +358,7 @@ export class Messenger {
     const payload = entry.codec.decode(r);
     if (r.pos !== offset + length) throw new DecodeError(`${length - (r.pos - offset)} trailing bytes after ${entry.name}`);
     this.traffic.received(header.type, header.src, length);
+    if (tracer !== null) tracer.message(TraceKind.Receive, entry.name, length, header.src, header.request, (header.flags & FrameFlag.Response) !== 0);
     if ((header.flags & FrameFlag.Response) !== 0) {
       this.settle(header, entry.name, payload);
       return;

@@ -25,6 +25,8 @@
  *                                              → {"ok":true,"pid":N}   (as run --detach)
  *   {"op":"observe"}                           → {"ok":true,"snapshot":{…}}  (src/node/observer.ts: what top shows)
  *   {"op":"dashboard","http":"HOST:PORT"?}     → {"ok":true,"url":URL}  the web view, started if it is not running (default 127.0.0.1:0)
+ *   {"op":"trace","seconds":S,"pid":P?}        → {"ok":true,"trace":{traceEvents,…}} after S seconds of recording (src/node/trace.ts)
+ *   {"op":"trace","status":true}               → {"ok":true,"kernels":[{kernel,recording,records}]}  (stops a stray trace)
  *
  * `run` and `restore` without `detach` are sessions: the connection stays open and carries the
  * program's stdio.
@@ -44,6 +46,7 @@ import { nodeOf } from '../msg/address.js';
 import { describePrepareEvent, prepareProgram } from '../wasm/loader.js';
 import { readCheckpointFile, writeCheckpointFile } from './checkpoint-file.js';
 import { Observer, publicView } from './observer.js';
+import { chromeTrace } from './trace.js';
 import type { Dashboard } from './dashboard/server.js';
 import { parseAddress } from './cluster.js';
 
@@ -230,6 +233,7 @@ export class ControlServer {
   private closing = false;
   /** Samples the kernels for observe, the dashboard and /metrics; idle until one asks. */
   private readonly observer: Observer;
+  private tracing = false;
   private web: Promise<Dashboard> | undefined;
 
   private constructor(private readonly node: PopcornNode, private readonly server: Server, readonly path: string, private readonly options: ControlServerOptions) {
@@ -377,8 +381,31 @@ export class ControlServer {
         return answer({ snapshot: publicView(await this.observer.sample()) });
       case 'dashboard':
         return answer({ url: await this.dashboard(typeof msg.http === 'string' ? msg.http : undefined) });
+      case 'trace':
+        return answer(await this.trace(msg));
       default:
         throw new ControlError(`unknown request ${JSON.stringify(msg.op)}`, true);
+    }
+  }
+
+  /** `popcorn trace`: one at a time (starting a trace throws away what another recorded). */
+  private async trace(msg: ControlMessage): Promise<ControlMessage> {
+    if (this.tracing) throw new ControlError('a trace is already being taken on this node', false);
+    const pid = msg.pid === undefined ? 0 : Number(msg.pid);
+    if (!Number.isInteger(pid) || pid < 0) throw new ControlError(`invalid pid ${String(msg.pid)}`, true);
+    const seconds = msg.seconds === undefined ? 5 : Number(msg.seconds);
+    if (msg.status !== true && !(seconds > 0 && seconds <= 3600)) throw new ControlError(`invalid seconds ${String(msg.seconds)}`, true);
+    this.tracing = true;
+    try {
+      if (msg.status === true) {
+        const kernels = await this.node.trace(false, 0);
+        return { kernels: kernels.map((k) => ({ kernel: k.index, recording: k.recording, records: k.records.length })) };
+      }
+      await this.node.trace(true, pid);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      return { trace: chromeTrace(await this.node.trace(false, pid), this.node.clusterKernels, pid) };
+    } finally {
+      this.tracing = false;
     }
   }
 

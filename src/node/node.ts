@@ -83,6 +83,7 @@ export interface RestoreOptions {
 /** One kernel's answer to kernel_info, with its index on this node. */
 export type KernelInfo = ReplyPayload<'kernel_info'> & { index: number };
 export type KernelStats = ReplyPayload<'kernel_stats'> & { index: number };
+export type KernelTrace = ReplyPayload<'kernel_trace'> & { index: number };
 
 const REQUEST_TIMEOUT_MS = 30_000;
 /** A checkpoint waits for the process's next safe point and carries its whole memory. */
@@ -419,7 +420,15 @@ export class PopcornNode {
     return this.askKernels('kernel_stats', (kernel) => ({ since: since(kernel) }), timeoutMs);
   }
 
-  private async askKernels<N extends 'kernel_info' | 'kernel_stats'>(name: N, payload: (kernel: EndpointId) => Payload<N>, timeoutMs: number): Promise<(ReplyPayload<N> & { index: number })[]> {
+  /**
+   * Start (`on`) or stop `popcorn trace` on every kernel; each answers with what it had recorded
+   * (src/kernel/trace.ts), as info() asks.
+   */
+  trace(on: boolean, pid: number, capacity = 0, timeoutMs = 10_000): Promise<KernelTrace[]> {
+    return this.askKernels('kernel_trace', () => ({ on, pid, capacity }), timeoutMs);
+  }
+
+  private async askKernels<N extends 'kernel_info' | 'kernel_stats' | 'kernel_trace'>(name: N, payload: (kernel: EndpointId) => Payload<N>, timeoutMs: number): Promise<(ReplyPayload<N> & { index: number })[]> {
     const ask = (kernel: EndpointId, index: number): Promise<ReplyPayload<N> & { index: number }> =>
       new Promise((resolve, reject) => {
         this.driver.kick();

@@ -8,6 +8,7 @@
 import type { Kernel } from '../kernel/kernel.js';
 import type { Payload } from '../protocol.js';
 import { messageName } from '../msg/messenger.js';
+import { TRACE_CAPACITY, Tracer, setTracer } from '../kernel/trace.js';
 
 export function installStatsService(kernel: Kernel): void {
   kernel.onProcessEnd((p, outcome) => {
@@ -17,6 +18,16 @@ export function installStatsService(kernel: Kernel): void {
   });
   kernel.messenger.on('kernel_stats', (msg, from) => {
     kernel.messenger.reply(from, 'kernel_stats', kernelStats(kernel, msg.since));
+  });
+  // `popcorn trace`: start afresh or stop; the answer has what the tracer that was on recorded.
+  kernel.messenger.on('kernel_trace', (msg, from) => {
+    const running = kernel.scheduler.current;
+    const next = msg.on ? new Tracer(msg.capacity > 0 ? msg.capacity : TRACE_CAPACITY, msg.pid) : null;
+    if (next !== null) next.pid = running?.pid ?? 0;
+    const was = setTracer(next);
+    // Asked between two checks of a running process: its slice so far.
+    if (was !== null && running !== null) was.slice(running.pid, running.name, kernel.scheduler.currentSince, performance.now() - kernel.scheduler.currentSince);
+    kernel.messenger.reply(from, 'kernel_trace', { kernel: kernel.id, recording: was !== null, dropped: was?.dropped ?? 0, records: was?.records() ?? [] });
   });
 }
 
