@@ -205,6 +205,15 @@ export class Migration {
     if (capturable(p) && this.kernel.scheduler.detach(p)) this.leave(p);
   }
 
+  /**
+   * A process of this kernel ended before it could leave (it was not capturable when the move was
+   * asked for, and exited at its next step): a move waiting for it fails, as for any process that
+   * is gone, instead of waiting for a departure that never comes.
+   */
+  ended(p: Process): void {
+    if (this.waiting.has(p.pid)) this.settle(p.pid, new WasiError(Errno.SRCH, `no process ${p.pid}: it ended before it could move`));
+  }
+
   private waitFor(pid: number, done: MoveDone): void {
     const list = this.waiting.get(pid);
     if (list === undefined) this.waiting.set(pid, [done]);

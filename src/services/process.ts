@@ -89,6 +89,8 @@ export class ProcessServer implements ProcessSystem {
     if (kernel.balancing) installBalancer(kernel, this.migration);
     this.listen();
     kernel.onProcessEnd((p, outcome) => this.ended(p, outcome));
+    // After ended(): the origin is told of the end first, so what a waiter sends on finds it ended.
+    kernel.onProcessEnd((p) => this.migration.ended(p));
   }
 
   /** Sizes of this kernel's tables, to show they return to their baseline (kernel_info). */
