@@ -181,6 +181,10 @@ export class Cluster {
       this.seed = undefined;
       if (seed !== undefined) {
         this.attach(seed.socket, seed.rest, seed.member);
+        // Beat from the first link on: the member joined through counts this node lost after
+        // LOST_AFTER_MS of silence, and the handshakes with the other members can take longer
+        // than that (a lost SYN alone costs a second).
+        this.startBeating();
         for (const member of seed.members) {
           const { socket, rest } = await this.handshake(parseAddress(member.listen), this.node);
           this.attach(socket, rest, member);
@@ -190,6 +194,11 @@ export class Cluster {
       this.close();
       throw error;
     }
+    this.startBeating();
+  }
+
+  private startBeating(): void {
+    if (this.timer !== undefined) return;
     this.timer = setInterval(() => this.beat(), HEARTBEAT_MS);
     this.timer.unref();
   }
