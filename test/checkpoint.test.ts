@@ -75,8 +75,11 @@ describe('checkpoint and restore', () => {
   });
 
   it('a process on the CPU is captured at its next preemption check, also while it moves between kernels', async () => {
-    const compute = (kernel: number): Promise<Started> => startProgram(node, 'test/migrate.wasm', ['compute', '30000', '0'], { bin: 'test', kernel });
+    // After computing, each waits for its stdin to end: however slow the machine, p is still there
+    // for every move and checkpoint (it may have finished computing, then it is captured blocked).
+    const compute = (kernel: number): Promise<Started> => startProgram(node, 'test/migrate.wasm', ['compute', '30000', '0', 'stdin'], { bin: 'test', kernel });
     const [p, still] = await Promise.all([compute(0), compute(1)]);
+    still.stdin.end();
     await sleep(100);
     const moves = async (): Promise<void> => {
       for (const kernel of [1, 0, 1]) await node.move(p.pid, kernel);
@@ -90,6 +93,7 @@ describe('checkpoint and restore', () => {
     const restored = await Promise.all([file, files[2] as Uint8Array].map((f) => restore(f)));
     assert.equal((await still.exit()).status, 0);
     for (const r of restored) {
+      r.stdin.end();
       assert.equal((await r.exit()).status, 0, r.stderr());
       assert.equal(checksum(r.stdout()), checksum(still.stdout()));
     }
