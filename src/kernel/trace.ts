@@ -4,9 +4,12 @@
  * events — that the node collects (kernel_trace) and writes as a Chrome trace (src/node/trace.ts).
  *
  * Off by default and free when off: `tracer` is null, and each hot path (a slice, a blocking
- * import, a message sent or received) tests only that. One kernel per worker thread, so this
- * module's state is the kernel's own; the host thread's messenger never turns it on.
+ * import, an event) tests only that; messages are seen as the messenger's observer, which the
+ * trace service sets to the same tracer (src/msg knows nothing of kernels). One kernel per worker
+ * thread, so this module's state is the kernel's own; the host thread's messenger never has one.
  */
+
+import type { MessageObserver } from '../msg/messenger.js';
 
 /** What a record is: its `kind`. */
 export const TraceKind = { Slice: 0, Syscall: 1, Send: 2, Receive: 3, Event: 4 } as const;
@@ -33,7 +36,7 @@ export interface TraceRecord {
 /** Records kept per kernel unless told otherwise; the oldest go first. */
 export const TRACE_CAPACITY = 100_000;
 
-export class Tracer {
+export class Tracer implements MessageObserver {
   private readonly ring: TraceRecord[] = [];
   private next = 0;
   dropped = 0;
@@ -71,7 +74,15 @@ export class Tracer {
     this.push({ kind: TraceKind.Syscall, ts: toUs(start), dur: (end - start) * 1000, pid: this.pid, name, a: errno, b: 0, c: 0, f: 0 });
   }
 
-  message(kind: number, name: string, bytes: number, peer: number, request: number, response: boolean): void {
+  sent(name: string, bytes: number, to: number, request: number, response: boolean): void {
+    this.message(TraceKind.Send, name, bytes, to, request, response);
+  }
+
+  received(name: string, bytes: number, from: number, request: number, response: boolean): void {
+    this.message(TraceKind.Receive, name, bytes, from, request, response);
+  }
+
+  private message(kind: number, name: string, bytes: number, peer: number, request: number, response: boolean): void {
     this.push({ kind, ts: toUs(performance.now()), dur: 0, pid: this.pid, name, a: bytes, b: peer, c: request, f: response ? 1 : 0 });
   }
 

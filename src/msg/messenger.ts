@@ -16,7 +16,6 @@ import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link
 import { RemoteError, WaitStations, type Continuation } from './requests.js';
 import { describeEndpoint, nodeOf, type EndpointId } from './address.js';
 import { Traffic } from './traffic.js';
-import { TraceKind, tracer } from '../kernel/trace.js';
 import {
   MESSAGES,
   type MessageName,
@@ -76,7 +75,17 @@ export function messageName(id: number): string {
 const WRITER_KEEP_BYTES = 1 << 20;
 const ERROR_TYPE = MESSAGES.error.id;
 
+/**
+ * Sees every message this messenger sends and delivers (`popcorn trace`: src/kernel/trace.ts).
+ * Null, the default, costs each message one test.
+ */
+export interface MessageObserver {
+  sent(name: string, bytes: number, to: EndpointId, request: number, response: boolean): void;
+  received(name: string, bytes: number, from: EndpointId, request: number, response: boolean): void;
+}
+
 export class Messenger {
+  observer: MessageObserver | null = null;
   readonly stats: MessengerStats = {
     sent: 0, received: 0, relayed: 0, fragmentsSent: 0, malformed: 0, unroutable: 0, lateReplies: 0, handlerErrors: 0,
   };
@@ -216,7 +225,7 @@ export class Messenger {
     writeHeader(w.view, 0, header);
     this.stats.sent++;
     this.traffic.sent(header.type, header.dst, w.pos);
-    if (tracer !== null) tracer.message(TraceKind.Send, name, w.pos, header.dst, header.request, (header.flags & FrameFlag.Response) !== 0);
+    if (this.observer !== null) this.observer.sent(name, w.pos, header.dst, header.request, (header.flags & FrameFlag.Response) !== 0);
     this.forward(header.dst, w.bytes.subarray(0, w.pos));
     // Links copy what they send, so the buffer is free again. Do not keep one sized for the
     // largest message ever sent (a checkpoint) for the rest of the kernel's life.
@@ -358,7 +367,7 @@ export class Messenger {
     const payload = entry.codec.decode(r);
     if (r.pos !== offset + length) throw new DecodeError(`${length - (r.pos - offset)} trailing bytes after ${entry.name}`);
     this.traffic.received(header.type, header.src, length);
-    if (tracer !== null) tracer.message(TraceKind.Receive, entry.name, length, header.src, header.request, (header.flags & FrameFlag.Response) !== 0);
+    if (this.observer !== null) this.observer.received(entry.name, length, header.src, header.request, (header.flags & FrameFlag.Response) !== 0);
     if ((header.flags & FrameFlag.Response) !== 0) {
       this.settle(header, entry.name, payload);
       return;

@@ -25,6 +25,7 @@ export function installStatsService(kernel: Kernel): void {
     const next = msg.on ? new Tracer(msg.capacity > 0 ? msg.capacity : TRACE_CAPACITY, msg.pid) : null;
     if (next !== null) next.pid = running?.pid ?? 0;
     const was = setTracer(next);
+    kernel.messenger.observer = next;
     // Asked between two checks of a running process: its slice so far.
     if (was !== null && running !== null) was.slice(running.pid, running.name, kernel.scheduler.currentSince, performance.now() - kernel.scheduler.currentSince);
     kernel.messenger.reply(from, 'kernel_trace', { kernel: kernel.id, recording: was !== null, dropped: was?.dropped ?? 0, records: was?.records() ?? [] });
