@@ -12,7 +12,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { Messenger } from '../msg/messenger.js';
 import { describeEndpoint, type EndpointId } from '../msg/address.js';
 import type { Doorbell } from '../msg/doorbell.js';
-import { attachWiring, type EndpointWiring } from '../node/topology.js';
+import { attachWiring, type EndpointWiring } from '../msg/topology.js';
 import { Scheduler } from './scheduler.js';
 import type { Process } from './process.js';
 import { monotonicMs } from './clock.js';

@@ -12,7 +12,7 @@ import { endpointId, hostOf, describeEndpoint, nodeOf, type EndpointId } from '.
 import { AsyncDriver } from '../msg/async-driver.js';
 import { RemoteError } from '../msg/requests.js';
 import { LinkDownError } from '../msg/link.js';
-import { attachWiring, buildTopology } from './topology.js';
+import { attachWiring, buildTopology } from '../msg/topology.js';
 import { HostStreams, streamIds, type HostStreamSet } from './streams.js';
 import { hostStreamRecords } from '../services/fd-transfer.js';
 import { originOf } from '../kernel/pids.js';
@@ -236,7 +236,7 @@ export class PopcornNode {
     const limits = kernelLimits(this.limits, this.kernels.length, this.kernels.indexOf(id));
     const boot: KernelBoot = { wiring, host: this.self, kernels: this.kernels, sliceMs: this.sliceMs, balance: this.balance, handover, limits };
     // Host fds move between kernels (a file given to a child elsewhere): no kernel may own them.
-    const worker = new Worker(new URL('../kernel/main.js', import.meta.url), {
+    const worker = new Worker(new URL('../services/kernel-thread.js', import.meta.url), {
       workerData: boot,
       transferList: Object.values(handover),
       trackUnmanagedFds: false,

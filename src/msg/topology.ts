@@ -4,11 +4,11 @@
  * endpoint receives only its own part, and SharedArrayBuffers travel to workers by reference.
  */
 
-import { Doorbell } from '../msg/doorbell.js';
-import { createRing, type RingShared } from '../msg/ring.js';
-import { RingInLink, RingOutLink } from '../msg/shm-link.js';
-import type { Messenger } from '../msg/messenger.js';
-import { describeEndpoint, type EndpointId } from '../msg/address.js';
+import { Doorbell } from './doorbell.js';
+import { createRing, type RingShared } from './ring.js';
+import { RingInLink, RingOutLink } from './shm-link.js';
+import type { Messenger } from './messenger.js';
+import { describeEndpoint, type EndpointId } from './address.js';
 
 /** Ring capacities: kernel↔kernel rings are many (K²), host rings carry terminal and module data. */
 export const KERNEL_RING_BYTES = 256 * 1024;

@@ -1,20 +1,18 @@
 /**
- * The kernel worker's entry point: build the kernel from the boot data, install the services,
- * serve until shutdown.
+ * The kernel worker's entry point: build the kernel from the boot data, install its services
+ * (index.ts), serve until shutdown. It lives with the services, the layer that composes a kernel;
+ * the kernel itself (src/kernel) knows none of them.
  */
 
 import { workerData } from 'node:worker_threads';
-import { Kernel, type KernelBoot } from './kernel.js';
-import { installProcessService } from '../services/process.js';
-import { installInfoService } from '../services/info.js';
-import { installStatsService } from '../services/stats.js';
+import { Kernel, type KernelBoot } from '../kernel/kernel.js';
+import { installKernelServices } from './index.js';
 
 // Deep wasm backtraces: the default of 10 frames cuts traps short.
 Error.stackTraceLimit = 64;
 
 const kernel = new Kernel(workerData as KernelBoot);
-installInfoService(kernel, installProcessService(kernel));
-installStatsService(kernel);
+installKernelServices(kernel);
 
 let shutdownRequest: { src: number; request: number } | undefined;
 kernel.messenger.on('shutdown', (_msg, from) => {
