@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { BufferedStream } from '../src/kernel/wasi/file-description.js';
 import { WasiError } from '../src/kernel/wasi/errno.js';
 import { createWasiContext, type ProcessContext } from '../src/kernel/wasi/context.js';
-import { createWasiImports, type WasiImports } from '../src/kernel/wasi/wasi.js';
+import { createWasiImports } from '../src/kernel/wasi/wasi.js';
+import type { WasiImports } from '../src/kernel/wasi/wasi-context.js';
 
 export function tempDir(prefix = 'wasi-test-'): string {
   return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));

@@ -10,7 +10,6 @@ import type { WaitSpec } from './wasi/blocking.js';
 import type { FdEntry } from './wasi/fd-table.js';
 import { createWasiContext, type ProcessContext } from './wasi/context.js';
 import { createWasiImports } from './wasi/wasi.js';
-import { createPopcornImports, type ProcessSystem } from './popcorn-abi.js';
 import { SignalState, linuxSignalOfWasi } from './signals.js';
 import { WaitQueue, type Operation } from './operation.js';
 import type { Limits } from './limits.js';
@@ -56,8 +55,10 @@ export interface ProcessSpec {
   dirs: { host: string; guest: string }[];
   /** The fds the process starts with besides its preopens (0–2, and any mapped above them). */
   fds: { fd: number; entry: FdEntry }[];
-  /** What the popcorn ABI asks of the kernel (process creation, signals, pipes). */
-  system: ProcessSystem;
+  /** What proc_raise does: the kernel applies the signal's disposition (may throw ProcessExit). */
+  raise: (p: Process, signal: number) => void;
+  /** The popcorn ABI's imports for the process (popcorn-abi.ts, bound to the kernel's services). */
+  popcornImports: (p: Process) => Record<string, (...args: never[]) => unknown>;
   /** The live memory of a process arriving from a kernel of this node (Execution.handOver). */
   memory?: WebAssembly.Memory;
   /** Its kernel's limits: the most memory and open fds it may have. */
@@ -123,9 +124,9 @@ export class Process {
       log: (message, err) => log(`pid ${this.pid}: ${message}: ${err instanceof Error ? err.message : String(err)}`),
     });
     for (const { fd, entry } of spec.fds) this.context.fds.set(fd, entry);
-    this.context.raise = (signal) => spec.system.raise(this, linuxSignalOfWasi(signal));
+    this.context.raise = (signal) => spec.raise(this, linuxSignalOfWasi(signal));
     const wasi = createWasiImports(this.context);
-    const popcorn = createPopcornImports(this, spec.system);
+    const popcorn = spec.popcornImports(this);
     this.execution = new Execution(module, { wasi_snapshot_preview1: wasi, popcorn }, {
       shouldPreempt,
       beginSyscall: (rerun) => this.beginSyscall(rerun),

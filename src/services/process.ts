@@ -24,7 +24,7 @@ import { formatTrap, TRAP_EXIT_STATUS } from '../kernel/trap.js';
 import { compileCached } from '../wasm/compiled.js';
 import type { Payload } from '../protocol.js';
 import { PidAllocator, originOf } from '../kernel/pids.js';
-import type { ProcessSystem, SpawnRequest } from '../kernel/popcorn-abi.js';
+import { createPopcornImports, type ProcessSystem, type SpawnRequest } from '../kernel/popcorn-abi.js';
 import { Operation } from '../kernel/operation.js';
 import { ProcessExit } from '../kernel/wasi/blocking.js';
 import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
@@ -179,7 +179,8 @@ export class ProcessServer implements ProcessSystem {
     const module = compileCached(spec.hash);
     const k = this.kernel;
     return new Process(
-      { pid, hash: spec.hash, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, system: this, memory, limits: k.limits },
+      { pid, hash: spec.hash, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, memory, limits: k.limits,
+        raise: (p, signal) => this.raise(p, signal), popcornImports: (p) => createPopcornImports(p, this) },
       module,
       () => {
         k.interrupts();

@@ -9,7 +9,8 @@ import { BLOCKED, type Blocked, type WaitSpec } from './blocking.js';
 import { FdTable } from './fd-table.js';
 import { HostDirectory, type FileDescription } from './file-description.js';
 import { GuestMemory } from './memory.js';
-import { defaultRaise, type WasiContext } from './wasi.js';
+import { defaultRaise } from './wasi.js';
+import type { WasiContext } from './wasi-context.js';
 
 export interface ContextOptions {
   args?: string[];

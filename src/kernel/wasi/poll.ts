@@ -10,7 +10,7 @@ import { Errno, WasiError } from './errno.js';
 import type { FdTable } from './fd-table.js';
 import type { GuestMemory } from './memory.js';
 import { Clockid, Eventtype, Filetype, Subclockflags } from './types.js';
-import type { WasiContext } from './wasi.js';
+import type { WasiContext } from './wasi-context.js';
 
 const SUBSCRIPTION_SIZE = 48;
 const EVENT_SIZE = 32;

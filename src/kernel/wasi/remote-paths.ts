@@ -6,7 +6,7 @@
  */
 
 import type { Blocked } from './blocking.js';
-import type { WasiContext } from './wasi.js';
+import type { WasiContext } from './wasi-context.js';
 import type { FdTable } from './fd-table.js';
 import type { GuestMemory } from './memory.js';
 import { Errno, WasiError } from './errno.js';

@@ -7,7 +7,8 @@
  */
 import { BLOCKED, ProcessExit, type WaitSpec } from './blocking.js';
 import { createWasiContext, type ContextOptions, type ProcessContext } from './context.js';
-import { createWasiImports, type WasiImports } from './wasi.js';
+import { createWasiImports } from './wasi.js';
+import type { WasiImports } from './wasi-context.js';
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
