@@ -50,6 +50,8 @@ interface TestKernel {
   id: EndpointId;
   messenger: Messenger;
   files: FileDeputy;
+  /** Set by the tests of directories. */
+  dirs?: DirDeputy;
   services: TransferServices;
   errors: Error[];
 }
@@ -441,7 +443,8 @@ describe('a file of another node, through its deputy', () => {
     const c = new Cluster();
     for (const id of [K0, K0B, K1]) {
       const k = c.k(id);
-      k.services.dirs = new DirDeputy({ messenger: k.messenger, id } as unknown as Kernel, k.services);
+      k.dirs = new DirDeputy({ messenger: k.messenger, id } as unknown as Kernel, k.services);
+      k.services.dirs = k.dirs;
     }
     const root = fs.mkdtempSync(join(scratch, 'dirs-'));
     const outside = fs.mkdtempSync(join(scratch, 'outside-'));
@@ -476,7 +479,7 @@ describe('a file of another node, through its deputy', () => {
     // To another node: kept at K0B, which answers the path calls through the directory it holds.
     const remote = c.hand(local, K0B, K1) as RemoteDirectory;
     assert.ok(remote instanceof RemoteDirectory);
-    assert.equal(c.k(K0B).services.dirs?.size, 1);
+    assert.equal(c.k(K0B).dirs?.size, 1);
     swap('d1', 'd2');
     const ask = (call: DirCall): DirAnswer => {
       let outcome: { error: Error | null; answer?: DirAnswer } | undefined;
@@ -496,7 +499,7 @@ describe('a file of another node, through its deputy', () => {
     assert.equal(readIn(back), 'inside');
     back.close();
     c.pump();
-    assert.equal(c.k(K0B).services.dirs?.size, 0, 'the home let go of the directory with its last reference');
+    assert.equal(c.k(K0B).dirs?.size, 0, 'the home let go of the directory with its last reference');
     assert.equal(openFds(), fdsBefore, 'every host fd on the directory was closed');
     assert.deepEqual(fs.readdirSync(outside), ['secret']);
     c.assertClean();

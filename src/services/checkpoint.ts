@@ -43,7 +43,8 @@ import { RemoteError, RequestTimeoutError } from '../msg/requests.js';
 import { describeEndpoint, type EndpointId } from '../msg/address.js';
 import { RemoteFile } from '../kernel/remote-file.js';
 import { FdKind, fileKind, importFds, offsetOf, type FdRecord, type TransferServices } from './fd-transfer.js';
-import type { ProcessServer } from './process.js';
+import type { Migration } from './migration.js';
+import type { ProcessDirectory } from './process-directory.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;
 /** How long a process may stay uncapturable (inside a signal handler) once asked for. */
@@ -52,8 +53,8 @@ const NOTHING = new Uint8Array(0);
 
 type Done = (error: WasiError | null, image?: ProcessImage) => void;
 
-export function installCheckpointService(kernel: Kernel, server: ProcessServer, transfer: TransferServices): void {
-  const service = new CheckpointService(kernel, server, transfer);
+export function installCheckpointService(kernel: Kernel, server: ProcessDirectory, migration: Migration, transfer: TransferServices): void {
+  const service = new CheckpointService(kernel, server, migration, transfer);
   const m = kernel.messenger;
   m.on('proc_checkpoint', (msg, from) => {
     service.checkpoint(msg.pid, msg.stop, (error, image) => {
@@ -73,7 +74,12 @@ export function installCheckpointService(kernel: Kernel, server: ProcessServer, 
 }
 
 class CheckpointService {
-  constructor(private readonly kernel: Kernel, private readonly server: ProcessServer, private readonly transfer: TransferServices) {}
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly server: ProcessDirectory,
+    private readonly migration: Migration,
+    private readonly transfer: TransferServices,
+  ) {}
 
   /** Checkpoint `pid` wherever it runs: here, or ask where it is (this kernel may be its origin). */
   checkpoint(pid: number, stop: boolean, done: Done): void {
@@ -82,7 +88,7 @@ class CheckpointService {
       this.checkpointHere(p, stop, done);
       return;
     }
-    const migration = this.server.migration;
+    const migration = this.migration;
     if (migration.afterTransit(pid, () => this.checkpoint(pid, stop, done))) return;
     const there = migration.nextHop(pid);
     if (there === undefined || there === this.kernel.id) {

@@ -28,7 +28,7 @@ import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/fi
 import {
   createDirectoryIn, linkIn, openIn, readlinkIn, removeDirectoryIn, renameIn, setTimesIn, statIn, symlinkIn, unlinkFileIn,
 } from '../kernel/wasi/path-ops.js';
-import { exportFds, importFds, type FdRecord, type TransferServices } from './fd-transfer.js';
+import { exportFds, importFds, type DirCarrier, type FdRecord, type TransferServices } from './fd-transfer.js';
 
 /** A path call may wait for the home's disk, and opening a file there for its deputy. */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -39,7 +39,7 @@ interface Kept {
   refs: number;
 }
 
-export class DirDeputy {
+export class DirDeputy implements DirCarrier {
   private readonly kept = new Map<number, Kept>();
   private readonly byDir = new WeakMap<HostDirectory, number>();
   private nextHandle = 1;

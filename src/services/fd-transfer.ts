@@ -40,8 +40,7 @@ import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/fi
 import { STREAM_RIGHTS, Whence } from '../kernel/wasi/types.js';
 import type { Payload } from '../protocol.js';
 import { PIPE_READ, type PipeService } from './pipe.js';
-import type { FileDeputy } from './file-deputy.js';
-import type { DirDeputy } from './dir-deputy.js';
+import type { RemoteDirectoryRef } from '../kernel/remote-directory.js';
 
 export type FdRecord = Payload<'proc_start'>['fds'][number];
 
@@ -61,13 +60,38 @@ export const FdKind = {
   DIRECTORY_HANDLE: 11,
 } as const;
 
+/**
+ * What carries files across nodes (file-deputy.ts): a file stays open on its home kernel, which
+ * serves it to the remote holders it deputized it for.
+ */
+export interface FileCarrier {
+  readonly self: EndpointId;
+  /** Keep `file` open here for `holder`: its handle, and the state a remote file starts from. */
+  deputize(file: HostFile, holder: EndpointId): { handle: number; state: Uint8Array };
+  /** A remote file goes on to `holder`: its home is told first; `done` with its offset and state. */
+  retain(d: RemoteFile, holder: EndpointId, done: (offset: number, state: Uint8Array) => void): void;
+  /** The description of a file another kernel keeps (a REMOTE_FILE record). */
+  adopt(home: EndpointId, handle: number, offset: number, fdflags: number, encoded: Uint8Array): FileDescription;
+  /** A REMOTE_FILE record that will never be adopted: its home lets go. */
+  discard(home: EndpointId, handle: number, encoded: Uint8Array): void;
+}
+
+/** What carries directories across nodes (dir-deputy.ts), as FileCarrier does files. */
+export interface DirCarrier {
+  readonly self: EndpointId;
+  deputize(dir: HostDirectory): number;
+  retain(ref: RemoteDirectoryRef, done: (error: Error | null) => void): void;
+  adopt(r: FdRecord): FileDescription;
+  discard(r: FdRecord): void;
+}
+
 export interface TransferServices {
   channels: HostStreamChannels;
   pipes: PipeService;
   /** Files across nodes. Without it host files travel by host fd, which is right within a node only. */
-  files?: FileDeputy;
+  files?: FileCarrier;
   /** Directories across nodes. Without it they travel by host fd, as files do (right within a node only). */
-  dirs?: DirDeputy;
+  dirs?: DirCarrier;
 }
 
 /** Fds 0, 1, 2 on the streams `ids` (stdin, stdout, stderr) of host `home`: how a node starts a process. */
@@ -106,7 +130,7 @@ export function exportFds(
       const d = entry.description;
       if (d instanceof RemoteFile) {
         waiting++;
-        (services.files as FileDeputy).retain(d, target, (offset, state) => {
+        (services.files as FileCarrier).retain(d, target, (offset, state) => {
           record.offset = offset;
           record.unread = state;
           settle(null);
@@ -125,7 +149,7 @@ export function exportFds(
         // Its home counts the reference first (a record not counted is not given back).
         waiting++;
         uncounted.add(record);
-        (services.dirs as DirDeputy).retain(d.ref, (error) => {
+        (services.dirs as DirCarrier).retain(d.ref, (error) => {
           if (error === null) uncounted.delete(record);
           settle(error);
         });

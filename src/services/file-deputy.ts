@@ -32,7 +32,7 @@ import {
 import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import { HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
 import { Whence, type TimeSpec } from '../kernel/wasi/types.js';
-import { reopen } from './fd-transfer.js';
+import { reopen, type FileCarrier } from './fd-transfer.js';
 
 /** How long a file request may go unanswered (a lost node fails them at once). */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -70,7 +70,7 @@ export function fileDeputyOf(kernel: Kernel): FileDeputy | undefined {
   return installed.get(kernel);
 }
 
-export class FileDeputy {
+export class FileDeputy implements FileCarrier {
   private readonly deputies = new Map<number, Deputy>();
   private readonly byFile = new WeakMap<HostFile, Deputy>();
   private nextHandle = 1;

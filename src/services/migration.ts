@@ -32,7 +32,7 @@ import { RemoteError } from '../msg/requests.js';
 import { discardRecords, exportFds, importFds, preopensToHandOn, type TransferServices } from './fd-transfer.js';
 import { ensureModule } from './programs.js';
 import { MemoryTransfer } from './memory-transfer.js';
-import type { ProcessServer } from './process.js';
+import type { ProcessDirectory } from './process-directory.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;
 /** How many departed processes the source still forwards messages for (oldest forgotten first). */
@@ -54,7 +54,7 @@ export class Migration {
   /** Memory to and from other nodes, sent ahead of the image. */
   readonly memory: MemoryTransfer;
 
-  constructor(private readonly kernel: Kernel, private readonly server: ProcessServer, private readonly transfer: TransferServices) {
+  constructor(private readonly kernel: Kernel, private readonly server: ProcessDirectory, private readonly transfer: TransferServices) {
     kernel.mover = (p) => this.leave(p);
     this.memory = new MemoryTransfer(kernel);
     const m = kernel.messenger;

@@ -39,6 +39,7 @@ import { Programs, ensureModule } from './programs.js';
 import { DirDeputy } from './dir-deputy.js';
 import { Migration } from './migration.js';
 import { installCheckpointService } from './checkpoint.js';
+import type { CreateSpec, ProcessDirectory } from './process-directory.js';
 import { installBalancer } from './balancer.js';
 
 /** What the origin kernel keeps about each process it created. */
@@ -61,31 +62,22 @@ export const INIT_PID = 1;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /** What a new process is made of, wherever the request came from. */
-export interface CreateSpec {
-  ppid: number;
-  notify: EndpointId;
-  hash: string;
-  name: string;
-  args: string[];
-  env: string[];
-  dirs: { host: string; guest: string }[];
-  fds: { fd: number; entry: FdEntry }[];
-}
-
-export class ProcessServer implements ProcessSystem {
+export class ProcessServer implements ProcessSystem, ProcessDirectory {
   private readonly origins = new Map<number, OriginRecord>();
   private readonly pids: PidAllocator;
   private readonly transfer: TransferServices;
   private readonly programs: Programs;
+  private readonly dirs: DirDeputy;
   readonly migration: Migration;
 
   constructor(private readonly kernel: Kernel) {
     this.pids = new PidAllocator(kernel.id);
     this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel), files: installFileDeputy(kernel) };
-    this.transfer.dirs = new DirDeputy(kernel, this.transfer);
+    this.dirs = new DirDeputy(kernel, this.transfer);
+    this.transfer.dirs = this.dirs;
     this.programs = new Programs(kernel);
     this.migration = new Migration(kernel, this, this.transfer);
-    installCheckpointService(kernel, this, this.transfer);
+    installCheckpointService(kernel, this, this.migration, this.transfer);
     if (kernel.balancing) installBalancer(kernel, this.migration);
     this.listen();
     kernel.onProcessEnd((p, outcome) => this.ended(p, outcome));
@@ -95,7 +87,7 @@ export class ProcessServer implements ProcessSystem {
 
   /** Sizes of this kernel's tables, to show they return to their baseline (kernel_info). */
   tables(): { origins: number; pipes: number; streams: number; dirs: number } {
-    return { origins: this.origins.size, pipes: this.transfer.pipes.size, streams: this.transfer.channels.size, dirs: this.transfer.dirs?.size ?? 0 };
+    return { origins: this.origins.size, pipes: this.transfer.pipes.size, streams: this.transfer.channels.size, dirs: this.dirs.size };
   }
 
   /** Zombies whose identity this kernel keeps, as ps shows them. */
