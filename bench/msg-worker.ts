@@ -14,6 +14,7 @@ import { Doorbell } from '../src/msg/doorbell.js';
 import { RingConsumer, RingProducer, type RingShared } from '../src/msg/ring.js';
 import { RingInLink, RingOutLink } from '../src/msg/shm-link.js';
 import { Messenger } from '../src/msg/messenger.js';
+import { MESSAGES, type Protocol } from '../src/protocol.js';
 import { endpointId } from '../src/msg/address.js';
 import { TcpLink } from '../src/msg/tcp-link.js';
 import { FRAME_HEADER_BYTES } from '../src/msg/frame.js';
@@ -225,9 +226,9 @@ function ringStream(cmd: Command, ctl: Int32Array): Outcome {
 const K0 = endpointId(0, 0);
 const K1 = endpointId(0, 1);
 
-function messengerFor(cmd: Command): { m: Messenger; bell: Doorbell; peer: number } {
+function messengerFor(cmd: Command): { m: Messenger<Protocol>; bell: Doorbell; peer: number } {
   const a = cmd.role === 'A';
-  const m = new Messenger(a ? K0 : K1, { onError: (e) => { throw e; } });
+  const m = new Messenger(MESSAGES, a ? K0 : K1, { onError: (e) => { throw e; } });
   const peer = a ? K1 : K0;
   m.route(peer, new RingOutLink(a ? 'ring A→B' : 'ring B→A', (a ? cmd.ab : cmd.ba) as RingShared));
   m.listen(new RingInLink(a ? 'ring B→A' : 'ring A→B', (a ? cmd.ba : cmd.ab) as RingShared));
@@ -235,7 +236,7 @@ function messengerFor(cmd: Command): { m: Messenger; bell: Doorbell; peer: numbe
 }
 
 /** B's loop: serve until A raises STOP. */
-function serve(m: Messenger, bell: Doorbell, ctl: Int32Array, spinNs: number, until: () => boolean): void {
+function serve(m: Messenger<Protocol>, bell: Doorbell, ctl: Int32Array, spinNs: number, until: () => boolean): void {
   const hasWork = (): boolean => m.hasInput() || Atomics.load(ctl, STOP) !== 0;
   while (!until()) {
     idle(bell, hasWork, spinNs);

@@ -9,7 +9,15 @@
  * handshake (src/node/cluster.ts).
  */
 
-import type { Schema, ValueOf } from './msg/codec.js';
+import {
+  TRANSPORT_MESSAGES,
+  type MessageTable,
+  type NameOf,
+  type PayloadOf,
+  type ReplyNameOf,
+  type ReplyPayloadOf,
+  type RequestOf,
+} from './msg/message-table.js';
 
 export const PROTOCOL_VERSION = 8;
 
@@ -77,20 +85,11 @@ export const PROCESS_IMAGE = {
   moves: 'u32',
 } as const;
 
-interface MessageSpec {
-  readonly id: number;
-  readonly payload: Schema;
-  readonly reply?: string;
-}
-
 export const MESSAGES = {
-  // ---- messaging layer (src/msg) ----
-  /** A piece of a frame too long for the link; reassembled before dispatch. */
-  fragment: { id: 1, payload: { message: 'u32', total: 'u32', offset: 'u32' } },
+  // ---- messaging layer (src/msg/message-table.ts): fragment (id 1) and error (id 3) ----
+  ...TRANSPORT_MESSAGES,
   // Id 2 was `hello`, never sent: nodes greet each other with a JSON line before the link carries
   // frames (src/node/cluster.ts). Ids are not reused.
-  /** The answer to a request that failed; `code` is a stable identifier, `message` for people. */
-  error: { id: 3, payload: { code: 'str', message: 'str' } },
   /** Round-trip probe, used by tests and benchmarks. */
   ping: { id: 4, payload: { seq: 'u32', data: 'bytes' }, reply: 'pong' },
   pong: { id: 5, payload: { seq: 'u32', data: 'bytes' } },
@@ -398,12 +397,14 @@ export const MESSAGES = {
       records: [{ kind: 'u8', ts: 'f64', dur: 'f64', pid: 'u32', name: 'str', a: 'f64', b: 'f64', c: 'f64', f: 'u8' }],
     },
   },
-} as const satisfies Record<string, MessageSpec>;
+} as const satisfies MessageTable;
 
-export type MessageName = keyof typeof MESSAGES;
-export type Payload<N extends MessageName> = ValueOf<(typeof MESSAGES)[N]['payload']>;
+/** The kernels' and hosts' message table: what their Messengers are typed over. */
+export type Protocol = typeof MESSAGES;
+export type MessageName = NameOf<Protocol>;
+export type Payload<N extends MessageName> = PayloadOf<Protocol, N>;
 
 /** Message names that expect a reply, and the reply's name. */
-export type RequestName = { [N in MessageName]: (typeof MESSAGES)[N] extends { reply: MessageName } ? N : never }[MessageName];
-export type ReplyName<N extends RequestName> = (typeof MESSAGES)[N] extends { reply: infer R extends MessageName } ? R : never;
-export type ReplyPayload<N extends RequestName> = Payload<ReplyName<N>>;
+export type RequestName = RequestOf<Protocol>;
+export type ReplyName<N extends RequestName> = ReplyNameOf<Protocol, N>;
+export type ReplyPayload<N extends RequestName> = ReplyPayloadOf<Protocol, N>;

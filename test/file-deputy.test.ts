@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { Messenger } from '../src/msg/messenger.js';
+import { MESSAGES, type Protocol } from '../src/protocol.js';
 import { endpointId, nodeOf, type EndpointId } from '../src/msg/address.js';
 import { RemoteError } from '../src/msg/requests.js';
 import { HostStreamChannels } from '../src/kernel/host-stream.js';
@@ -48,7 +49,7 @@ import { errnoOf } from './wasi-helpers.js';
 
 interface TestKernel {
   id: EndpointId;
-  messenger: Messenger;
+  messenger: Messenger<Protocol>;
   files: FileDeputy;
   /** Set by the tests of directories. */
   dirs?: DirDeputy;
@@ -69,7 +70,7 @@ class Cluster {
   constructor(ids: EndpointId[] = [K0, K0B, K1, K2]) {
     for (const id of ids) {
       const errors: Error[] = [];
-      const messenger = new Messenger(id, { onError: (error) => errors.push(error) });
+      const messenger = new Messenger(MESSAGES, id, { onError: (error) => errors.push(error) });
       const files = new FileDeputy(messenger, id, (text) => errors.push(new Error(text)));
       const services = { channels: new HostStreamChannels(messenger, endpointId(nodeOf(id), 255)), pipes: new PipeService(messenger, id), files };
       this.kernels.set(id, { id, messenger, files, services, errors });

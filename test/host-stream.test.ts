@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Messenger } from '../src/msg/messenger.js';
+import { MESSAGES, type Protocol } from '../src/protocol.js';
 import { PassThrough } from 'node:stream';
 import { HostInput, HostOutput, HostStreamChannels, WRITE_WINDOW } from '../src/kernel/host-stream.js';
 import { HostStreams } from '../src/node/streams.js';
@@ -13,8 +14,8 @@ import { Cable } from './msg-helpers.js';
 import { BLOCKED } from '../src/kernel/wasi/blocking.js';
 
 /** A messenger whose frames to the host go nowhere: enough to count what a channel sends. */
-function kernelMessenger(): Messenger {
-  const m = new Messenger(0);
+function kernelMessenger(): Messenger<Protocol> {
+  const m = new Messenger(MESSAGES, 0);
   m.routeDefault({ name: 'sink', maxFrame: 1 << 20, up: true, send: () => undefined, flush: () => true });
   return m;
 }
@@ -58,8 +59,8 @@ test('a channel is dropped once its last description is closed and nothing is in
 
 /** A kernel (endpoint 0) and its host (255) joined by in-memory cables the test pumps. */
 function kernelAndHost(stdin: PassThrough): { channels: HostStreamChannels; pump: () => Promise<void> } {
-  const kernel = new Messenger(0);
-  const host = new Messenger(255);
+  const kernel = new Messenger(MESSAGES, 0);
+  const host = new Messenger(MESSAGES, 255);
   for (const [from, to, toId] of [[kernel, host, 255], [host, kernel, 0]] as const) {
     const cable = new Cable(`→${toId}`);
     from.route(toId, cable);

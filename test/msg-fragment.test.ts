@@ -61,9 +61,9 @@ describe('fragment reassembly limits', () => {
   it('a messenger counts a message over the limits as malformed, drops it, and still receives the next', () => {
     const frames: Uint8Array[] = [];
     const capture: OutLink = { name: 'capture', maxFrame: 256, up: true, send: (f) => frames.push(f.slice()), flush: () => true };
-    const sender = new Messenger(1, { onError: () => {} });
+    const sender = new Messenger(MESSAGES, 1, { onError: () => {} });
     sender.route(2, capture);
-    const receiver = new Messenger(2, { onError: () => {}, reassembly: LIMITS });
+    const receiver = new Messenger(MESSAGES, 2, { onError: () => {}, reassembly: LIMITS });
     const received: number[] = [];
     receiver.on('ping', (msg) => received.push(msg.data.length));
 

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Doorbell } from '../src/msg/doorbell.js';
 import { Messenger } from '../src/msg/messenger.js';
+import { MESSAGES } from '../src/protocol.js';
 import { createRing, RingConsumer, RingProducer, type RingShared } from '../src/msg/ring.js';
 import { RingInLink, RingOutLink } from '../src/msg/shm-link.js';
 import { pattern, sameBytes } from './msg-helpers.js';
@@ -94,8 +95,8 @@ test('messenger over a small ring: random sizes 0 B–3 MiB, fragmented, FIFO, n
   fc.assert(
     fc.property(fc.array(op, { minLength: 5, maxLength: 40, size: 'medium' }), fc.constantFrom(4096, 8192, 65536), (ops, capacity) => {
       const { shared } = ringAt(capacity, 0);
-      const a = new Messenger(1);
-      const b = new Messenger(2);
+      const a = new Messenger(MESSAGES, 1);
+      const b = new Messenger(MESSAGES, 2);
       const out = new RingOutLink('ring 1→2', shared);
       a.route(2, out);
       b.listen(new RingInLink('ring 1→2', shared));
@@ -169,8 +170,8 @@ test('corrupt record headers are counted and skipped; later well-formed records 
 
 test('a corrupt record in the middle of a fragmented message: counted, the next message intact', () => {
   const { shared } = ringAt(8192, 0);
-  const a = new Messenger(1);
-  const b = new Messenger(2);
+  const a = new Messenger(MESSAGES, 1);
+  const b = new Messenger(MESSAGES, 2);
   const out = new RingOutLink('ring 1→2', shared);
   const inLink = new RingInLink('ring 1→2', shared);
   a.route(2, out);

@@ -13,6 +13,7 @@ import { AsyncDriver } from '../src/msg/async-driver.js';
 import { Doorbell } from '../src/msg/doorbell.js';
 import { LinkDownError } from '../src/msg/link.js';
 import { Messenger } from '../src/msg/messenger.js';
+import { MESSAGES } from '../src/protocol.js';
 import { createRing } from '../src/msg/ring.js';
 import { RingInLink, RingOutLink } from '../src/msg/shm-link.js';
 import { connectTcpLink, listenTcp, TcpLink, type TcpLinkOptions } from '../src/msg/tcp-link.js';
@@ -109,8 +110,8 @@ test('tcp: when the socket pushes back, frames queue locally and leave in order 
 });
 
 test('tcp: a garbage length prefix closes that link with a counted error; another link keeps working', async () => {
-  const server = new Messenger(2, { onError: () => {} });
-  const client = new Messenger(1, { onError: () => {} });
+  const server = new Messenger(MESSAGES, 2, { onError: () => {} });
+  const client = new Messenger(MESSAGES, 1, { onError: () => {} });
   const serverLinks: TcpLink[] = [];
   const downs: string[] = [];
   server.on('ping', (p, from) => server.reply(from, 'ping', p));
@@ -150,8 +151,8 @@ test('tcp: a garbage length prefix closes that link with a counted error; anothe
 });
 
 test('tcp: a closed peer fails pending requests with LinkDownError instead of hanging', async () => {
-  const server = new Messenger(2, { onError: () => {} });
-  const client = new Messenger(1, { onError: () => {} });
+  const server = new Messenger(MESSAGES, 2, { onError: () => {} });
+  const client = new Messenger(MESSAGES, 1, { onError: () => {} });
   const driver = new AsyncDriver(client, { bell: new Doorbell() });
   let serverLink: TcpLink | undefined;
   server.on('ping', () => {}); // never answers
@@ -186,9 +187,9 @@ test('tcp: a closed peer fails pending requests with LinkDownError instead of ha
 
 test('tcp → ring relay: a frame longer than the ring allows is re-fragmented, not thrown', async () => {
   // A (node 1) —tcp→ host H —ring (4 KiB: 2 KiB frames)→ kernel K.
-  const a = new Messenger(0x100, { onError: () => {} });
-  const h = new Messenger(0x1ff, { onError: () => {} });
-  const k = new Messenger(0x000 | 2, { onError: () => {} });
+  const a = new Messenger(MESSAGES, 0x100, { onError: () => {} });
+  const h = new Messenger(MESSAGES, 0x1ff, { onError: () => {} });
+  const k = new Messenger(MESSAGES, 0x000 | 2, { onError: () => {} });
   const bellK = new Doorbell();
   const bellH = new Doorbell();
   const ring = createRing(4096, bellK, bellH);

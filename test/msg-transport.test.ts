@@ -16,7 +16,7 @@ import { RemoteError, RequestTimeoutError } from '../src/msg/requests.js';
 import { createRing } from '../src/msg/ring.js';
 import { RingInLink, RingOutLink } from '../src/msg/shm-link.js';
 import { connectTcpLink, listenTcp, type TcpLink } from '../src/msg/tcp-link.js';
-import { MESSAGES, type ReplyPayload } from '../src/protocol.js';
+import { MESSAGES, type ReplyPayload, type Protocol } from '../src/protocol.js';
 import { pattern, sameBytes, sha256, waitFor } from './msg-helpers.js';
 
 const A = 1;
@@ -24,8 +24,8 @@ const B = 2;
 
 /** Two connected messengers, driven, and the raw links between them. */
 export interface Pair {
-  a: Messenger;
-  b: Messenger;
+  a: Messenger<Protocol>;
+  b: Messenger<Protocol>;
   aToB: OutLink;
   bToA: OutLink;
   /** Wake both drivers (after sending from outside a handler). */
@@ -38,8 +38,8 @@ export async function ringPair(): Promise<Pair> {
   const bellB = new Doorbell();
   const ab = createRing(1 << 20, bellB, bellA);
   const ba = createRing(1 << 20, bellA, bellB);
-  const a = new Messenger(A, { onError: () => {} });
-  const b = new Messenger(B, { onError: () => {} });
+  const a = new Messenger(MESSAGES, A, { onError: () => {} });
+  const b = new Messenger(MESSAGES, B, { onError: () => {} });
   const aToB = new RingOutLink('ring k1→k2', ab);
   const bToA = new RingOutLink('ring k2→k1', ba);
   a.route(B, aToB);
@@ -58,8 +58,8 @@ export async function ringPair(): Promise<Pair> {
 }
 
 export async function tcpPair(): Promise<Pair> {
-  const a = new Messenger(A, { onError: () => {} });
-  const b = new Messenger(B, { onError: () => {} });
+  const a = new Messenger(MESSAGES, A, { onError: () => {} });
+  const b = new Messenger(MESSAGES, B, { onError: () => {} });
   const da = new AsyncDriver(a, { bell: new Doorbell() });
   const db = new AsyncDriver(b, { bell: new Doorbell() });
   let accepted: (link: TcpLink) => void = () => {};

@@ -13,6 +13,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Doorbell } from '../src/msg/doorbell.js';
 import { Messenger } from '../src/msg/messenger.js';
+import { MESSAGES } from '../src/protocol.js';
 import type { RingShared } from '../src/msg/ring.js';
 import { RingInLink, RingOutLink } from '../src/msg/shm-link.js';
 import { messageSize, pattern, prng } from './msg-helpers.js';
@@ -42,7 +43,7 @@ if (isMainThread) process.exit(0);
 
 const config = workerData as WorkerConfig;
 const bell = new Doorbell(config.bell);
-const messenger = new Messenger(config.self, { onError: (e, ctx) => console.error(`worker ${config.self} ${ctx}`, e) });
+const messenger = new Messenger(MESSAGES, config.self, { onError: (e, ctx) => console.error(`worker ${config.self} ${ctx}`, e) });
 const out = new RingOutLink(`ring w${config.self}→peer`, config.out);
 messenger.route(config.peer, out);
 if (config.in !== undefined) messenger.listen(new RingInLink(`ring peer→w${config.self}`, config.in));

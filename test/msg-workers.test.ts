@@ -9,10 +9,10 @@ import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { AsyncDriver } from '../src/msg/async-driver.js';
 import { Doorbell } from '../src/msg/doorbell.js';
-import { Messenger } from '../src/msg/messenger.js';
+import { Messenger, type MessengerStats } from '../src/msg/messenger.js';
 import { createRing } from '../src/msg/ring.js';
 import { RingInLink, RingOutLink } from '../src/msg/shm-link.js';
-import type { Payload } from '../src/protocol.js';
+import { type Payload, MESSAGES } from '../src/protocol.js';
 import { messageSize, pattern, prng, sameBytes, waitFor } from './msg-helpers.js';
 import type { WorkerConfig } from './msg-worker.js';
 
@@ -25,7 +25,7 @@ interface WorkerReport {
   lostWakeups: number;
   maxQueued: number;
   waitsForSpace: number;
-  stats: Messenger['stats'];
+  stats: MessengerStats;
 }
 
 function startWorker(config: WorkerConfig): { worker: Worker; report: Promise<WorkerReport> } {
@@ -66,7 +66,7 @@ function senderSizes(seed: number, count: number, big: number): number[] {
 
 async function runSenders(options: { senders: number; count: number; big: number; ringBytes: number; window: number; slow?: boolean }): Promise<void> {
   const bell = new Doorbell();
-  const main = new Messenger(MAIN);
+  const main = new Messenger(MESSAGES, MAIN);
   const sizes = new Map<number, number[]>();
   const workers: ReturnType<typeof startWorker>[] = [];
   for (let i = 0; i < options.senders; i++) {
@@ -127,7 +127,7 @@ test('main ↔ echo worker: both directions, requests and one-way, big and small
   const workerBell = new Doorbell();
   const toWorker = createRing(1 << 16, workerBell, mainBell);
   const toMain = createRing(1 << 16, mainBell, workerBell);
-  const main = new Messenger(MAIN);
+  const main = new Messenger(MESSAGES, MAIN);
   main.route(1, new RingOutLink('ring main→w1', toWorker));
   main.listen(new RingInLink('ring w1→main', toMain));
   const echo = startWorker({ role: 'echo', self: 1, peer: MAIN, bell: workerBell.buffer, out: toMain, in: toWorker });

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Messenger } from '../src/msg/messenger.js';
+import { MESSAGES, type Protocol } from '../src/protocol.js';
 import { endpointId, nodeOf, type EndpointId } from '../src/msg/address.js';
 import { RemoteError } from '../src/msg/requests.js';
 import {
@@ -27,7 +28,7 @@ import { errnoOf } from './wasi-helpers.js';
 
 interface TestKernel {
   id: EndpointId;
-  messenger: Messenger;
+  messenger: Messenger<Protocol>;
   pipes: PipeService;
   errors: Error[];
 }
@@ -35,16 +36,16 @@ interface TestKernel {
 class Cluster {
   readonly kernels: TestKernel[] = [];
   /** Each with the messenger it delivers to. */
-  readonly cables: { cable: Cable; to: Messenger }[] = [];
+  readonly cables: { cable: Cable; to: Messenger<Protocol> }[] = [];
 
   /** Kernels of a lost node: nothing is delivered to them any more. */
-  private readonly lost = new Set<Messenger>();
+  private readonly lost = new Set<Messenger<Protocol>>();
 
   /** `count` kernels, with these ids (default 0, 1, …); k(i) is the i-th. */
   constructor(count: number, ids: EndpointId[] = Array.from({ length: count }, (_, i) => i)) {
     for (const id of ids.slice(0, count)) {
       const errors: Error[] = [];
-      const messenger = new Messenger(id, { onError: (error) => errors.push(error) });
+      const messenger = new Messenger(MESSAGES, id, { onError: (error) => errors.push(error) });
       this.kernels.push({ id, messenger, pipes: new PipeService(messenger, id), errors });
     }
     for (const a of this.kernels) {
@@ -70,7 +71,7 @@ class Cluster {
 
   /** Deliver up to `count` frames waiting on one cable. */
   step(index: number, count: number): void {
-    const { cable, to } = this.cables[index % this.cables.length] as { cable: Cable; to: Messenger };
+    const { cable, to } = this.cables[index % this.cables.length] as { cable: Cable; to: Messenger<Protocol> };
     cable.poll((bytes, offset, length) => to.deliver(bytes, offset, length), count);
   }
 
@@ -129,7 +130,7 @@ function readText(d: FileDescription): string | Blocked {
 
 /** A service with no peers: pipes within one kernel. */
 function localService(): PipeService {
-  return new PipeService(new Messenger(0), 0);
+  return new PipeService(new Messenger(MESSAGES, 0), 0);
 }
 
 // ---- within a kernel -------------------------------------------------------------------------

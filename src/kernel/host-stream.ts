@@ -8,6 +8,7 @@
 
 import { isatty } from 'node:tty';
 import type { Messenger } from '../msg/messenger.js';
+import type { Protocol } from '../protocol.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { BLOCKED, type Blocked, type Pollable } from './wasi/blocking.js';
 import { BaseDescription, BufferedStream } from './wasi/file-description.js';
@@ -31,7 +32,7 @@ export class HostStreamChannels {
   private readonly channels = new Map<number, HostStreamChannel>();
 
   /** `host`: this kernel's own host, whose streams may be this process's terminal. */
-  constructor(private readonly messenger: Messenger, private readonly host: EndpointId) {
+  constructor(private readonly messenger: Messenger<Protocol>, private readonly host: EndpointId) {
     messenger.on('stream_credit', (msg, from) => this.get(from.src, msg.stream)?.credit(msg.bytes));
     messenger.on('stream_data', (msg, from) => this.get(from.src, msg.stream)?.received(msg.data, msg.eof));
   }
@@ -85,7 +86,7 @@ export class HostStreamChannel {
 
   constructor(
     readonly stream: number,
-    private readonly messenger: Messenger,
+    private readonly messenger: Messenger<Protocol>,
     readonly host: EndpointId,
     readonly filetype: number,
     private readonly onIdle: () => void,

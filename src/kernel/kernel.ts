@@ -10,6 +10,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { Messenger } from '../msg/messenger.js';
+import { MESSAGES, type Protocol } from '../protocol.js';
 import { describeEndpoint, type EndpointId } from '../msg/address.js';
 import type { Doorbell } from '../msg/doorbell.js';
 import { attachWiring, type EndpointWiring } from '../msg/topology.js';
@@ -47,7 +48,7 @@ export type ProcessEndHook = (process: Process, outcome: SliceOutcome) => void;
 
 export class Kernel {
   readonly id: EndpointId;
-  readonly messenger: Messenger;
+  readonly messenger: Messenger<Protocol>;
   readonly scheduler: Scheduler;
   readonly processes = new Map<number, Process>();
   readonly host: EndpointId;
@@ -80,7 +81,7 @@ export class Kernel {
     this.balancing = boot.balance;
     this.handover = boot.handover;
     this.limits = boot.limits;
-    this.messenger = new Messenger(this.id, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
+    this.messenger = new Messenger(MESSAGES, this.id, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
     this.bell = attachWiring(this.messenger, boot.wiring, boot.host);
     this.cluster = boot.kernels;
     this.messenger.on('cluster_view', (msg) => (this.cluster = msg.kernels));

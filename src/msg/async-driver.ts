@@ -22,7 +22,7 @@
  */
 
 import type { Doorbell } from './doorbell.js';
-import type { Messenger } from './messenger.js';
+import type { MessengerTransport } from './messenger.js';
 
 export interface AsyncDriverOptions {
   /** This thread's doorbell: rung by producers into our rings and consumers of our outbound rings. */
@@ -63,7 +63,7 @@ export class AsyncDriver {
   private loop: Promise<void> | undefined;
   private keeper: NodeJS.Timeout | undefined;
 
-  constructor(readonly messenger: Messenger, options: AsyncDriverOptions) {
+  constructor(readonly messenger: MessengerTransport, options: AsyncDriverOptions) {
     this.bell = options.bell;
     this.budget = options.budget ?? 64;
     this.maxSleepMs = options.maxSleepMs ?? 20;

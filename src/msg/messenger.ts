@@ -9,7 +9,7 @@
  * flush() moves frames that waited for ring space.
  */
 
-import { DecodeError, Reader, Writer, compile, type Codec } from './codec.js';
+import { DecodeError, Reader, Writer } from './codec.js';
 import { FRAGMENT_HEADER_BYTES, Reassembler, type ReassemblyLimits } from './fragment.js';
 import { FRAME_HEADER_BYTES, FrameFlag, readHeader, writeHeader, type FrameHeader } from './frame.js';
 import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link.js';
@@ -17,13 +17,16 @@ import { RemoteError, WaitStations, type Continuation } from './requests.js';
 import { describeEndpoint, nodeOf, type EndpointId } from './address.js';
 import { Traffic } from './traffic.js';
 import {
-  MESSAGES,
-  type MessageName,
-  type Payload,
-  type ReplyName,
-  type ReplyPayload,
-  type RequestName,
-} from '../protocol.js';
+  TRANSPORT_MESSAGES,
+  compileTable,
+  type CompiledTable,
+  type MessageType,
+  type NameOf,
+  type PayloadOf,
+  type ReplyPayloadOf,
+  type RequestOf,
+  type WireTable,
+} from './message-table.js';
 
 /** Where a message came from, and how to answer it if it is a request. */
 export interface Envelope {
@@ -31,7 +34,7 @@ export interface Envelope {
   readonly request: number;
 }
 
-export type Handler<N extends MessageName> = (payload: Payload<N>, from: Envelope) => void;
+export type Handler<T extends WireTable, N extends NameOf<T>> = (payload: PayloadOf<T, N>, from: Envelope) => void;
 
 /** Counters of a messenger, shown by `popcorn kernels`. */
 export interface MessengerStats {
@@ -54,26 +57,18 @@ export interface MessengerOptions {
   reassembly?: ReassemblyLimits;
 }
 
-interface TypeEntry {
-  name: MessageName;
-  codec: Codec<unknown>;
-}
-
-const typesById = new Map<number, TypeEntry>();
-const codecs = new Map<MessageName, Codec<unknown>>();
-for (const [name, spec] of Object.entries(MESSAGES) as [MessageName, (typeof MESSAGES)[MessageName]][]) {
-  const codec = compile(spec.payload) as Codec<unknown>;
-  typesById.set(spec.id, { name, codec });
-  codecs.set(name, codec);
-}
-const FRAGMENT_TYPE = MESSAGES.fragment.id;
-
-/** The name of the message type `id` (traffic counters are kept by id). */
-export function messageName(id: number): string {
-  return typesById.get(id)?.name ?? `type ${id}`;
-}
+const FRAGMENT_TYPE = TRANSPORT_MESSAGES.fragment.id;
 const WRITER_KEEP_BYTES = 1 << 20;
-const ERROR_TYPE = MESSAGES.error.id;
+const ERROR_TYPE = TRANSPORT_MESSAGES.error.id;
+
+/**
+ * The side of a Messenger that links, wiring and drivers use: frames, routes, polling and time,
+ * whatever its message table. Any Messenger<T> is one.
+ */
+export type MessengerTransport = Pick<
+  Messenger<WireTable>,
+  'deliver' | 'linkDown' | 'listen' | 'route' | 'routeNode' | 'routeDefault' | 'poll' | 'hasInput' | 'tick' | 'flush' | 'nextDeadline'
+>;
 
 /**
  * Sees every message this messenger sends and delivers (`popcorn trace`: src/kernel/trace.ts).
@@ -84,14 +79,19 @@ export interface MessageObserver {
   received(name: string, bytes: number, from: EndpointId, request: number, response: boolean): void;
 }
 
-export class Messenger {
+/**
+ * A messenger typed over a message table `T` (src/msg/message-table.ts): names, payloads and
+ * replies are checked against it, and frames are encoded and decoded with its codecs.
+ */
+export class Messenger<T extends WireTable> {
   observer: MessageObserver | null = null;
   readonly stats: MessengerStats = {
     sent: 0, received: 0, relayed: 0, fragmentsSent: 0, malformed: 0, unroutable: 0, lateReplies: 0, handlerErrors: 0,
   };
   /** Messages and bytes per type and per peer (src/msg/traffic.ts). */
   readonly traffic = new Traffic();
-  private readonly handlers = new Map<number, Handler<MessageName>>();
+  private readonly handlers = new Map<number, Handler<T, NameOf<T>>>();
+  private readonly types: CompiledTable;
   private readonly routes = new Map<EndpointId, OutLink>();
   private readonly nodeRoutes = new Map<number, OutLink>();
   private defaultRoute: OutLink | undefined;
@@ -106,7 +106,8 @@ export class Messenger {
   private readonly onError: (error: Error, context: string) => void;
   private readonly sink: FrameSink = (bytes, offset, length) => this.deliver(bytes, offset, length);
 
-  constructor(readonly self: EndpointId, options: MessengerOptions = {}) {
+  constructor(table: T, readonly self: EndpointId, options: MessengerOptions = {}) {
+    this.types = compileTable(table);
     this.now = options.now ?? (() => performance.now());
     this.onError = options.onError ?? ((error, context) => console.error(`[${describeEndpoint(self)}] ${context}:`, error));
     this.reassembler = new Reassembler(options.reassembly);
@@ -168,44 +169,45 @@ export class Messenger {
 
   // ---- handlers ----
 
-  on<N extends MessageName>(name: N, handler: Handler<N>): void {
-    const id = MESSAGES[name].id;
+  on<N extends NameOf<T>>(name: N, handler: Handler<T, N>): void {
+    const id = this.typeOf(name).id;
     if (this.handlers.has(id)) throw new Error(`a handler for ${name} is already registered`);
-    this.handlers.set(id, handler as unknown as Handler<MessageName>);
+    this.handlers.set(id, handler as unknown as Handler<T, NameOf<T>>);
   }
 
   // ---- sending ----
 
   /** Send a one-way message. Never blocks. */
-  send<N extends MessageName>(dst: EndpointId, name: N, payload: Payload<N>): void {
-    this.transmit({ type: MESSAGES[name].id, flags: 0, src: this.self, dst, request: 0 }, name, payload);
+  send<N extends NameOf<T>>(dst: EndpointId, name: N, payload: PayloadOf<T, N>): void {
+    const type = this.typeOf(name);
+    this.transmit({ type: type.id, flags: 0, src: this.self, dst, request: 0 }, type, payload);
   }
 
   /**
    * Send a request; `done` runs exactly once: with the reply, or with an error (RemoteError,
    * RequestTimeoutError after `timeoutMs`, LinkDownError).
    */
-  request<N extends RequestName>(
+  request<N extends RequestOf<T>>(
     dst: EndpointId,
     name: N,
-    payload: Payload<N>,
+    payload: PayloadOf<T, N>,
     timeoutMs: number,
-    done: (error: Error | null, reply?: ReplyPayload<N>) => void,
+    done: (error: Error | null, reply?: ReplyPayloadOf<T, N>) => void,
   ): void {
     if (this.linkFor(dst) === undefined && dst !== this.self) {
       this.stats.unroutable++;
       done(new LinkDownError(describeEndpoint(dst), 'no route'));
       return;
     }
-    const replyType = MESSAGES[(MESSAGES[name] as { reply: MessageName }).reply].id;
-    const id = this.stations.open(dst, name, timeoutMs, this.now(), done as Continuation, replyType);
-    this.transmit({ type: MESSAGES[name].id, flags: 0, src: this.self, dst, request: id }, name, payload);
+    const type = this.typeOf(name);
+    const id = this.stations.open(dst, name, timeoutMs, this.now(), done as Continuation, type.replyId);
+    this.transmit({ type: type.id, flags: 0, src: this.self, dst, request: id }, type, payload);
   }
 
   /** Answer a request. */
-  reply<N extends RequestName>(to: Envelope, _request: N, payload: ReplyPayload<N>): void {
-    const name = (MESSAGES[_request] as { reply: string }).reply as ReplyName<N>;
-    this.transmit({ type: MESSAGES[name].id, flags: FrameFlag.Response, src: this.self, dst: to.src, request: to.request }, name, payload as Payload<ReplyName<N>>);
+  reply<N extends RequestOf<T>>(to: Envelope, request: N, payload: ReplyPayloadOf<T, N>): void {
+    const type = this.types.byId.get(this.typeOf(request).replyId) as MessageType;
+    this.transmit({ type: type.id, flags: FrameFlag.Response, src: this.self, dst: to.src, request: to.request }, type, payload);
   }
 
   /** Answer a request with an error. */
@@ -213,19 +215,30 @@ export class Messenger {
     if (to.request === 0) return;
     this.transmit(
       { type: ERROR_TYPE, flags: FrameFlag.Response | FrameFlag.Error, src: this.self, dst: to.src, request: to.request },
-      'error',
+      this.typeOf('error'),
       { code, message },
     );
   }
 
-  private transmit(header: FrameHeader, name: MessageName, payload: unknown): void {
+  /** The name of message type `id` in this messenger's table (traffic is counted by id). */
+  messageName(id: number): string {
+    return this.types.byId.get(id)?.name ?? `type ${id}`;
+  }
+
+  private typeOf(name: string): MessageType {
+    const type = this.types.byName.get(name);
+    if (type === undefined) throw new TypeError(`no message type ${name}`);
+    return type;
+  }
+
+  private transmit(header: FrameHeader, type: MessageType, payload: unknown): void {
     const w = this.writer;
     w.reset(FRAME_HEADER_BYTES);
-    (codecs.get(name) as Codec<unknown>).encode(w, payload);
+    type.codec.encode(w, payload);
     writeHeader(w.view, 0, header);
     this.stats.sent++;
     this.traffic.sent(header.type, header.dst, w.pos);
-    if (this.observer !== null) this.observer.sent(name, w.pos, header.dst, header.request, (header.flags & FrameFlag.Response) !== 0);
+    if (this.observer !== null) this.observer.sent(type.name, w.pos, header.dst, header.request, (header.flags & FrameFlag.Response) !== 0);
     this.forward(header.dst, w.bytes.subarray(0, w.pos));
     // Links copy what they send, so the buffer is free again. Do not keep one sized for the
     // largest message ever sent (a checkpoint) for the rest of the kernel's life.
@@ -361,7 +374,7 @@ export class Messenger {
   }
 
   private dispatch(header: FrameHeader, bytes: Uint8Array, offset: number, length: number): void {
-    const entry = typesById.get(header.type);
+    const entry = this.types.byId.get(header.type);
     if (entry === undefined) throw new DecodeError(`unknown message type ${header.type}`);
     const r = new Reader(bytes, offset + FRAME_HEADER_BYTES, offset + length);
     const payload = entry.codec.decode(r);
@@ -381,7 +394,7 @@ export class Messenger {
     handler(payload as never, { src: header.src, request: header.request });
   }
 
-  private settle(header: FrameHeader, name: MessageName, payload: unknown): void {
+  private settle(header: FrameHeader, name: string, payload: unknown): void {
     const expected = this.stations.replyTypeOf(header.request);
     if (expected === undefined) {
       this.stats.lateReplies++;
@@ -398,7 +411,7 @@ export class Messenger {
     }
     let settled: boolean;
     if (isError) {
-      const e = payload as Payload<'error'>;
+      const e = payload as { code: string; message: string };
       settled = this.stations.complete(header.request, new RemoteError(e.code, e.message, describeEndpoint(header.src)));
     } else {
       settled = this.stations.complete(header.request, null, payload);
@@ -416,7 +429,7 @@ export class Messenger {
   private handlerFailed(error: unknown, header: FrameHeader): void {
     this.stats.handlerErrors++;
     const err = error instanceof Error ? error : new Error(String(error));
-    const name = typesById.get(header.type)?.name ?? `type ${header.type}`;
+    const name = this.messageName(header.type);
     this.onError(err, `handler for ${name} from ${describeEndpoint(header.src)}`);
     if ((header.flags & FrameFlag.Response) === 0) this.fail({ src: header.src, request: header.request }, 'EFAULT', err.message);
   }

@@ -23,7 +23,7 @@
 import net from 'node:net';
 import { FRAME_HEADER_BYTES } from './frame.js';
 import type { FrameSink, OutLink } from './link.js';
-import type { Messenger } from './messenger.js';
+import type { MessengerTransport } from './messenger.js';
 
 /** The longest frame a TCP link sends in one piece; the messenger fragments longer messages. */
 export const TCP_MAX_FRAME = 1 << 20;
@@ -282,7 +282,7 @@ export interface AttachOptions {
  * Make a TcpLink on `socket` that delivers into `messenger` and, when it goes down, calls
  * messenger.linkDown so requests waiting on it fail with LinkDownError. Routes are the caller's.
  */
-export function attachTcp(messenger: Messenger, socket: net.Socket, options: AttachOptions = {}): TcpLink {
+export function attachTcp(messenger: MessengerTransport, socket: net.Socket, options: AttachOptions = {}): TcpLink {
   const after = options.afterDeliver;
   const link: TcpLink = new TcpLink(socket, {
     name: options.name,
@@ -300,7 +300,7 @@ export function attachTcp(messenger: Messenger, socket: net.Socket, options: Att
 }
 
 /** Connect to host:port and return a link delivering into `messenger` once connected. */
-export function connectTcpLink(messenger: Messenger, host: string, port: number, options: AttachOptions = {}): Promise<TcpLink> {
+export function connectTcpLink(messenger: MessengerTransport, host: string, port: number, options: AttachOptions = {}): Promise<TcpLink> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     const failed = (error: Error): void => reject(error);
@@ -324,7 +324,7 @@ export interface TcpListener {
  * `messenger`; `onLink` gets each new link, to route it (usually after a hello).
  */
 export function listenTcp(
-  messenger: Messenger,
+  messenger: MessengerTransport,
   host: string,
   port: number,
   onLink: (link: TcpLink) => void,

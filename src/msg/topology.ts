@@ -7,7 +7,7 @@
 import { Doorbell } from './doorbell.js';
 import { createRing, type RingShared } from './ring.js';
 import { RingInLink, RingOutLink } from './shm-link.js';
-import type { Messenger } from './messenger.js';
+import type { MessengerTransport } from './messenger.js';
 import { describeEndpoint, type EndpointId } from './address.js';
 
 /** Ring capacities: kernel↔kernel rings are many (K²), host rings carry terminal and module data. */
@@ -43,7 +43,7 @@ export function buildTopology(endpoints: EndpointId[], host: EndpointId): Map<En
  * Attach an endpoint's rings to its messenger. Returns the endpoint's doorbell. Frames for
  * endpoints without a ring (other nodes') go to `relay` (a kernel's host), if given.
  */
-export function attachWiring(messenger: Messenger, wiring: EndpointWiring, relay?: EndpointId): Doorbell {
+export function attachWiring(messenger: MessengerTransport, wiring: EndpointWiring, relay?: EndpointId): Doorbell {
   const self = describeEndpoint(wiring.self);
   for (const { peer, ring } of wiring.outgoing) {
     const link = new RingOutLink(`ring ${self}→${describeEndpoint(peer)}`, ring);

@@ -28,7 +28,7 @@ import { createHash } from 'node:crypto';
 import type { Messenger } from '../msg/messenger.js';
 import { hostOf, type EndpointId } from '../msg/address.js';
 import { attachTcp, type TcpLink } from '../msg/tcp-link.js';
-import { PROTOCOL_VERSION } from '../protocol.js';
+import { PROTOCOL_VERSION, type Protocol } from '../protocol.js';
 import { INSTRUMENTATION_VERSION } from '../wasm/abi.js';
 
 const HEARTBEAT_MS = 500;
@@ -118,7 +118,7 @@ export class Cluster {
   private highest = 0;
   private server: tls.Server | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private messenger: Messenger | undefined;
+  private messenger: Messenger<Protocol> | undefined;
   private kernels = 0;
   /** The link to the member admit() joined through, until start() attaches it. */
   private seed: { socket: tls.TLSSocket; rest: Buffer; member: Member; members: Member[] } | undefined;
@@ -168,7 +168,7 @@ export class Cluster {
    * The node's messenger exists: attach the link admit() opened, connect to every other member,
    * and listen for newcomers. Rejects (having closed everything) if a member cannot be reached.
    */
-  async start(messenger: Messenger, events: ClusterEvents): Promise<void> {
+  async start(messenger: Messenger<Protocol>, events: ClusterEvents): Promise<void> {
     this.messenger = messenger;
     this.events = events;
     messenger.on('node_heartbeat', (msg) => {
@@ -302,7 +302,7 @@ export class Cluster {
 
   /** The handshake is done: frames flow on `socket` to and from `member`. */
   private attach(socket: tls.TLSSocket, rest: Buffer, member: Member): void {
-    const messenger = this.messenger as Messenger;
+    const messenger = this.messenger as Messenger<Protocol>;
     if (rest.length > 0) socket.unshift(rest);
     const link = attachTcp(messenger, socket, {
       name: `tls n${member.node} ${member.listen}`,
@@ -337,7 +337,7 @@ export class Cluster {
         peer.link.close(`no heartbeat for ${LOST_AFTER_MS / 1000} s`);
         continue;
       }
-      (this.messenger as Messenger).send(hostOf(node) as EndpointId, 'node_heartbeat', { node: this.node });
+      (this.messenger as Messenger<Protocol>).send(hostOf(node) as EndpointId, 'node_heartbeat', { node: this.node });
     }
   }
 

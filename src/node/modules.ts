@@ -11,6 +11,7 @@
  */
 
 import type { Messenger } from '../msg/messenger.js';
+import type { Protocol } from '../protocol.js';
 import { describeEndpoint, hostOf, nodeOf } from '../msg/address.js';
 import { cacheHas, readCache, writeCache } from '../wasm/cache.js';
 import type { InstrumentInfo } from '../wasm/instrument.js';
@@ -18,7 +19,7 @@ import type { InstrumentInfo } from '../wasm/instrument.js';
 /** A large module over a slow link: generous, but not for ever. */
 const FETCH_TIMEOUT_MS = 120_000;
 
-export function installModuleService(messenger: Messenger, kick: () => void): void {
+export function installModuleService(messenger: Messenger<Protocol>, kick: () => void): void {
   /** Fetches in flight, by hash: kernels asking for the same module share one. */
   const fetching = new Map<string, ((error: Error | null) => void)[]>();
 

@@ -23,7 +23,7 @@ import { installModuleService } from './modules.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { KernelBoot } from '../kernel/kernel.js';
 import { checkLimits, kernelLimits, type NodeLimits } from '../kernel/limits.js';
-import type { Payload, ReplyPayload } from '../protocol.js';
+import { type Payload, type ReplyPayload, type Protocol, MESSAGES } from '../protocol.js';
 import type { ProcessImage } from '../kernel/image.js';
 import {
   closeFileRecords, decodeCheckpoint, encodeCheckpoint, instrumentedHash, openCheckpointFds, prepareCheckpointModule,
@@ -93,7 +93,7 @@ const CHECKPOINT_RETRIES = 20;
 const CHECKPOINT_RETRY_MS = 50;
 
 export class PopcornNode {
-  readonly messenger: Messenger;
+  readonly messenger: Messenger<Protocol>;
   /** This node's host endpoint. */
   readonly self: EndpointId;
   /** This node's kernels. */
@@ -129,7 +129,7 @@ export class PopcornNode {
     this.log = options.log ?? defaultLog;
     this.kernels = Array.from({ length: count }, (_, i) => endpointId(node, i));
     this.clusterKernels = this.kernels;
-    this.messenger = new Messenger(this.self, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
+    this.messenger = new Messenger(MESSAGES, this.self, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
     const topology = buildTopology([...this.kernels, this.self], this.self);
     const bell = attachWiring(this.messenger, topology.get(this.self) as NonNullable<ReturnType<typeof topology.get>>);
     this.driver = new AsyncDriver(this.messenger, { bell, onError: (error) => this.log(`host: ${String(error)}`) });

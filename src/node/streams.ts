@@ -12,6 +12,7 @@
 
 import type { Readable, Writable } from 'node:stream';
 import type { Messenger } from '../msg/messenger.js';
+import type { Protocol } from '../protocol.js';
 import type { EndpointId } from '../msg/address.js';
 
 export const STDIN_STREAM = 0;
@@ -40,7 +41,7 @@ export class HostStreams {
   private readonly sets = new Map<number, StreamSet>();
   private nextSet = 1;
 
-  constructor(private readonly messenger: Messenger, io: HostStreamSet) {
+  constructor(private readonly messenger: Messenger<Protocol>, io: HostStreamSet) {
     this.sets.set(0, new StreamSet(io));
     messenger.on('stream_write', (msg, from) => this.write(msg.stream, msg.data, from.src));
     messenger.on('stream_want', (msg, from) => this.want(msg.stream, from.src));

@@ -24,7 +24,7 @@ import type { Envelope, Messenger } from '../msg/messenger.js';
 import { describeEndpoint, nodeOf, type EndpointId } from '../msg/address.js';
 import { DecodeError, Reader, Writer, compile, type ValueOf } from '../msg/codec.js';
 import { RemoteError } from '../msg/requests.js';
-import { REMOTE_FILE_STATE, type ReplyPayload, type RequestName } from '../protocol.js';
+import { REMOTE_FILE_STATE, type ReplyPayload, type RequestName, type Protocol } from '../protocol.js';
 import {
   MAX_REMOTE_READ, RemoteFile, seekableType,
   type FileChange, type RemoteFileLinks, type RemoteFileRef, type RemoteFileState,
@@ -78,7 +78,7 @@ export class FileDeputy implements FileCarrier {
   private remotes = 0;
   private readonly links: RemoteFileLinks;
 
-  constructor(private readonly messenger: Messenger, readonly self: EndpointId, private readonly log: (text: string) => void = () => {}) {
+  constructor(private readonly messenger: Messenger<Protocol>, readonly self: EndpointId, private readonly log: (text: string) => void = () => {}) {
     this.links = this.proxyLinks();
     this.listen();
   }

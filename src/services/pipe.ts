@@ -23,7 +23,7 @@
 import type { Kernel } from '../kernel/kernel.js';
 import type { Envelope, Messenger } from '../msg/messenger.js';
 import { describeEndpoint, nodeOf, type EndpointId } from '../msg/address.js';
-import type { Payload } from '../protocol.js';
+import type { Payload, Protocol } from '../protocol.js';
 import {
   PIPE_READ, PIPE_WRITE, Pipe, PipeEnd, PipeReadEnd, RemoteReader, RemoteWriter,
   type HomeLinks, type PipeEndKind, type PipeEndRef, type ProxyLinks,
@@ -56,7 +56,7 @@ export class PipeService {
   private readonly homeLinks: HomeLinks;
   private readonly proxyLinks: ProxyLinks;
 
-  constructor(private readonly messenger: Messenger, readonly self: EndpointId) {
+  constructor(private readonly messenger: Messenger<Protocol>, readonly self: EndpointId) {
     const m = messenger;
     // Credit for bytes a lost writer wrote, and the like, would only be counted as unroutable.
     const to = (kernel: EndpointId, send: () => void): void => {

@@ -7,7 +7,6 @@
 
 import type { Kernel } from '../kernel/kernel.js';
 import type { Payload } from '../protocol.js';
-import { messageName } from '../msg/messenger.js';
 import { TRACE_CAPACITY, Tracer, setTracer } from '../kernel/trace.js';
 
 export function installStatsService(kernel: Kernel): void {
@@ -39,7 +38,7 @@ function kernelStats(kernel: Kernel, since: number): Payload<'kernel_stats_reply
     kernel: kernel.id,
     cpu_ms: s.cpuMs + (s.current === null ? 0 : performance.now() - s.currentSince),
     run_queue: s.runnable,
-    types: [...traffic.byType()].map(([type, row]) => ({ type: messageName(type), ...row })),
+    types: [...traffic.byType()].map(([type, row]) => ({ type: kernel.messenger.messageName(type), ...row })),
     peers: [...traffic.byPeer()].map(([peer, row]) => ({ peer, ...row })),
     events: kernel.events.since(since),
   };
