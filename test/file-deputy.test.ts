@@ -21,8 +21,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
-import { Messenger } from '../src/msg/messenger.js';
-import { MESSAGES, type Protocol } from '../src/protocol.js';
 import { endpointId, nodeOf, type EndpointId } from '../src/msg/address.js';
 import { RemoteError } from '../src/msg/requests.js';
 import { HostStreamChannels } from '../src/kernel/host-stream.js';
@@ -42,19 +40,16 @@ import { PopcornNode, type KernelInfo } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import { startProgram } from './ssi-helpers.js';
 import { example, sleep } from './cli-helpers.js';
-import { Cable } from './msg-helpers.js';
+import { Mesh, type MeshKernel } from './mesh-helpers.js';
 import { errnoOf } from './wasi-helpers.js';
 
 // ---- kernels of several nodes, in this thread ------------------------------------------------
 
-interface TestKernel {
-  id: EndpointId;
-  messenger: Messenger<Protocol>;
+interface TestKernel extends MeshKernel {
   files: FileDeputy;
   /** Set by the tests of directories. */
   dirs?: DirDeputy;
   services: TransferServices;
-  errors: Error[];
 }
 
 /** Kernels n0.k0 and n0.k1 (one node), n1.k0 and n2.k0 (two others). */
@@ -63,41 +58,17 @@ const K0B = endpointId(0, 1);
 const K1 = endpointId(1, 0);
 const K2 = endpointId(2, 0);
 
-class Cluster {
-  readonly kernels = new Map<EndpointId, TestKernel>();
-  readonly cables = new Map<string, Cable>();
-
+class Cluster extends Mesh<TestKernel> {
   constructor(ids: EndpointId[] = [K0, K0B, K1, K2]) {
-    for (const id of ids) {
-      const errors: Error[] = [];
-      const messenger = new Messenger(MESSAGES, id, { onError: (error) => errors.push(error) });
-      const files = new FileDeputy(messenger, id, (text) => errors.push(new Error(text)));
-      const services = { channels: new HostStreamChannels(messenger, endpointId(nodeOf(id), 255)), pipes: new PipeService(messenger, id), files };
-      this.kernels.set(id, { id, messenger, files, services, errors });
-    }
-    for (const a of this.kernels.values()) {
-      for (const b of this.kernels.values()) {
-        if (a === b) continue;
-        const cable = new Cable(`${a.id}→${b.id}`);
-        a.messenger.route(b.id, cable);
-        b.messenger.listen(cable);
-        this.cables.set(`${a.id}→${b.id}`, cable);
-      }
-    }
+    super(ids, (base) => {
+      const files = new FileDeputy(base.messenger, base.id, (text) => base.errors.push(new Error(text)));
+      const channels = new HostStreamChannels(base.messenger, endpointId(nodeOf(base.id), 255));
+      return { ...base, files, services: { channels, pipes: new PipeService(base.messenger, base.id), files } };
+    });
   }
 
   k(id: EndpointId): TestKernel {
-    return this.kernels.get(id) as TestKernel;
-  }
-
-  /** Deliver every message, and those they cause, until all is quiet. */
-  pump(): void {
-    for (let rounds = 0; rounds < 100_000; rounds++) {
-      let moved = 0;
-      for (const k of this.kernels.values()) moved += k.messenger.poll(1 << 20);
-      if (moved === 0) return;
-    }
-    assert.fail('messages kept flowing');
+    return this.kernel(id);
   }
 
   /** The records fd-transfer makes on `from` for `to` (pumped until the homes counted them). */
@@ -122,10 +93,8 @@ class Cluster {
   /** After everything closed: no file kept or used anywhere, and no handler failed. */
   assertClean(): void {
     this.pump();
-    for (const k of this.kernels.values()) {
-      assert.equal(k.files.size, 0, `files left on ${k.id}`);
-      assert.deepEqual(k.errors, []);
-    }
+    for (const k of this.kernels) assert.equal(k.files.size, 0, `files left on ${k.id}`);
+    this.assertNoErrors();
   }
 }
 
@@ -412,7 +381,7 @@ describe('a file of another node, through its deputy', () => {
     const buf = new Uint8Array(4);
     assert.equal(d.read(buf, 0, 4), BLOCKED);
     const k1 = c.k(K1);
-    (c.cables.get(`${K1}→${K0}`) as Cable).up = false;
+    c.cable(K1, K0).up = false;
     k1.messenger.peersLost((dst) => nodeOf(dst) === 0, 'node 0', 'test');
     assert.equal(errnoOf(() => d.read(buf, 0, 4)), Errno.IO, 'the read on its way');
     assert.equal(errnoOf(() => d.read(buf, 0, 4)), Errno.IO, 'a new read');

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Messenger } from '../src/msg/messenger.js';
-import { MESSAGES, type Protocol } from '../src/protocol.js';
+import { MESSAGES } from '../src/protocol.js';
 import { endpointId, nodeOf, type EndpointId } from '../src/msg/address.js';
 import { RemoteError } from '../src/msg/requests.js';
 import {
@@ -21,58 +21,19 @@ import { Errno, WasiError } from '../src/kernel/wasi/errno.js';
 import type { FileDescription } from '../src/kernel/wasi/file-description.js';
 import { Fdflags } from '../src/kernel/wasi/types.js';
 import { pattern, sameBytes } from './msg-helpers.js';
-import { Cable } from './msg-helpers.js';
+import { Mesh, type MeshKernel } from './mesh-helpers.js';
 import { errnoOf } from './wasi-helpers.js';
 
 // ---- an in-memory cluster --------------------------------------------------------------------
 
-interface TestKernel {
-  id: EndpointId;
-  messenger: Messenger<Protocol>;
+interface TestKernel extends MeshKernel {
   pipes: PipeService;
-  errors: Error[];
 }
 
-class Cluster {
-  readonly kernels: TestKernel[] = [];
-  /** Each with the messenger it delivers to. */
-  readonly cables: { cable: Cable; to: Messenger<Protocol> }[] = [];
-
-  /** Kernels of a lost node: nothing is delivered to them any more. */
-  private readonly lost = new Set<Messenger<Protocol>>();
-
+class Cluster extends Mesh<TestKernel> {
   /** `count` kernels, with these ids (default 0, 1, …); k(i) is the i-th. */
   constructor(count: number, ids: EndpointId[] = Array.from({ length: count }, (_, i) => i)) {
-    for (const id of ids.slice(0, count)) {
-      const errors: Error[] = [];
-      const messenger = new Messenger(MESSAGES, id, { onError: (error) => errors.push(error) });
-      this.kernels.push({ id, messenger, pipes: new PipeService(messenger, id), errors });
-    }
-    for (const a of this.kernels) {
-      for (const b of this.kernels) {
-        if (a === b) continue;
-        const cable = new Cable(`k${a.id}→k${b.id}`);
-        a.messenger.route(b.id, cable);
-        b.messenger.listen(cable);
-        this.cables.push({ cable, to: b.messenger });
-      }
-    }
-  }
-
-  /** Deliver every message, and those they cause, until all is quiet. */
-  pump(): void {
-    for (let rounds = 0; rounds < 100_000; rounds++) {
-      let moved = 0;
-      for (const k of this.kernels) if (!this.lost.has(k.messenger)) moved += k.messenger.poll(1 << 20);
-      if (moved === 0) return;
-    }
-    assert.fail('messages kept flowing');
-  }
-
-  /** Deliver up to `count` frames waiting on one cable. */
-  step(index: number, count: number): void {
-    const { cable, to } = this.cables[index % this.cables.length] as { cable: Cable; to: Messenger<Protocol> };
-    cable.poll((bytes, offset, length) => to.deliver(bytes, offset, length), count);
+    super(ids.slice(0, count), (base) => ({ ...base, pipes: new PipeService(base.messenger, base.id) }));
   }
 
   /** Hand an end from `from` to `to` as fd-transfer does: retain, wait for the home, adopt. */
@@ -85,8 +46,8 @@ class Cluster {
     return this.k(to).pipes.adopt(ref);
   }
 
-  k(id: number): TestKernel {
-    return this.kernels[id] as TestKernel;
+  k(index: number): TestKernel {
+    return this.kernels[index] as TestKernel;
   }
 
   /** Node `node` is lost: its kernels hear nothing more, and every other kernel is told. */
@@ -98,11 +59,8 @@ class Cluster {
   /** After everything closed: no pipe or proxy is left (on the kernels not lost), and no handler failed. */
   assertClean(): void {
     this.pump();
-    for (const k of this.kernels) {
-      if (this.lost.has(k.messenger)) continue;
-      assert.equal(k.pipes.size, 0, `pipes and proxies left on k${k.id}`);
-      assert.deepEqual(k.errors, []);
-    }
+    for (const k of this.kernels) if (!this.lost.has(k.messenger)) assert.equal(k.pipes.size, 0, `pipes and proxies left on k${k.id}`);
+    this.assertNoErrors();
   }
 }
 

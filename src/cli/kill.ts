@@ -4,27 +4,18 @@
  */
 
 import { controlRequest, ControlError } from '../node/control.js';
+import { SIGTERM, isValidSignal, signalOfName } from '../kernel/signals.js';
 import { UsageError } from './usage.js';
 
-export const SIGNALS: Record<string, number> = {
-  HUP: 1, INT: 2, QUIT: 3, ABRT: 6, KILL: 9, USR1: 10, SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14, TERM: 15,
-  CHLD: 17, CONT: 18, STOP: 19, TSTP: 20,
-};
-
 export function parseSignal(spec: string): number {
-  if (/^\d+$/.test(spec)) {
-    const n = Number(spec);
-    if (n >= 0 && n <= 64) return n;
-  }
-  const name = spec.toUpperCase().replace(/^SIG/, '');
-  const n = SIGNALS[name];
-  if (n === undefined) throw new UsageError(`unknown signal '${spec}'`);
+  const n = /^\d+$/.test(spec) ? Number(spec) : signalOfName(spec);
+  if (!isValidSignal(n)) throw new UsageError(`unknown signal '${spec}'`);
   return n;
 }
 
 /** Parse kill's words (commander leaves `-9` and `-TERM` to us). */
 export function parseKillArgs(words: string[]): { signal: number; pids: number[] } {
-  let signal = 15;
+  let signal = SIGTERM;
   const pids: number[] = [];
   for (let i = 0; i < words.length; i++) {
     const w = words[i] as string;

@@ -13,6 +13,7 @@ import { PopcornNode } from '../node/node.js';
 import { prepareProgram } from '../wasm/loader.js';
 import { instrumentProgress } from './progress.js';
 import { UsageError } from './usage.js';
+import { SIGINT, SIGKILL } from '../kernel/signals.js';
 import { ControlClient, connectControl, controlRequest, ControlError, type ControlMessage } from '../node/control.js';
 
 export interface RunOptions {
@@ -29,9 +30,6 @@ export interface RunOptions {
   maxMemory?: number;
   maxFds?: number;
 }
-
-const SIGINT = 2;
-const SIGKILL = 9;
 
 /** `--dir HOST[::GUEST]`, wasmtime's syntax: without a guest path the host path is used as is. */
 export function parseDir(spec: string): { host: string; guest: string } {

@@ -10,6 +10,7 @@ export const SIGQUIT = 3;
 export const SIGABRT = 6;
 export const SIGKILL = 9;
 export const SIGUSR1 = 10;
+export const SIGSEGV = 11;
 export const SIGUSR2 = 12;
 export const SIGPIPE = 13;
 export const SIGALRM = 14;
@@ -24,6 +25,18 @@ export const SIGURG = 23;
 export const SIGWINCH = 28;
 /** Highest signal number accepted (Linux's SIGSYS). */
 export const MAX_SIGNAL = 31;
+
+/** Linux's names, without SIG, by number (`kill -l`): for people, in the CLI and the dashboard. */
+const NAMES = [
+  '', 'HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE', 'ALRM', 'TERM',
+  'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF', 'WINCH', 'IO', 'PWR', 'SYS',
+] as const;
+
+/** The number of a signal named with or without SIG, in any case (TERM, sigterm); undefined if none. */
+export function signalOfName(name: string): number | undefined {
+  const i = NAMES.indexOf(name.toUpperCase().replace(/^SIG/, '') as (typeof NAMES)[number]);
+  return i > 0 ? i : undefined;
+}
 
 /**
  * The exit status of a process lost with its kernel or its node (128 + SIGKILL: to its parent it
@@ -44,8 +57,9 @@ export function defaultAction(signal: number): DefaultAction {
   return 'terminate';
 }
 
-export function isValidSignal(signal: number): boolean {
-  return Number.isInteger(signal) && signal >= 0 && signal <= MAX_SIGNAL;
+/** A signal number a process can be sent: 1..MAX_SIGNAL, or 0 (only checks that it exists). */
+export function isValidSignal(signal: unknown): signal is number {
+  return Number.isInteger(signal) && (signal as number) >= 0 && (signal as number) <= MAX_SIGNAL;
 }
 
 /** SIGKILL and SIGSTOP can be neither caught nor ignored. */
@@ -121,6 +135,11 @@ const WASI_TO_LINUX = [
   0, SIGHUP, SIGINT, SIGQUIT, 4, 5, SIGABRT, 7, 8, SIGKILL, SIGUSR1, 11, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM,
   SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, 24, 25, 26, 27, SIGWINCH, 29, 30, 31,
 ];
+
+/** Whether proc_raise may name `signal`: preview1's $signal goes from 0 (none) to 30 (SYS). */
+export function isWasiSignal(signal: number): boolean {
+  return Number.isInteger(signal) && signal >= 0 && signal < WASI_TO_LINUX.length;
+}
 
 export function linuxSignalOfWasi(signal: number): number {
   return WASI_TO_LINUX[signal] ?? signal;

@@ -13,7 +13,7 @@ import { DecodeError, Reader, Writer } from './codec.js';
 import { FRAGMENT_HEADER_BYTES, Reassembler, type ReassemblyLimits } from './fragment.js';
 import { FRAME_HEADER_BYTES, FrameFlag, readHeader, writeHeader, type FrameHeader } from './frame.js';
 import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link.js';
-import { RemoteError, WaitStations, type Continuation } from './requests.js';
+import { RemoteError, TransportCode, WaitStations, type Continuation } from './requests.js';
 import { describeEndpoint, nodeOf, type EndpointId } from './address.js';
 import { Traffic } from './traffic.js';
 import {
@@ -358,7 +358,7 @@ export class Messenger<T extends WireTable> {
     if (header.src === this.self) {
       this.stations.complete(header.request, new LinkDownError(describeEndpoint(header.dst), 'no route'));
     } else if (this.linkFor(header.src) !== undefined) {
-      this.fail(to, 'EHOSTUNREACH', `no route to ${describeEndpoint(header.dst)}`);
+      this.fail(to, TransportCode.NoRoute, `no route to ${describeEndpoint(header.dst)}`);
     }
   }
 
@@ -387,7 +387,7 @@ export class Messenger<T extends WireTable> {
     }
     const handler = this.handlers.get(header.type);
     if (handler === undefined) {
-      this.fail({ src: header.src, request: header.request }, 'ENOSYS', `no handler for ${entry.name} at ${describeEndpoint(this.self)}`);
+      this.fail({ src: header.src, request: header.request }, TransportCode.NoHandler, `no handler for ${entry.name} at ${describeEndpoint(this.self)}`);
       this.stats.unroutable++;
       return;
     }
@@ -431,7 +431,7 @@ export class Messenger<T extends WireTable> {
     const err = error instanceof Error ? error : new Error(String(error));
     const name = this.messageName(header.type);
     this.onError(err, `handler for ${name} from ${describeEndpoint(header.src)}`);
-    if ((header.flags & FrameFlag.Response) === 0) this.fail({ src: header.src, request: header.request }, 'EFAULT', err.message);
+    if ((header.flags & FrameFlag.Response) === 0) this.fail({ src: header.src, request: header.request }, TransportCode.HandlerFailed, err.message);
   }
 
   // ---- time and backpressure ----

@@ -14,6 +14,12 @@ export class RequestTimeoutError extends Error {
   }
 }
 
+/**
+ * The codes the messaging layer answers with itself when the peer could not serve a request at
+ * all: no route to it, no handler for the message there, a handler that threw.
+ */
+export const TransportCode = { NoRoute: 'EHOSTUNREACH', NoHandler: 'ENOSYS', HandlerFailed: 'EFAULT' } as const;
+
 /** The peer answered with an `error` message. */
 export class RemoteError extends Error {
   constructor(readonly code: string, message: string, readonly peer: string) {

@@ -49,6 +49,7 @@ import { Observer, publicView } from './observer.js';
 import { chromeTrace } from './trace.js';
 import type { Dashboard } from './dashboard/server.js';
 import { parseAddress } from './cluster.js';
+import { SIGTERM, isValidSignal } from '../kernel/signals.js';
 
 export const NO_NODE_MESSAGE = 'no popcorn node is running (start one with `popcorn boot`)';
 
@@ -338,8 +339,8 @@ export class ControlServer {
         return answer({ kernels: await this.kernels(), host: { ...this.node.messenger.stats } });
       case 'kill': {
         const pid = Number(msg.pid);
-        const signal = Number(msg.signal ?? 15);
-        if (!Number.isInteger(signal) || signal < 0 || signal > 31) throw new ControlError(`invalid signal ${String(msg.signal)}`, true);
+        const signal = Number(msg.signal ?? SIGTERM);
+        if (!isValidSignal(signal)) throw new ControlError(`invalid signal ${String(msg.signal)}`, true);
         if (!Number.isInteger(pid) || !(await this.node.kill(pid, signal))) throw new ControlError(`no process with pid ${String(msg.pid)}`, false);
         return answer({});
       }
@@ -555,7 +556,7 @@ class RunSession {
       this.endStdin();
     } else if (msg.op === 'signal') {
       const signal = Number(msg.signal);
-      if (Number.isInteger(signal) && signal > 0 && signal <= 31) this.kill?.(signal);
+      if (isValidSignal(signal) && signal !== 0) this.kill?.(signal);
     }
   }
 

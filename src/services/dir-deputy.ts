@@ -19,16 +19,19 @@
 
 import type { Kernel } from '../kernel/kernel.js';
 import type { Envelope } from '../msg/messenger.js';
-import { RemoteError } from '../msg/requests.js';
 import type { EndpointId } from '../msg/address.js';
 import type { Payload } from '../protocol.js';
 import { RemoteDirectory, type DirAnswer, type DirCall, type RemoteDirectoryLinks, type RemoteDirectoryRef } from '../kernel/remote-directory.js';
-import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
+import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
+import { asWasiError } from './remote-error.js';
 import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
 import {
   createDirectoryIn, linkIn, openIn, readlinkIn, removeDirectoryIn, renameIn, setTimesIn, statIn, symlinkIn, unlinkFileIn,
 } from '../kernel/wasi/path-ops.js';
 import { exportFds, importFds, type DirCarrier, type FdRecord, type TransferServices } from './fd-transfer.js';
+
+/** A path call at a home that cannot be reached fails as a file system's whose server is gone. */
+const HOME_CALL = { fallback: Errno.IO, unreachable: Errno.IO };
 
 /** A path call may wait for the home's disk, and opening a file there for its deputy. */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -144,14 +147,14 @@ export class DirDeputy implements DirCarrier {
     };
     this.kernel.messenger.request(ref.home, 'dir_call', payload, REQUEST_TIMEOUT_MS, (error, reply) => {
       if (error !== null || reply === undefined) {
-        done(asWasiError(error));
+        done(asWasiError(error ?? new Error('no answer'), HOME_CALL));
         return;
       }
       try {
         const opened = importFds(this.transfer, reply.fds)[0]?.entry.description;
         done(null, { description: opened, stat: reply.stat[0], entries: reply.entries, target: reply.target });
       } catch (failure) {
-        done(asWasiError(failure));
+        done(asWasiError(failure, HOME_CALL));
       }
     });
   }
@@ -201,7 +204,7 @@ export class DirDeputy implements DirCarrier {
       }
       m.reply(from, 'dir_call', empty);
     } catch (error) {
-      const wasi = asWasiError(error);
+      const wasi = asWasiError(error, { fallback: Errno.IO });
       m.fail(from, errnoName(wasi.errno), wasi.message);
     }
   }
@@ -215,7 +218,7 @@ export class DirDeputy implements DirCarrier {
       // A file went to the file deputy, a directory to the directory deputy: each keeps its own copy.
       if (description instanceof HostFile || description instanceof HostDirectory) description.close();
       if (error !== null) {
-        const wasi = asWasiError(error);
+        const wasi = asWasiError(error, { fallback: Errno.IO });
         m.fail(from, errnoName(wasi.errno), wasi.message);
       } else m.reply(from, 'dir_call', { fds: records, stat: [], entries: [], target: new Uint8Array(0) });
     });
@@ -226,10 +229,4 @@ export class DirDeputy implements DirCarrier {
     if (kept === undefined) throw new WasiError(Errno.BADF, `no deputy directory ${handle} here`);
     return kept.dir;
   }
-}
-
-function asWasiError(error: unknown): WasiError {
-  if (error instanceof WasiError) return error;
-  if (error instanceof RemoteError) return new WasiError(errnoOf(error.code) ?? Errno.IO, error.message);
-  return new WasiError(Errno.IO, error instanceof Error ? error.message : String(error));
 }

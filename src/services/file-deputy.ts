@@ -23,13 +23,13 @@ import type { Kernel } from '../kernel/kernel.js';
 import type { Envelope, Messenger } from '../msg/messenger.js';
 import { describeEndpoint, nodeOf, type EndpointId } from '../msg/address.js';
 import { DecodeError, Reader, Writer, compile, type ValueOf } from '../msg/codec.js';
-import { RemoteError } from '../msg/requests.js';
 import { REMOTE_FILE_STATE, type ReplyPayload, type RequestName, type Protocol } from '../protocol.js';
 import {
   MAX_REMOTE_READ, RemoteFile, seekableType,
   type FileChange, type RemoteFileLinks, type RemoteFileRef, type RemoteFileState,
 } from '../kernel/remote-file.js';
-import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
+import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
+import { asWasiError } from './remote-error.js';
 import { HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
 import { Whence, type TimeSpec } from '../kernel/wasi/types.js';
 import { reopen, type FileCarrier } from './fd-transfer.js';
@@ -304,7 +304,7 @@ export class FileDeputy implements FileCarrier {
   private proxyLinks(): RemoteFileLinks {
     const m = this.messenger;
     const t = REQUEST_TIMEOUT_MS;
-    const failure = (error: Error | null, ref: RemoteFileRef): WasiError | null => (error === null ? null : asWasiError(error, ref));
+    const failure = (error: Error | null, ref: RemoteFileRef): WasiError | null => (error === null ? null : asWasiError(error, { fallback: Errno.IO, unreachable: Errno.IO, context: `file ${ref.handle} of ${describeEndpoint(ref.home)}` }));
     return {
       read: (ref, position, len, done) => {
         m.request(ref.home, 'file_read', { handle: ref.handle, position, len }, t, (error, reply) => done(failure(error, ref), reply?.data, reply?.stat));
@@ -366,16 +366,6 @@ function timesPayload(change: Extract<FileChange, { op: 'times' }>): { atim: big
   const how = (t: TimeSpec): number => (t === undefined ? 0 : t === 'now' ? 1 : 2);
   const ns = (t: TimeSpec): bigint => (typeof t === 'bigint' ? t : 0n);
   return { atim: ns(change.atim), mtim: ns(change.mtim), atimHow: how(change.atim), mtimHow: how(change.mtim) };
-}
-
-/** A request's failure as the syscall's: the home's errno, or EIO when the home cannot be reached. */
-function asWasiError(error: Error, ref: RemoteFileRef): WasiError {
-  const where = `file ${ref.handle} of ${describeEndpoint(ref.home)}`;
-  if (error instanceof RemoteError) {
-    const errno = errnoOf(error.code);
-    if (errno !== undefined && errno !== Errno.HOSTUNREACH && error.code !== 'ENOSYS' && error.code !== 'EFAULT') return new WasiError(errno, `${where}: ${error.message}`);
-  }
-  return new WasiError(Errno.IO, `${where}: its home cannot be reached (${error.message})`);
 }
 
 function encodeState(state: WireState): Uint8Array {

@@ -27,9 +27,10 @@ import { PidAllocator, originOf } from '../kernel/pids.js';
 import { createPopcornImports, type ProcessSystem, type SpawnRequest } from '../kernel/popcorn-abi.js';
 import { Operation } from '../kernel/operation.js';
 import { ProcessExit } from '../kernel/wasi/blocking.js';
-import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
+import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
+import { asWasiError } from './remote-error.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
-import { RemoteError, RequestTimeoutError } from '../msg/requests.js';
+import { RemoteError } from '../msg/requests.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { LOST_STATUS, SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
 import { discardRecords, exportFds, importFds, preopensToHandOn, type TransferServices } from './fd-transfer.js';
@@ -269,20 +270,20 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
       this.adopted(parent, pid);
       op.complete(null, pid);
     } catch (error) {
-      op.complete(asWasiError(error, Errno.NOEXEC));
+      op.complete(asWasiError(error, { fallback: Errno.NOEXEC }));
     }
   }
 
   private spawnThere(parent: Process, target: EndpointId, spec: CreateSpec, op: Operation<number>): void {
     exportFds(this.transfer, spec.fds, target, (error, records) => {
       if (error !== null) {
-        op.complete(asWasiError(error, Errno.NOTSUP));
+        op.complete(asWasiError(error, { fallback: Errno.NOTSUP }));
         return;
       }
       const payload = { ...spec, fds: records };
       this.kernel.messenger.request(target, 'proc_start', payload, REQUEST_TIMEOUT_MS, (failure, reply) => {
         if (failure !== null || reply === undefined) {
-          op.complete(asWasiError(failure, Errno.NOEXEC));
+          op.complete(asWasiError(failure ?? new Error('no answer'), { fallback: Errno.NOEXEC }));
           return;
         }
         this.adopted(parent, reply.pid);
@@ -320,7 +321,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
       op.complete(this.signalAtOrigin(pid, signal) ? null : new WasiError(Errno.SRCH, `kill(${pid})`));
     } else {
       this.kernel.messenger.request(originOf(pid), 'proc_signal', { pid, signal }, REQUEST_TIMEOUT_MS, (error) => {
-        op.complete(error === null ? null : asWasiError(error, Errno.SRCH));
+        op.complete(error === null ? null : asWasiError(error, { fallback: Errno.SRCH }));
       });
     }
     return op;
@@ -534,14 +535,6 @@ function exitRecord(p: Process, outcome: SliceOutcome): ExitRecord {
   if (outcome.kind === 'exited') return { status: outcome.status, signal: outcome.signal ?? 0, trap: '' };
   if (outcome.kind === 'trapped') return { status: TRAP_EXIT_STATUS, signal: 0, trap: formatTrap(p.name, outcome.error) };
   return { status: 0, signal: 0, trap: '' };
-}
-
-/** A failure as the guest sees it: the errno a remote kernel named, else `fallback`. */
-function asWasiError(error: unknown, fallback: number): WasiError {
-  if (error instanceof WasiError) return error;
-  if (error instanceof RequestTimeoutError) return new WasiError(Errno.TIMEDOUT, error.message);
-  const errno = error instanceof RemoteError ? errnoOf(error.code) : undefined;
-  return new WasiError(errno ?? fallback, error instanceof Error ? error.message : String(error));
 }
 
 /** The host output streams a process writes to (its output goes there, apart from its exit). */

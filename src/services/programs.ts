@@ -12,7 +12,8 @@
 import type { Kernel } from '../kernel/kernel.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { moduleAvailable } from '../wasm/compiled.js';
-import { Errno, WasiError, errnoOf } from '../kernel/wasi/errno.js';
+import { Errno, WasiError } from '../kernel/wasi/errno.js';
+import { asWasiError } from './remote-error.js';
 import { resolve } from '../kernel/wasi/sandbox.js';
 import { RemoteError } from '../msg/requests.js';
 
@@ -35,7 +36,7 @@ export class Programs {
     }
     this.kernel.messenger.request(this.kernel.host, 'module_prepare', { path: hostPath }, PREPARE_TIMEOUT_MS, (error, reply) => {
       if (error !== null || reply === undefined) {
-        done(asWasiError(error, path));
+        done(asWasiError(error ?? new Error('no answer'), { fallback: Errno.NOEXEC, context: path }));
         return;
       }
       this.hashes.set(key, reply.hash);
@@ -77,8 +78,3 @@ function locate(dirs: { host: string; guest: string }[], path: string): { hostPa
 }
 
 const components = (path: string): string[] => path.split('/').filter((c) => c !== '' && c !== '.');
-
-function asWasiError(error: Error | null, path: string): WasiError {
-  const errno = error instanceof RemoteError ? errnoOf(error.code) : undefined;
-  return new WasiError(errno ?? Errno.NOEXEC, `${path}: ${error?.message ?? 'no answer'}`);
-}

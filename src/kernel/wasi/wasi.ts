@@ -18,6 +18,7 @@
 import { BLOCKED, ProcessExit, markNeverBlocks, type Blocked } from './blocking.js';
 import { need, requireReadable, requireWritable, timesFrom } from './access.js';
 import { Errno, WasiError } from './errno.js';
+import { isWasiSignal } from '../signals.js';
 import type { FdTable } from './fd-table.js';
 import { HostDirectory, type FileDescription } from './file-description.js';
 import { writeDirents, writeFdstat, writeFilestat } from './layout.js';
@@ -38,9 +39,6 @@ const WASI_SIGPIPE = 13;
 export function defaultRaise(signal: number): never {
   throw new ProcessExit(128 + signal, signal);
 }
-
-/** Highest signal number preview1 defines ($signal: 0 none .. 30 SYS). */
-const MAX_SIGNAL = 30;
 
 export function createWasiImports(ctx: WasiContext): WasiImports {
   const fds: FdTable = ctx.fds;
@@ -538,7 +536,7 @@ export function createWasiImports(ctx: WasiContext): WasiImports {
     },
     proc_raise(sig: number): number {
       try {
-        if (sig < 0 || sig > MAX_SIGNAL) throw new WasiError(Errno.INVAL, `signal ${sig}`);
+        if (!isWasiSignal(sig)) throw new WasiError(Errno.INVAL, `signal ${sig}`);
         ctx.raise(sig);
         return 0;
       } catch (e) {

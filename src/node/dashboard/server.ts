@@ -19,6 +19,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { PopcornNode } from '../node.js';
 import { publicView, type Observer } from '../observer.js';
 import { Metrics } from '../metrics.js';
+import { SIGTERM, isValidSignal } from '../../kernel/signals.js';
 
 /** Snapshots pushed per second to connected pages. */
 const PUSH_HZ = 2;
@@ -125,8 +126,8 @@ export class Dashboard {
 
   private kill(body: Record<string, unknown>): Promise<unknown> {
     const pid = Number(body.pid);
-    const signal = Number(body.signal ?? 15);
-    if (!Number.isInteger(signal) || signal < 1 || signal > 31) return Promise.reject(new Error(`invalid signal ${String(body.signal)}`));
+    const signal = Number(body.signal ?? SIGTERM);
+    if (!isValidSignal(signal) || signal === 0) return Promise.reject(new Error(`invalid signal ${String(body.signal)}`));
     return this.node.kill(pid, signal).then((found) => {
       if (!found) throw new Error(`no process with pid ${String(body.pid)}`);
     });
