@@ -4,7 +4,7 @@
  * so kernels 0–1 are node 0's and 2–3 node 1's.
  */
 
-import type { PsEntry } from '../src/cli/ps.js';
+import type { PsEntry } from '../src/node/control-protocol.js';
 import { example } from '../test/cli-helpers.js';
 import { bootCluster, eventually, type Cluster, type ClusterNode } from '../test/cluster-helpers.js';
 import type { Scenario, ScenarioRun } from './stress-local.js';

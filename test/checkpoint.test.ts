@@ -16,7 +16,7 @@ import { decodeCheckpoint, encodeCheckpoint } from '../src/node/checkpoint-file.
 import { sha256Hex } from '../src/wasm/hash.js';
 import { attachProcess, bootNode, startProgram, type Started } from './ssi-helpers.js';
 import { example, popcorn, sleep, type RunResult } from './cli-helpers.js';
-import type { PsEntry } from '../src/cli/ps.js';
+import type { PsEntry } from '../src/node/control-protocol.js';
 
 const checksum = (text: string): string => /checksum (\w+)/.exec(text)?.[1] ?? `none in ${JSON.stringify(text)}`;
 const rounds = (n: number, from = 1): string => Array.from({ length: n - from + 1 }, (_, i) => `round ${from + i}\n`).join('');

@@ -20,7 +20,7 @@ import { bootCluster, eventually, type Cluster, type ClusterNode } from './clust
 import { PSK_IDENTITY, TLS_OPTIONS, clusterKey } from '../src/node/cluster.js';
 import { PROTOCOL_VERSION } from '../src/protocol.js';
 import { INSTRUMENTATION_VERSION } from '../src/wasm/abi.js';
-import type { PsEntry } from '../src/cli/ps.js';
+import type { KernelEntry, PsEntry } from '../src/node/control-protocol.js';
 
 const KERNELS_PER_NODE = 2;
 /** Runs until killed; a progress line every 10^7 iterations (a few per second). */
@@ -47,14 +47,6 @@ async function ps(node: ClusterNode): Promise<PsEntry[]> {
   const r = await node.cli(['ps', '--json']);
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as PsEntry[];
-}
-
-interface KernelEntry {
-  kernel: number;
-  node: number;
-  processes: number;
-  migrations: { in: number; out: number };
-  tables: { dirs: number; files: number };
 }
 
 async function kernels(node: ClusterNode): Promise<KernelEntry[]> {

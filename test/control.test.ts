@@ -10,8 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, TEST_CACHE, example, popcorn, type RunResult } from './cli-helpers.js';
-import type { PsEntry } from '../src/cli/ps.js';
-
+import type { PsEntry } from '../src/node/control-protocol.js';
 
 const SPIN = ['examples/test/spin.wasm', '100000000000', '1000000000000'];
 

@@ -40,7 +40,7 @@ import { TEST_CACHE, example, sleep } from './cli-helpers.js';
 import { eventually, type Session } from './cluster-helpers.js';
 import { NetLab, netnsSkipReason, type Feed, type LabNode } from './netns-helpers.js';
 import { prepareProgram } from '../src/wasm/loader.js';
-import type { PsEntry } from '../src/cli/ps.js';
+import type { PsEntry } from '../src/node/control-protocol.js';
 
 const SKIP = netnsSkipReason();
 const skip = SKIP ?? false;

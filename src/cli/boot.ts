@@ -9,7 +9,9 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PopcornNode } from '../node/node.js';
-import { ControlServer, controlRequest, ensureRuntimeDir, logPath, socketPath } from '../node/control.js';
+import { ControlServer } from '../node/control-server.js';
+import { controlRequest } from '../node/control-client.js';
+import { ensureRuntimeDir, logPath, socketPath } from '../node/control-protocol.js';
 import { ClusterError, parseAddress, type ClusterOptions } from '../node/cluster.js';
 import { UsageError } from './usage.js';
 
@@ -80,8 +82,7 @@ export async function bootCommand(options: BootOptions): Promise<number> {
 /** The pid of the running node, or undefined when none answers. */
 async function ping(quiet = false): Promise<number | undefined> {
   try {
-    const answer = await controlRequest({ op: 'ping' });
-    return Number(answer.pid);
+    return (await controlRequest({ op: 'ping' })).pid;
   } catch (error) {
     if (!quiet && !(error instanceof Error && error.name === 'NoNodeError')) throw error;
     return undefined;
@@ -90,11 +91,9 @@ async function ping(quiet = false): Promise<number | undefined> {
 
 /** "2 kernels", or "node 1 of a cluster of 3 nodes, 2 of its 6 kernels". */
 async function describeNode(): Promise<string> {
-  const answer = await controlRequest({ op: 'ping' });
-  const kernels = Number(answer.kernels);
-  const members = Array.isArray(answer.members) ? answer.members.length : 0;
-  if (members === 0 && answer.cluster_kernels === answer.kernels) return `${kernels} kernels`;
-  return `node ${String(answer.node)} of a cluster of ${members + 1} nodes, ${kernels} of its ${String(answer.cluster_kernels)} kernels`;
+  const { kernels, members, node, cluster_kernels: clusterKernels } = await controlRequest({ op: 'ping' });
+  if (members.length === 0 && clusterKernels === kernels) return `${kernels} kernels`;
+  return `node ${node} of a cluster of ${members.length + 1} nodes, ${kernels} of its ${clusterKernels} kernels`;
 }
 
 /** --listen, --join and --secret-file as the node takes them; undefined without --listen. */

@@ -5,7 +5,7 @@
  */
 
 import { resolve } from 'node:path';
-import { controlRequest } from '../node/control.js';
+import { controlRequest } from '../node/control-client.js';
 import { usageOf } from './run.js';
 import { UsageError } from './usage.js';
 

@@ -3,10 +3,10 @@
  * already serving) and print its URL, which carries the access token (src/node/dashboard/server.ts).
  */
 
-import { controlRequest } from '../node/control.js';
+import { controlRequest } from '../node/control-client.js';
 
 export async function dashboardCommand(options: { http?: string }): Promise<number> {
   const answer = await controlRequest({ op: 'dashboard', ...(options.http === undefined ? {} : { http: options.http }) });
-  process.stdout.write(`${String(answer.url)}\n`);
+  process.stdout.write(`${answer.url}\n`);
   return 0;
 }

@@ -3,21 +3,13 @@
  * the node it belongs to, its processes, load, migrations in and out and message counters.
  */
 
-import { controlRequest } from '../node/control.js';
+import { controlRequest } from '../node/control-client.js';
+import type { KernelEntry } from '../node/control-protocol.js';
 import { table } from './ps.js';
-
-interface KernelEntry {
-  kernel: number;
-  node: number;
-  processes: number;
-  load: number;
-  migrations: { in: number; out: number };
-  messages: Record<string, number>;
-}
 
 export async function kernelsCommand(options: { json?: boolean }): Promise<number> {
   const answer = await controlRequest({ op: 'kernels' });
-  const kernels = answer.kernels as KernelEntry[];
+  const kernels = answer.kernels;
   if (options.json === true) {
     process.stdout.write(`${JSON.stringify({ kernels, host: answer.host })}\n`);
     return 0;

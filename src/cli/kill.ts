@@ -3,7 +3,8 @@
  * running node. SIGNAL is a number or a name, with or without SIG (TERM, SIGTERM, 15).
  */
 
-import { controlRequest, ControlError } from '../node/control.js';
+import { controlRequest } from '../node/control-client.js';
+import { ControlError } from '../node/control-protocol.js';
 import { SIGTERM, isValidSignal, signalOfName } from '../kernel/signals.js';
 import { UsageError } from './usage.js';
 

@@ -1,21 +1,10 @@
 /** `popcorn ps [--json]`: every process of every kernel of the running node. */
 
-import { controlRequest } from '../node/control.js';
-
-export interface PsEntry {
-  pid: number;
-  ppid: number;
-  kernel: number;
-  state: string;
-  cpu_ms: number;
-  memory_bytes: number;
-  name: string;
-  command: string;
-}
+import { controlRequest } from '../node/control-client.js';
 
 export async function psCommand(options: { json?: boolean }): Promise<number> {
   const answer = await controlRequest({ op: 'ps' });
-  const processes = answer.processes as PsEntry[];
+  const processes = answer.processes;
   if (options.json === true) {
     process.stdout.write(`${JSON.stringify(processes)}\n`);
     return 0;

@@ -8,7 +8,8 @@
 
 import { resolve } from 'node:path';
 import { PopcornNode } from '../node/node.js';
-import { ControlClient, connectControl, controlRequest } from '../node/control.js';
+import { ControlClient, connectControl, controlRequest } from '../node/control-client.js';
+import type { ControlRequestInput } from '../node/control-protocol.js';
 import { readCheckpointFile } from '../node/checkpoint-file.js';
 import { runOnNode, superviseEmbedded, usageOf } from './run.js';
 import { UsageError } from './usage.js';
@@ -21,11 +22,11 @@ export interface RestoreOptions {
 
 export async function restoreCommand(file: string, options: RestoreOptions): Promise<number> {
   const path = resolve(file);
-  const request = { op: 'restore', file: path, on: options.on };
+  const request: ControlRequestInput<'restore'> = { op: 'restore', file: path, on: options.on };
   if (options.detach === true) {
     if (options.kernels !== undefined) throw new UsageError('--detach restores on the running node: --kernels does not apply');
     const answer = await controlRequest({ ...request, detach: true }).catch(usageOf);
-    process.stdout.write(`${String(answer.pid)}\n`);
+    process.stdout.write(`${answer.pid}\n`);
     return 0;
   }
   if (options.kernels === undefined) {

@@ -14,7 +14,8 @@ import { prepareProgram } from '../wasm/loader.js';
 import { instrumentProgress } from './progress.js';
 import { UsageError } from './usage.js';
 import { SIGINT, SIGKILL } from '../kernel/signals.js';
-import { ControlClient, connectControl, controlRequest, ControlError, type ControlMessage } from '../node/control.js';
+import { ControlClient, connectControl, controlRequest } from '../node/control-client.js';
+import { ControlError, type ControlRequestInput } from '../node/control-protocol.js';
 
 export interface RunOptions {
   kernels?: number;
@@ -57,11 +58,11 @@ export async function runCommand(modulePath: string, args: string[], options: Ru
   const program = await prepareProgram(modulePath, { onProgress: instrumentProgress() });
   const limits = { maxProcs: options.maxProcs, maxMemoryBytes: options.maxMemory, maxFds: options.maxFds };
   const embedded = options.kernels !== undefined || options.sliceMs !== undefined || options.balance === false || Object.values(limits).some((v) => v !== undefined);
-  const request = { op: 'run', module: resolve(modulePath), name: basename(modulePath), args, env, dirs, on: options.on };
+  const request: ControlRequestInput<'run'> = { op: 'run', module: resolve(modulePath), name: basename(modulePath), args, env, dirs, on: options.on };
   if (options.detach === true) {
     if (embedded) throw new UsageError('--detach runs on the running node: --kernels, --slice-ms, --no-balance and the --max-* limits do not apply');
     const answer = await controlRequest({ ...request, detach: true }).catch(usageOf);
-    process.stdout.write(`${String(answer.pid)}\n`);
+    process.stdout.write(`${answer.pid}\n`);
     return 0;
   }
   if (!embedded) {
@@ -108,7 +109,7 @@ export function usageOf(error: unknown): never {
  * Run through the running node (a `run` or `restore` request that opens a session): relay the
  * program's stdio and signals over the connection; resolves with its exit status.
  */
-export async function runOnNode(client: ControlClient, request: ControlMessage): Promise<number> {
+export async function runOnNode(client: ControlClient, request: ControlRequestInput<'run' | 'restore'>): Promise<number> {
   client.send(request);
   let stdinListening = false;
   const wantInput = (): void => {

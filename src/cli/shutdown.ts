@@ -1,6 +1,6 @@
 /** `popcorn shutdown`: stop the running node in order (its processes are killed) and remove its socket. */
 
-import { controlRequest } from '../node/control.js';
+import { controlRequest } from '../node/control-client.js';
 
 export async function shutdownCommand(): Promise<number> {
   await controlRequest({ op: 'shutdown' });

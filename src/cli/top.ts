@@ -5,7 +5,7 @@
  * Each refresh is one `observe` request on the control socket (src/node/observer.ts).
  */
 
-import { controlRequest } from '../node/control.js';
+import { controlRequest } from '../node/control-client.js';
 import type { EventView, Snapshot } from '../node/observer.js';
 import { formatBytes, table } from './ps.js';
 
@@ -65,7 +65,7 @@ async function live(interval: number, iterations: number): Promise<number> {
 }
 
 async function observe(): Promise<View> {
-  return (await controlRequest({ op: 'observe' })).snapshot as View;
+  return (await controlRequest({ op: 'observe' })).snapshot;
 }
 
 function delay(ms: number): Promise<void> {

@@ -6,7 +6,7 @@
  */
 
 import { writeFileSync } from 'node:fs';
-import { controlRequest } from '../node/control.js';
+import { controlRequest } from '../node/control-client.js';
 import { UsageError } from './usage.js';
 
 export interface TraceOptions {
@@ -19,13 +19,15 @@ export interface TraceOptions {
 export async function traceCommand(options: TraceOptions): Promise<number> {
   if (options.status === true) {
     const answer = await controlRequest({ op: 'trace', status: true });
+    if (!('kernels' in answer)) throw new Error('the node answered a trace status request with a trace');
     process.stdout.write(`${JSON.stringify(answer.kernels)}\n`);
     return 0;
   }
   if (options.output === undefined) throw new UsageError('popcorn trace needs -o FILE');
   const seconds = options.seconds ?? 5;
   const answer = await controlRequest({ op: 'trace', seconds, ...(options.pid === undefined ? {} : { pid: options.pid }) });
-  const trace = answer.trace as { traceEvents: unknown[]; otherData: { kernels: { dropped: number }[] } };
+  if (!('trace' in answer)) throw new Error('the node answered a trace request with its status');
+  const trace = answer.trace;
   writeFileSync(options.output, JSON.stringify(trace));
   const dropped = trace.otherData.kernels.reduce((sum, k) => sum + k.dropped, 0);
   process.stderr.write(`${trace.traceEvents.length} events from ${trace.otherData.kernels.length} kernels written to ${options.output}${dropped > 0 ? ` (${dropped} oldest records dropped)` : ''}\n`);

@@ -8,7 +8,8 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { ControlServer, controlRequest } from '../../src/node/control.js';
+import { ControlServer } from '../../src/node/control-server.js';
+import { controlRequest } from '../../src/node/control-client.js';
 import { Counts, fuzzProperty, type FuzzBudget, type FuzzReport } from './harness.js';
 import { bootFuzzNode, LogTail } from './node.js';
 

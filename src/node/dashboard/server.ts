@@ -19,7 +19,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { PopcornNode } from '../node.js';
 import { publicView, type Observer } from '../observer.js';
 import { Metrics } from '../metrics.js';
-import { SIGTERM, isValidSignal } from '../../kernel/signals.js';
+import { parseControlRequest, type ControlRequest } from '../control-protocol.js';
 
 /** Snapshots pushed per second to connected pages. */
 const PUSH_HZ = 2;
@@ -94,8 +94,8 @@ export class Dashboard {
     app.get('/api/snapshot', (_req, res, next) => {
       this.observer.sample().then((snap) => res.json(publicView(snap)), next);
     });
-    app.post('/api/kill', (req, res) => void this.act(res, () => this.kill(req.body as Record<string, unknown>)));
-    app.post('/api/migrate', (req, res) => void this.act(res, () => this.node.move(Number(req.body?.pid), Number(req.body?.kernel))));
+    app.post('/api/kill', (req, res) => void this.act(res, () => this.kill(req.body)));
+    app.post('/api/migrate', (req, res) => void this.act(res, () => this.migrate(req.body)));
     app.use('/vendor', express.static(UPLOT, { index: false }));
     app.use('/', express.static(PUBLIC, { index: 'index.html' }));
   }
@@ -124,13 +124,15 @@ export class Dashboard {
     next();
   }
 
-  private kill(body: Record<string, unknown>): Promise<unknown> {
-    const pid = Number(body.pid);
-    const signal = Number(body.signal ?? SIGTERM);
-    if (!isValidSignal(signal) || signal === 0) return Promise.reject(new Error(`invalid signal ${String(body.signal)}`));
-    return this.node.kill(pid, signal).then((found) => {
-      if (!found) throw new Error(`no process with pid ${String(body.pid)}`);
-    });
+  /** The page's buttons send the control protocol's kill and migrate fields, checked the same way. */
+  private async kill(body: unknown): Promise<void> {
+    const { pid, signal } = parseControlRequest({ ...asFields(body), op: 'kill' }) as Extract<ControlRequest, { op: 'kill' }>;
+    if (!(await this.node.kill(pid, signal))) throw new Error(`no process with pid ${pid}`);
+  }
+
+  private async migrate(body: unknown): Promise<void> {
+    const { pid, kernel } = parseControlRequest({ ...asFields(body), op: 'migrate' }) as Extract<ControlRequest, { op: 'migrate' }>;
+    await this.node.move(pid, kernel);
   }
 
   private async act(res: Response, action: () => Promise<unknown>): Promise<void> {
@@ -169,4 +171,9 @@ export class Dashboard {
       this.pushing = false;
     }
   }
+}
+
+/** A request body's fields (an empty set for anything that is not a JSON object). */
+function asFields(body: unknown): object {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {};
 }
