@@ -22,8 +22,9 @@ export const TransportCode = { NoRoute: 'EHOSTUNREACH', NoHandler: 'ENOSYS', Han
 
 /** The peer answered with an `error` message. */
 export class RemoteError extends Error {
-  constructor(readonly code: string, message: string, readonly peer: string) {
-    super(`${peer}: ${message}`);
+  /** @param detail the peer's own message; `message` puts the peer's name in front of it. */
+  constructor(readonly code: string, readonly detail: string, readonly peer: string) {
+    super(`${peer}: ${detail}`);
     this.name = 'RemoteError';
   }
 }

@@ -23,7 +23,7 @@ import { installModuleService } from './modules.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { KernelBoot } from '../kernel/kernel.js';
 import { checkLimits, kernelLimits, type NodeLimits } from '../kernel/limits.js';
-import { type Payload, type ReplyPayload, type Protocol, MESSAGES } from '../protocol.js';
+import { MESSAGES, type Payload, type Protocol, type ReplyPayload, type RequestName } from '../protocol.js';
 import type { ProcessImage } from '../kernel/image.js';
 import {
   closeFileRecords, decodeCheckpoint, encodeCheckpoint, instrumentedHash, openCheckpointFds, prepareCheckpointModule,
@@ -269,17 +269,10 @@ export class PopcornNode {
       ppid: 0, notify: this.self, hash: spec.hash, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs,
       fds: hostStreamRecords(this.self, streamIds(spec.streams ?? 0)),
     };
-    return new Promise((resolve, reject) => {
-      this.driver.kick();
-      this.messenger.request(kernel, 'proc_start', payload, REQUEST_TIMEOUT_MS, (error, reply) => {
-        if (error !== null || reply === undefined) {
-          reject(error ?? new Error('proc_start: empty reply'));
-          return;
-        }
-        // A process may end before its start is acknowledged: then it is a zombie already.
-        if (!this.zombies.has(reply.pid)) this.located.set(reply.pid, kernel);
-        resolve(reply.pid);
-      });
+    return this.ask(kernel, 'proc_start', payload, REQUEST_TIMEOUT_MS, (reply) => {
+      // A process may end before its start is acknowledged: then it is a zombie already.
+      if (!this.zombies.has(reply.pid)) this.located.set(reply.pid, kernel);
+      return reply.pid;
     });
   }
 
@@ -309,13 +302,9 @@ export class PopcornNode {
   kill(pid: number, signal: number): Promise<boolean> {
     const origin = originOf(pid);
     if (!Number.isInteger(pid) || pid <= 0 || !this.clusterKernels.includes(origin)) return Promise.resolve(false);
-    return new Promise((resolve, reject) => {
-      this.driver.kick();
-      this.messenger.request(origin, 'proc_signal', { pid, signal }, REQUEST_TIMEOUT_MS, (error) => {
-        if (error === null) resolve(true);
-        else if (error instanceof RemoteError && error.code === 'ESRCH') resolve(false);
-        else reject(error);
-      });
+    return this.ask(origin, 'proc_signal', { pid, signal }, REQUEST_TIMEOUT_MS, () => true).catch((error: unknown) => {
+      if (error instanceof RemoteError && error.code === 'ESRCH') return false;
+      throw error;
     });
   }
 
@@ -326,14 +315,10 @@ export class PopcornNode {
   move(pid: number, kernel: number): Promise<void> {
     const origin = originOf(pid);
     if (!Number.isInteger(pid) || pid <= 0 || !this.clusterKernels.includes(origin)) return Promise.reject(new Error(`no process with pid ${pid}`));
-    return new Promise((resolve, reject) => {
-      this.driver.kick();
-      this.messenger.request(origin, 'proc_move', { pid, kernel }, REQUEST_TIMEOUT_MS, (error) => {
-        if (error === null) {
-          this.located.set(pid, this.clusterKernels[kernel] as EndpointId);
-          resolve();
-        } else reject(error instanceof RemoteError ? new Error(error.message.replace(/^[^:]*: /, '')) : error);
-      });
+    // Where it runs is noted as the answer comes, before an exit that follows it is handled.
+    const moved = (): void => void this.located.set(pid, this.clusterKernels[kernel] as EndpointId);
+    return this.ask(origin, 'proc_move', { pid, kernel }, REQUEST_TIMEOUT_MS, moved).catch((error: unknown) => {
+      throw error instanceof RemoteError ? new Error(error.detail) : error;
     });
   }
 
@@ -348,7 +333,7 @@ export class PopcornNode {
     if (!Number.isInteger(pid) || pid <= 0 || !this.clusterKernels.includes(origin)) throw new Error(`no process with pid ${pid}`);
     for (let attempt = 0; ; attempt++) {
       try {
-        const image = await this.requestCheckpoint(origin, pid, stop);
+        const image: ProcessImage = await this.ask(origin, 'proc_checkpoint', { pid, stop }, CHECKPOINT_TIMEOUT_MS);
         return encodeCheckpoint(image, this.modules.get(image.hash) ?? '', instrumentedHash(image.hash));
       } catch (error) {
         const again = error instanceof RemoteError && error.code === 'EAGAIN' && attempt < CHECKPOINT_RETRIES;
@@ -356,16 +341,6 @@ export class PopcornNode {
         await new Promise((resolve) => setTimeout(resolve, CHECKPOINT_RETRY_MS));
       }
     }
-  }
-
-  private requestCheckpoint(origin: EndpointId, pid: number, stop: boolean): Promise<ProcessImage> {
-    return new Promise((resolve, reject) => {
-      this.driver.kick();
-      this.messenger.request(origin, 'proc_checkpoint', { pid, stop }, CHECKPOINT_TIMEOUT_MS, (error, image) => {
-        if (error !== null || image === undefined) reject(error ?? new Error('proc_checkpoint: empty reply'));
-        else resolve(image);
-      });
-    });
   }
 
   /**
@@ -382,18 +357,14 @@ export class PopcornNode {
     await prepareCheckpointModule(header);
     if (header.module !== '') this.modules.set(header.hash, header.module);
     const fds = openCheckpointFds(image, this.self, streamIds(options.streams ?? 0));
-    return new Promise((resolve, reject) => {
-      this.driver.kick();
-      this.messenger.request(kernel, 'proc_restore', { notify: this.self, image: { ...image, fds } }, REQUEST_TIMEOUT_MS, (error, reply) => {
-        if (error !== null || reply === undefined) {
-          // Sent, the kernel consumed the host fds (closing them on failure); not sent, they are ours.
-          if (error instanceof LinkDownError) closeFileRecords(fds);
-          reject(new Error(`cannot restore ${source}: ${remoteMessage(error)}`));
-          return;
-        }
-        if (!this.zombies.has(reply.pid)) this.located.set(reply.pid, kernel);
-        resolve(reply.pid);
-      });
+    const started = (reply: ReplyPayload<'proc_restore'>): number => {
+      if (!this.zombies.has(reply.pid)) this.located.set(reply.pid, kernel);
+      return reply.pid;
+    };
+    return this.ask(kernel, 'proc_restore', { notify: this.self, image: { ...image, fds } }, REQUEST_TIMEOUT_MS, started).catch((error: unknown) => {
+      // Sent, the kernel consumed the host fds (closing them on failure); not sent, they are ours.
+      if (error instanceof LinkDownError) closeFileRecords(fds);
+      throw new Error(`cannot restore ${source}: ${remoteMessage(error)}`);
     });
   }
 
@@ -428,15 +399,24 @@ export class PopcornNode {
     return this.askKernels('kernel_trace', () => ({ on, pid, capacity }), timeoutMs);
   }
 
+  /**
+   * One request to a kernel as a promise. `settle` runs as the reply is delivered, before any
+   * message behind it: what it notes (where a process runs) is in place when an exit that follows
+   * the reply is handled. Rejects with the error that ended the request.
+   */
+  private ask<N extends RequestName, T = ReplyPayload<N>>(kernel: EndpointId, name: N, payload: Payload<N>, timeoutMs: number, settle: (reply: ReplyPayload<N>) => T = (reply) => reply as T): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.driver.kick();
+      this.messenger.request(kernel, name, payload, timeoutMs, (error, reply) => {
+        if (error !== null || reply === undefined) reject(error ?? new Error(`${name}: empty reply`));
+        else resolve(settle(reply));
+      });
+    });
+  }
+
   private async askKernels<N extends 'kernel_info' | 'kernel_stats' | 'kernel_trace'>(name: N, payload: (kernel: EndpointId) => Payload<N>, timeoutMs: number): Promise<(ReplyPayload<N> & { index: number })[]> {
     const ask = (kernel: EndpointId, index: number): Promise<ReplyPayload<N> & { index: number }> =>
-      new Promise((resolve, reject) => {
-        this.driver.kick();
-        this.messenger.request(kernel, name, payload(kernel), timeoutMs, (error, reply) => {
-          if (error !== null || reply === undefined) reject(error ?? new Error('no reply'));
-          else resolve(Object.assign(reply, { index }));
-        });
-      });
+      this.ask(kernel, name, payload(kernel), timeoutMs, (reply) => Object.assign(reply, { index }));
     const kernels = this.clusterKernels; // the view asked: it may change while the answers come
     const answers = await Promise.allSettled(kernels.map(ask));
     return answers.flatMap((answer, index) => {
@@ -494,7 +474,7 @@ export class PopcornNode {
 
 /** A kernel's refusal without the kernel's name in front (the operator asked the node). */
 function remoteMessage(error: unknown): string {
-  if (error instanceof RemoteError) return error.message.slice(error.peer.length + 2);
+  if (error instanceof RemoteError) return error.detail;
   return error instanceof Error ? error.message : String(error);
 }
 

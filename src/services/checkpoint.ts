@@ -230,7 +230,7 @@ function hostPathOf(fd: number, hostFd: number, what: 'file' | 'directory'): str
 
 /** A failure of the kernel the request was passed to, as this kernel's own. */
 function relayed(error: Error, pid: number): WasiError {
-  if (error instanceof RemoteError) return new WasiError(errnoOf(error.code) ?? Errno.IO, error.message.slice(error.peer.length + 2));
+  if (error instanceof RemoteError) return new WasiError(errnoOf(error.code) ?? Errno.IO, error.detail);
   if (error instanceof RequestTimeoutError) return new WasiError(Errno.TIMEDOUT, `process ${pid}: ${error.message}`);
   return new WasiError(Errno.SRCH, `no process ${pid} (${error.message})`);
 }

@@ -55,7 +55,7 @@ export function ensureModule(kernel: Kernel, hash: string, from: EndpointId, don
     return;
   }
   kernel.messenger.request(kernel.host, 'module_fetch', { hash, from }, PREPARE_TIMEOUT_MS, (error) => {
-    done(error === null ? null : new WasiError(Errno.NOEXEC, error instanceof RemoteError ? error.message.slice(error.peer.length + 2) : error.message));
+    done(error === null ? null : new WasiError(Errno.NOEXEC, error instanceof RemoteError ? error.detail : error.message));
   });
 }
 
