@@ -9,6 +9,7 @@
  * handshake (src/node/cluster.ts).
  */
 
+import { variant } from './msg/codec.js';
 import {
   TRANSPORT_MESSAGES,
   type MessageTable,
@@ -19,7 +20,7 @@ import {
   type RequestOf,
 } from './msg/message-table.js';
 
-export const PROTOCOL_VERSION = 8;
+export const PROTOCOL_VERSION = 9;
 
 /** How an fd travels to another kernel (src/services/fd-transfer.ts). */
 const FD_RECORD = {
@@ -84,6 +85,24 @@ export const PROCESS_IMAGE = {
   /** How many moves it has made, this one included: its origin orders the arrivals it hears of by it. */
   moves: 'u32',
 } as const;
+
+/**
+ * A path operation on a directory of another node, as its home runs it (src/services/dir-deputy.ts).
+ * `to` is the home's handle of the second directory of a rename or link.
+ */
+const DIR_CALL = variant('op', {
+  open: { path: 'str', dirflags: 'u32', oflags: 'u32', rights: 'f64', inheriting: 'f64', fdflags: 'u32' },
+  stat: { path: 'str', follow: 'bool' },
+  mkdir: { path: 'str' },
+  rmdir: { path: 'str' },
+  unlink: { path: 'str' },
+  rename: { path: 'str', to: 'u32', path2: 'str' },
+  link: { path: 'str', follow: 'bool', to: 'u32', path2: 'str' },
+  symlink: { path: 'str', target: 'str' },
+  readlink: { path: 'str' },
+  times: { path: 'str', follow: 'bool', atim: 'u64', mtim: 'u64', fst: 'u32' },
+  list: {},
+});
 
 export const MESSAGES = {
   // ---- messaging layer (src/msg/message-table.ts): fragment (id 1) and error (id 3) ----
@@ -317,11 +336,7 @@ export const MESSAGES = {
    */
   dir_call: {
     id: 115,
-    payload: {
-      handle: 'u32', op: 'str', path: 'str', path2: 'str', to: 'u32', follow: 'bool',
-      dirflags: 'u32', oflags: 'u32', rights: 'f64', inheriting: 'f64', fdflags: 'u32',
-      atim: 'u64', mtim: 'u64', fst: 'u32',
-    },
+    payload: { handle: 'u32', call: DIR_CALL },
     reply: 'dir_answer',
   },
   /** open: the new fd's record (a remote file or directory); stat: its attributes; list: the entries; readlink: the target. */

@@ -1,25 +1,29 @@
 /**
- * The payload codec: every scalar, list and struct type round-trips (property-based, over random
- * schemas); truncated or random input raises DecodeError and nothing else; invalid UTF-8 is a
+ * The payload codec: every scalar, list, struct and variant type round-trips (property-based,
+ * over random schemas); truncated or random input raises DecodeError and nothing else; invalid UTF-8 is a
  * DecodeError; strings decode from ring (shared) memory too.
  */
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { compile, DecodeError, Reader, Writer, type FieldType, type Schema } from '../src/msg/codec.js';
+import { compile, DecodeError, Reader, Writer, variant, variantOf, type FieldType, type Schema } from '../src/msg/codec.js';
 import { MESSAGES } from '../src/protocol.js';
 
 const SCALARS = ['u8', 'u16', 'u32', 'i32', 'f64', 'u64', 'i64', 'bool', 'str', 'bytes'] as const;
 const FIELD_NAMES = ['a', 'b', 'c', 'pid', 'data', 'name', 'x_y', 'constructor', 'toString', 'λ'];
 
-/** Random field types: scalars, lists of anything, structs of anything (bounded depth). */
+const CASE_NAMES = ['open', 'stat', 'list', 'x', 'toString'];
+
+/** Random field types: scalars, lists, structs and variants of anything (bounded depth). */
 const fieldType: fc.Arbitrary<FieldType> = fc.letrec<{ type: FieldType; struct: Schema }>((tie) => ({
   type: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     fc.constantFrom(...SCALARS),
     tie('type').map((t) => [t] as const),
     tie('struct'),
+    fc.uniqueArray(fc.tuple(fc.constantFrom(...CASE_NAMES), tie('struct')), { selector: ([name]) => name, minLength: 1, maxLength: 3 })
+      .map((cases) => variant('kind', Object.fromEntries(cases) as Record<string, Schema>)),
   ),
   struct: fc.uniqueArray(fc.tuple(fc.constantFrom(...FIELD_NAMES), tie('type')), { selector: ([name]) => name, maxLength: 4 })
     .map((fields) => Object.fromEntries(fields) as Schema),
@@ -45,6 +49,10 @@ function valueOf(type: FieldType): fc.Arbitrary<unknown> {
     }
   }
   if (Array.isArray(type)) return fc.array(valueOf((type as readonly [FieldType])[0]), { maxLength: 5 });
+  const tagged = variantOf(type);
+  if (tagged !== undefined) {
+    return fc.oneof(...Object.entries(tagged.cases).map(([name, fields]) => valueOf(fields).map((v) => ({ ...(v as object), [tagged.tag]: name }))));
+  }
   const entries = Object.entries(type as Schema);
   return fc.tuple(...entries.map(([, t]) => valueOf(t))).map((values) => {
     const obj: Record<string, unknown> = {};
@@ -167,4 +175,20 @@ test('codec: a Writer grows from any initial size', () => {
   w.str('grow');
   w.u64(1n);
   assert.equal(w.pos, 16);
+});
+
+test('a variant is one byte of case then its fields, and refuses cases it does not declare', () => {
+  const schema = { handle: 'u32', call: variant('op', { stat: { path: 'str', follow: 'bool' }, list: {} }) } as const;
+  const codec = compile(schema);
+  const w = new Writer(16);
+  codec.encode(w, { handle: 7, call: { op: 'list' } });
+  assert.deepEqual([...w.bytes.subarray(0, w.pos)], [7, 0, 0, 0, 1]);
+  w.reset();
+  codec.encode(w, { handle: 7, call: { op: 'stat', path: 'a', follow: true } });
+  const back = codec.decode(new Reader(w.bytes.slice(0, w.pos)));
+  assert.deepEqual(back, { handle: 7, call: { op: 'stat', path: 'a', follow: true } });
+  assert.throws(() => codec.decode(new Reader(new Uint8Array([7, 0, 0, 0, 2]))), DecodeError);
+  assert.throws(() => codec.encode(new Writer(), { handle: 1, call: { op: 'rm' } as never }), /no case rm in the variant of op/);
+  assert.throws(() => variant('op', {}), RangeError);
+  assert.throws(() => variant('op', { a: { op: 'str' } }), /named like its tag/);
 });

@@ -7,6 +7,7 @@
  */
 
 import type { EndpointId } from '../msg/address.js';
+import type { Payload } from '../protocol.js';
 import { BaseDescription, type FileDescription } from './wasi/file-description.js';
 import type { WasiError } from './wasi/errno.js';
 import { DIR_RIGHTS, FILE_RIGHTS, Filetype, type DirEntry, type Filestat } from './wasi/types.js';
@@ -18,16 +19,7 @@ export interface RemoteDirectoryRef {
 }
 
 /** What a path call asks of the home (the other directory of a rename is at the same home). */
-export type DirCall =
-  | { op: 'open'; path: string; dirflags: number; oflags: number; rights: number; inheriting: number; fdflags: number }
-  | { op: 'stat'; path: string; follow: boolean }
-  | { op: 'mkdir' | 'rmdir' | 'unlink'; path: string }
-  | { op: 'rename'; path: string; to: number; path2: string }
-  | { op: 'link'; path: string; follow: boolean; to: number; path2: string }
-  | { op: 'symlink'; path: string; target: string }
-  | { op: 'readlink'; path: string }
-  | { op: 'times'; path: string; follow: boolean; atim: bigint; mtim: bigint; fst: number }
-  | { op: 'list' };
+export type DirCall = Payload<'dir_call'>['call'];
 
 /** The home's answer: the new description (open), the attributes (stat), the entries (list), the link's target (readlink). */
 export interface DirAnswer {

@@ -3,14 +3,35 @@
  * miniature). A schema is an ordered record of field types; its TypeScript type is inferred, so a
  * message type is declared exactly once and both sides are checked by the compiler.
  *
- * Encoding is little-endian and positional: no field names or tags on the wire. Strings and byte
- * arrays carry a u32 length. Each schema compiles once into a list of closures: no JSON, no
- * reflection on the hot path.
+ * Encoding is little-endian and positional: no field names on the wire. Strings and byte arrays
+ * carry a u32 length. A variant (a tagged union, `variant('op', { … })`) is one u8, the index of
+ * its case in declaration order, then that case's fields. Each schema compiles once into a list of
+ * closures: no JSON, no reflection on the hot path.
  */
 
 export type Scalar = 'u8' | 'u16' | 'u32' | 'i32' | 'f64' | 'u64' | 'i64' | 'bool' | 'str' | 'bytes';
-export type FieldType = Scalar | readonly [FieldType] | { readonly [field: string]: FieldType };
+export type FieldType = Scalar | readonly [FieldType] | Variant | { readonly [field: string]: FieldType };
 export type Schema = { readonly [field: string]: FieldType };
+
+/** Marks a variant among field types (a symbol: no schema can have the key by accident). */
+const VARIANT: unique symbol = Symbol('variant');
+
+/** A tagged union: its value is one case's fields plus `tag` naming the case. */
+export interface Variant<Tag extends string = string, Cases extends { readonly [name: string]: Schema } = { readonly [name: string]: Schema }> {
+  readonly [VARIANT]: { readonly tag: Tag; readonly cases: Cases };
+}
+
+/**
+ * Declare a tagged union: `variant('op', { stat: { path: 'str' }, list: {} })` is the type
+ * `{ op: 'stat'; path: string } | { op: 'list' }`. Cases are numbered in declaration order on the
+ * wire: add new ones at the end.
+ */
+export function variant<const Tag extends string, const Cases extends { readonly [name: string]: Schema }>(tag: Tag, cases: Cases): Variant<Tag, Cases> {
+  const count = Object.keys(cases).length;
+  if (count === 0 || count > 256) throw new RangeError(`a variant has 1 to 256 cases, not ${count}`);
+  for (const fields of Object.values(cases)) if (Object.hasOwn(fields, tag)) throw new RangeError(`a case of a variant has a field named like its tag, ${tag}`);
+  return { [VARIANT]: { tag, cases } };
+}
 
 /** The JavaScript value of a field type. */
 export type ValueOf<T> = T extends 'u8' | 'u16' | 'u32' | 'i32' | 'f64'
@@ -25,6 +46,8 @@ export type ValueOf<T> = T extends 'u8' | 'u16' | 'u32' | 'i32' | 'f64'
           ? Uint8Array
           : T extends readonly [infer E]
             ? ValueOf<E>[]
+            : T extends Variant<infer Tag, infer Cases>
+              ? { [C in keyof Cases & string]: { [K in Tag]: C } & ValueOf<Cases[C]> }[keyof Cases & string]
             : T extends Schema
               ? { -readonly [K in keyof T]: ValueOf<T[K]> }
               : never;
@@ -166,13 +189,24 @@ function minBytes(type: FieldType): number {
     }
   }
   if (Array.isArray(type)) return 4;
+  if (isVariant(type)) return 1;
   let n = 0;
   for (const t of Object.values(type as Schema)) n += minBytes(t);
   return n;
 }
 
+function isVariant(type: FieldType): type is Variant {
+  return typeof type === 'object' && VARIANT in type;
+}
+
+/** The tag and cases of a variant field type (undefined for any other type): for generators of values. */
+export function variantOf(type: FieldType): { tag: string; cases: { readonly [name: string]: Schema } } | undefined {
+  return isVariant(type) ? type[VARIANT] : undefined;
+}
+
 function compileField(type: FieldType): { encode: Encode; decode: Decode } {
   if (typeof type === 'string') return scalarCodec(type);
+  if (isVariant(type)) return variantCodec(type);
   if (Array.isArray(type)) {
     const itemType = (type as readonly [FieldType])[0];
     const item = compileField(itemType);
@@ -203,6 +237,29 @@ function compileField(type: FieldType): { encode: Encode; decode: Decode } {
       const obj: Record<string, unknown> = {};
       for (const f of fields) obj[f.name] = f.decode(r);
       return obj;
+    },
+  };
+}
+
+function variantCodec(type: Variant): { encode: Encode; decode: Decode } {
+  const { tag, cases } = type[VARIANT];
+  const compiled = Object.entries(cases).map(([name, fields], index) => ({ name, index, ...compileField(fields) }));
+  const byName = new Map(compiled.map((c) => [c.name, c]));
+  return {
+    encode: (w, v) => {
+      const name = (v as Record<string, unknown>)[tag];
+      const c = typeof name === 'string' ? byName.get(name) : undefined;
+      if (c === undefined) throw new TypeError(`no case ${String(name)} in the variant of ${tag}`);
+      w.u8(c.index);
+      c.encode(w, v);
+    },
+    decode: (r) => {
+      const index = r.u8();
+      const c = compiled[index];
+      if (c === undefined) throw new DecodeError(`variant case ${index} of ${tag} is not declared`);
+      const value = c.decode(r) as Record<string, unknown>;
+      value[tag] = c.name;
+      return value;
     },
   };
 }

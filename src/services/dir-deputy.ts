@@ -139,13 +139,7 @@ export class DirDeputy implements DirCarrier {
   // ---- path calls: asked here, answered at the home ----
 
   private call(ref: RemoteDirectoryRef, call: DirCall, done: (error: WasiError | null, answer?: DirAnswer) => void): void {
-    const none = { path: '', path2: '', to: 0, follow: false, dirflags: 0, oflags: 0, rights: 0, inheriting: 0, fdflags: 0, atim: 0n, mtim: 0n, fst: 0 };
-    const payload: Payload<'dir_call'> = {
-      ...none,
-      ...(call.op === 'symlink' ? { op: call.op, path: call.path, path2: call.target } : call),
-      handle: ref.handle,
-    };
-    this.kernel.messenger.request(ref.home, 'dir_call', payload, REQUEST_TIMEOUT_MS, (error, reply) => {
+    this.kernel.messenger.request(ref.home, 'dir_call', { handle: ref.handle, call }, REQUEST_TIMEOUT_MS, (error, reply) => {
       if (error !== null || reply === undefined) {
         done(asWasiError(error ?? new Error('no answer'), HOME_CALL));
         return;
@@ -165,42 +159,41 @@ export class DirDeputy implements DirCarrier {
     const empty = { fds: [], stat: [], entries: [], target: new Uint8Array(0) };
     try {
       const dir = this.dirOf(msg.handle);
-      switch (msg.op) {
+      const call = msg.call;
+      switch (call.op) {
         case 'open':
-          this.open(dir, msg, from);
+          this.open(dir, call, from);
           return;
         case 'stat':
-          m.reply(from, 'dir_call', { ...empty, stat: [statIn(dir, msg.path, msg.follow)] });
+          m.reply(from, 'dir_call', { ...empty, stat: [statIn(dir, call.path, call.follow)] });
           return;
         case 'mkdir':
-          createDirectoryIn(dir, msg.path);
+          createDirectoryIn(dir, call.path);
           break;
         case 'rmdir':
-          removeDirectoryIn(dir, msg.path);
+          removeDirectoryIn(dir, call.path);
           break;
         case 'unlink':
-          unlinkFileIn(dir, msg.path);
+          unlinkFileIn(dir, call.path);
           break;
         case 'rename':
-          renameIn(dir, msg.path, this.dirOf(msg.to), msg.path2);
+          renameIn(dir, call.path, this.dirOf(call.to), call.path2);
           break;
         case 'link':
-          linkIn(dir, msg.path, msg.follow, this.dirOf(msg.to), msg.path2);
+          linkIn(dir, call.path, call.follow, this.dirOf(call.to), call.path2);
           break;
         case 'symlink':
-          symlinkIn(dir, msg.path2, msg.path);
+          symlinkIn(dir, call.target, call.path);
           break;
         case 'readlink':
-          m.reply(from, 'dir_call', { ...empty, target: readlinkIn(dir, msg.path) });
+          m.reply(from, 'dir_call', { ...empty, target: readlinkIn(dir, call.path) });
           return;
         case 'times':
-          setTimesIn(dir, msg.path, msg.follow, msg.atim, msg.mtim, msg.fst);
+          setTimesIn(dir, call.path, call.follow, call.atim, call.mtim, call.fst);
           break;
         case 'list':
           m.reply(from, 'dir_call', { ...empty, entries: dir.readdir() });
           return;
-        default:
-          throw new WasiError(Errno.INVAL, `unknown directory call ${msg.op}`);
       }
       m.reply(from, 'dir_call', empty);
     } catch (error) {
@@ -210,10 +203,10 @@ export class DirDeputy implements DirCarrier {
   }
 
   /** Open at the home, and send the new description back as a record (a remote file or directory). */
-  private open(dir: HostDirectory, msg: Payload<'dir_call'>, from: Envelope): void {
+  private open(dir: HostDirectory, call: Extract<DirCall, { op: 'open' }>, from: Envelope): void {
     const m = this.kernel.messenger;
-    const description = openIn(dir, msg.path, msg.dirflags, msg.oflags, msg.rights, msg.fdflags);
-    const entry = { description, rightsBase: msg.rights, rightsInheriting: msg.inheriting };
+    const description = openIn(dir, call.path, call.dirflags, call.oflags, call.rights, call.fdflags);
+    const entry = { description, rightsBase: call.rights, rightsInheriting: call.inheriting };
     exportFds(this.transfer, [{ fd: 0, entry }], from.src, (error, records) => {
       // A file went to the file deputy, a directory to the directory deputy: each keeps its own copy.
       if (description instanceof HostFile || description instanceof HostDirectory) description.close();
