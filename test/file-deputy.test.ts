@@ -35,7 +35,11 @@ import type { Kernel } from '../src/kernel/kernel.js';
 import { DirDeputy } from '../src/services/dir-deputy.js';
 import { PipeService } from '../src/services/pipe.js';
 import { FileDeputy } from '../src/services/file-deputy.js';
-import { FdKind, exportFds, importFds, type FdRecord, type TransferServices } from '../src/services/fd-transfer.js';
+import { FdCarriers, FdKind, exportFds, importFds, type FdRecord } from '../src/services/fd-transfer.js';
+import { StreamCarrier } from '../src/services/stream-carrier.js';
+import { PipeCarrier } from '../src/services/pipe-carrier.js';
+import { FileCarrier } from '../src/services/file-carrier.js';
+import { DirCarrier } from '../src/services/dir-carrier.js';
 import { PopcornNode, type KernelInfo } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import { startProgram } from './ssi-helpers.js';
@@ -49,7 +53,8 @@ interface TestKernel extends MeshKernel {
   files: FileDeputy;
   /** Set by the tests of directories. */
   dirs?: DirDeputy;
-  services: TransferServices;
+  /** The kernel's fd carriers, as its process service registers them. */
+  services: FdCarriers;
 }
 
 /** Kernels n0.k0 and n0.k1 (one node), n1.k0 and n2.k0 (two others). */
@@ -63,7 +68,11 @@ class Cluster extends Mesh<TestKernel> {
     super(ids, (base) => {
       const files = new FileDeputy(base.messenger, base.id, (text) => base.errors.push(new Error(text)));
       const channels = new HostStreamChannels(base.messenger, endpointId(nodeOf(base.id), 255));
-      return { ...base, files, services: { channels, pipes: new PipeService(base.messenger, base.id), files } };
+      const services = new FdCarriers(base.id);
+      services.register(new StreamCarrier(channels));
+      services.register(new PipeCarrier(new PipeService(base.messenger, base.id)));
+      services.register(new FileCarrier(files));
+      return { ...base, files, services };
     });
   }
 
@@ -414,7 +423,7 @@ describe('a file of another node, through its deputy', () => {
     for (const id of [K0, K0B, K1]) {
       const k = c.k(id);
       k.dirs = new DirDeputy({ messenger: k.messenger, id } as unknown as Kernel, k.services);
-      k.services.dirs = k.dirs;
+      k.services.register(new DirCarrier(k.dirs));
     }
     const root = fs.mkdtempSync(join(scratch, 'dirs-'));
     const outside = fs.mkdtempSync(join(scratch, 'outside-'));

@@ -63,12 +63,14 @@ export class Mesh<K extends MeshKernel> {
     return cable;
   }
 
-  /** Deliver every message, and those they cause, until all is quiet. */
-  pump(): void {
+  /** Deliver every message, and those they cause, until all is quiet; how many were delivered. */
+  pump(): number {
+    let total = 0;
     for (let rounds = 0; rounds < 100_000; rounds++) {
       let moved = 0;
       for (const k of this.kernels) if (!this.lost.has(k.messenger)) moved += k.messenger.poll(1 << 20);
-      if (moved === 0) return;
+      if (moved === 0) return total;
+      total += moved;
     }
     assert.fail('messages kept flowing');
   }

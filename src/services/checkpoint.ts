@@ -29,31 +29,27 @@
  * the image comes back the same way.
  */
 
-import * as fs from 'node:fs';
 import type { Kernel } from '../kernel/kernel.js';
 import type { Process } from '../kernel/process.js';
 import { capturable, captureProcess, restoreProcess, type ProcessImage } from '../kernel/image.js';
 import { monotonicNs } from '../kernel/clock.js';
 import { GLOBAL_EXPORT_PREFIX } from '../wasm/abi.js';
 import { HostInput, HostOutput } from '../kernel/host-stream.js';
-import { HostDirectory, HostFile } from '../kernel/wasi/file-description.js';
 import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import { SIGSTOP } from '../kernel/signals.js';
 import { RemoteError, RequestTimeoutError } from '../msg/requests.js';
-import { describeEndpoint, type EndpointId } from '../msg/address.js';
-import { RemoteFile } from '../kernel/remote-file.js';
-import { FdKind, fileKind, importFds, offsetOf, type FdRecord, type TransferServices } from './fd-transfer.js';
+import type { EndpointId } from '../msg/address.js';
+import { importFds, type FdCarriers, type FdRecord } from './fd-transfer.js';
 import type { Migration } from './migration.js';
 import type { ProcessDirectory } from './process-directory.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;
 /** How long a process may stay uncapturable (inside a signal handler) once asked for. */
 const CAPTURE_WAIT_MS = 10_000;
-const NOTHING = new Uint8Array(0);
 
 type Done = (error: WasiError | null, image?: ProcessImage) => void;
 
-export function installCheckpointService(kernel: Kernel, server: ProcessDirectory, migration: Migration, transfer: TransferServices): void {
+export function installCheckpointService(kernel: Kernel, server: ProcessDirectory, migration: Migration, transfer: FdCarriers): void {
   const service = new CheckpointService(kernel, server, migration, transfer);
   const m = kernel.messenger;
   m.on('proc_checkpoint', (msg, from) => {
@@ -78,7 +74,7 @@ class CheckpointService {
     private readonly kernel: Kernel,
     private readonly server: ProcessDirectory,
     private readonly migration: Migration,
-    private readonly transfer: TransferServices,
+    private readonly transfer: FdCarriers,
   ) {}
 
   /** Checkpoint `pid` wherever it runs: here, or ask where it is (this kernel may be its origin). */
@@ -153,36 +149,19 @@ class CheckpointService {
     return { ...image, fds, deadlines: image.deadlines.map((d) => d - now), stoppedAt: performance.timeOrigin + performance.now() };
   }
 
-  /** The fds as a file can hold them (see the top of this file); throws for one it cannot. */
+  /** The fds as a file can hold them (see the top of this file): each carrier's capture; throws for one it cannot. */
   private describeFds(p: Process): FdRecord[] {
     const table = p.context.fds;
     const streamOf = (fd: number): number | undefined => {
       const d = table.lookup(fd)?.description;
       return d instanceof HostInput || d instanceof HostOutput ? d.stream : undefined;
     };
+    /** The stdio number (0, 1, 2) of the process's own fd on host stream `stream`, if it is one. */
+    const stdio = (stream: number): number | undefined => [0, 1, 2].find((s) => streamOf(s) === stream);
     const records: FdRecord[] = [];
     for (const fd of table.fds()) {
       const entry = table.get(fd);
-      if (entry.preopenName !== undefined) continue;
-      const d = entry.description;
-      const base = { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: d.fdflags, offset: 0, unread: NOTHING };
-      if (d instanceof HostInput || d instanceof HostOutput) {
-        const stdio = [0, 1, 2].find((s) => streamOf(s) === d.stream);
-        if (stdio === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a host stream that is not the process's stdin, stdout or stderr`);
-        records.push({ ...base, kind: d instanceof HostInput ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id: stdio });
-      } else if (d instanceof HostDirectory) {
-        // Where the directory its fd holds is now (it may have been renamed since it was opened).
-        const held = d.handle;
-        records.push({ ...base, kind: FdKind.DIRECTORY, path: held === undefined ? d.hostPath : hostPathOf(fd, held, 'directory') });
-      } else if (d instanceof HostFile) {
-        records.push({ ...base, kind: fileKind(d), path: hostPathOf(fd, d.fd, 'file'), offset: offsetOf(d) });
-      } else if (d instanceof RemoteFile) {
-        throw new WasiError(Errno.NOTSUP, `fd ${fd} is a file kept open by ${describeEndpoint(d.ref.home)}, on another node: a checkpoint holds files by path, so take it where the file was opened`);
-      } else if (this.transfer.pipes.refOf(d) !== undefined) {
-        throw new WasiError(Errno.NOTSUP, `fd ${fd} is a pipe end: a checkpoint can hold only files and the terminal`);
-      } else {
-        throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be checkpointed: a checkpoint can hold only files and the terminal`);
-      }
+      if (entry.preopenName === undefined) records.push(this.transfer.capture(fd, entry, stdio));
     }
     return records;
   }
@@ -209,23 +188,6 @@ class CheckpointService {
       throw error;
     }
   }
-}
-
-/**
- * The host path of guest fd `fd`'s file or directory (open as host fd `hostFd`), found now: one
- * renamed since it was opened has its new name.
- */
-function hostPathOf(fd: number, hostFd: number, what: 'file' | 'directory'): string {
-  let path: string;
-  try {
-    path = fs.readlinkSync(`/proc/self/fd/${hostFd}`);
-  } catch (error) {
-    throw new WasiError(Errno.NOTSUP, `fd ${fd}: cannot find the path of its ${what} (${messageOf(error)}); checkpoints of files need Linux's /proc`);
-  }
-  const DELETED = ' (deleted)';
-  if (path.endsWith(DELETED)) throw new WasiError(Errno.NOTSUP, `fd ${fd}: its ${what} ${path.slice(0, -DELETED.length)} was deleted: a checkpoint holds files by path`);
-  if (!path.startsWith('/')) throw new WasiError(Errno.NOTSUP, `fd ${fd} is ${path}, not a file: a checkpoint can hold only files and the terminal`);
-  return path;
 }
 
 /** A failure of the kernel the request was passed to, as this kernel's own. */

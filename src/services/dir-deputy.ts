@@ -28,7 +28,7 @@ import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/fi
 import {
   createDirectoryIn, linkIn, openIn, readlinkIn, removeDirectoryIn, renameIn, setTimesIn, statIn, symlinkIn, unlinkFileIn,
 } from '../kernel/wasi/path-ops.js';
-import { exportFds, importFds, type DirCarrier, type FdRecord, type TransferServices } from './fd-transfer.js';
+import { exportFds, importFds, type FdCarriers, type FdRecord } from './fd-transfer.js';
 
 /** A path call at a home that cannot be reached fails as a file system's whose server is gone. */
 const HOME_CALL = { fallback: Errno.IO, unreachable: Errno.IO };
@@ -42,7 +42,7 @@ interface Kept {
   refs: number;
 }
 
-export class DirDeputy implements DirCarrier {
+export class DirDeputy {
   private readonly kept = new Map<number, Kept>();
   private readonly byDir = new WeakMap<HostDirectory, number>();
   private nextHandle = 1;
@@ -50,7 +50,7 @@ export class DirDeputy implements DirCarrier {
   private remotes = 0;
   private readonly links: RemoteDirectoryLinks;
 
-  constructor(private readonly kernel: Kernel, private readonly transfer: TransferServices) {
+  constructor(private readonly kernel: Kernel, private readonly transfer: FdCarriers) {
     this.links = { call: (ref, call, done) => this.call(ref, call, done), release: (ref) => this.release(ref) };
     const m = kernel.messenger;
     m.on('dir_attach', (msg, from) => {

@@ -1,7 +1,8 @@
 /**
  * Giving fds to a process on another kernel. Kernels share nothing, so an open file description
  * cannot be handed over; each kind travels as what names it system-wide, and the receiving kernel
- * builds its own description on it:
+ * builds its own description on it. Each kind has a carrier (FdCarrier), registered by the
+ * service it belongs to; this file is the registry and the join of their asynchronous steps:
  *   - host streams (the terminal, a run session's stdio) by stream id: the host serves any kernel.
  *     The host first hears of the handoff when it still owes this kernel input or has writes
  *     of it to take, and the input received here and not read goes along;
@@ -26,27 +27,26 @@
  *     (preopensToHandOn). A checkpoint's directories are host paths (checkpoint.ts): those
  *     alone are opened by path, when they are restored.
  * Anything else (a kernel-local buffer) cannot travel: ENOTSUP.
+ *
+ * Carriers: stream-carrier.ts (host streams), pipe-carrier.ts, file-carrier.ts (host and remote
+ * files), dir-carrier.ts (host and remote directories). A new kind of description (threads' and
+ * DSM's, later) is a new carrier and a new FdKind, with no switch to edit here.
  */
 
-import * as fs from 'node:fs';
 import { nodeOf, type EndpointId } from '../msg/address.js';
-import { HostInput, HostOutput, type HostStreamChannels } from '../kernel/host-stream.js';
-import { Errno, WasiError, host } from '../kernel/wasi/errno.js';
-import type { FdEntry } from '../kernel/wasi/fd-table.js';
 import type { Process } from '../kernel/process.js';
-import { RemoteFile } from '../kernel/remote-file.js';
 import { RemoteDirectory } from '../kernel/remote-directory.js';
-import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
-import { STREAM_RIGHTS, Whence } from '../kernel/wasi/types.js';
+import { Errno, WasiError } from '../kernel/wasi/errno.js';
+import type { FdEntry } from '../kernel/wasi/fd-table.js';
+import type { FileDescription } from '../kernel/wasi/file-description.js';
+import { STREAM_RIGHTS } from '../kernel/wasi/types.js';
 import type { Payload } from '../protocol.js';
-import { PIPE_READ, type PipeService } from './pipe.js';
-import type { RemoteDirectoryRef } from '../kernel/remote-directory.js';
 
 export type FdRecord = Payload<'proc_start'>['fds'][number];
 
-const NOTHING = new Uint8Array(0);
+export const NOTHING = new Uint8Array(0);
 
-/** The `kind` of an FdRecord. */
+/** The `kind` of an FdRecord: which carrier reads it. Part of the wire: never renumber. */
 export const FdKind = {
   HOST_INPUT: 1, HOST_OUTPUT: 2, PIPE_READ: 3, PIPE_WRITE: 4, FILE_READ: 5, FILE_WRITE: 6, FILE_READ_WRITE: 7, DIRECTORY: 8,
   /** A file kept open by kernel `home` (its deputy `id`); `unread` holds a REMOTE_FILE_STATE. */
@@ -60,38 +60,97 @@ export const FdKind = {
   DIRECTORY_HANDLE: 11,
 } as const;
 
+/** Work an export waits for before its record may be sent (a home counting a reference, input owed). */
+export interface ExportStep {
+  run(done: (error: Error | null) => void): void;
+  /**
+   * This step has the home count the receiver's reference. Until it succeeds the record holds no
+   * reference, so a failed export must not give it back.
+   */
+  counts?: boolean;
+}
+
+/** The part of a record every carrier shares: filled in from the fd entry by the registry. */
+export type RecordBase = Pick<FdRecord, 'fd' | 'rights' | 'inheriting' | 'fdflags'> & Omit<FdRecord, 'fd' | 'rights' | 'inheriting' | 'fdflags' | 'kind'>;
+
 /**
- * What carries files across nodes (file-deputy.ts): a file stays open on its home kernel, which
- * serves it to the remote holders it deputized it for.
+ * One kind of open description that can leave its kernel: how it is named in a record, how the
+ * receiver builds its own description on that, how a record never used gives back what it holds,
+ * and how a checkpoint names it.
  */
-export interface FileCarrier {
-  readonly self: EndpointId;
-  /** Keep `file` open here for `holder`: its handle, and the state a remote file starts from. */
-  deputize(file: HostFile, holder: EndpointId): { handle: number; state: Uint8Array };
-  /** A remote file goes on to `holder`: its home is told first; `done` with its offset and state. */
-  retain(d: RemoteFile, holder: EndpointId, done: (offset: number, state: Uint8Array) => void): void;
-  /** The description of a file another kernel keeps (a REMOTE_FILE record). */
-  adopt(home: EndpointId, handle: number, offset: number, fdflags: number, encoded: Uint8Array): FileDescription;
-  /** A REMOTE_FILE record that will never be adopted: its home lets go. */
-  discard(home: EndpointId, handle: number, encoded: Uint8Array): void;
-}
-
-/** What carries directories across nodes (dir-deputy.ts), as FileCarrier does files. */
-export interface DirCarrier {
-  readonly self: EndpointId;
-  deputize(dir: HostDirectory): number;
-  retain(ref: RemoteDirectoryRef, done: (error: Error | null) => void): void;
+export interface FdCarrier {
+  /** The record kinds this carrier makes and adopts. */
+  readonly kinds: readonly number[];
+  /** Whether `d` is this carrier's kind of description. */
+  carries(d: FileDescription): boolean;
+  /** The record of `d` for kernel `target`, and the steps to finish before it is sent. */
+  describe(d: FileDescription, base: RecordBase, target: EndpointId, entry: FdEntry): { record: FdRecord; steps?: ExportStep[] };
+  /** This kernel's description of a record made for it. */
   adopt(r: FdRecord): FileDescription;
-  discard(r: FdRecord): void;
+  /** A record that will never be adopted: give back what describing it took, for `holder`. */
+  discard(r: FdRecord, holder: EndpointId): void;
+  /** The preopen name a record carries, if it is a preopen. */
+  preopenOf?(r: FdRecord): string | undefined;
+  /**
+   * The record of `d` in a checkpoint image, which names files by host path (checkpoint.ts); a
+   * carrier without it refuses (ENOTSUP: a checkpoint holds only files and the terminal).
+   */
+  capture?(d: FileDescription, base: RecordBase, fd: number, stdio: (stream: number) => number | undefined): FdRecord;
 }
 
-export interface TransferServices {
-  channels: HostStreamChannels;
-  pipes: PipeService;
-  /** Files across nodes. Without it host files travel by host fd, which is right within a node only. */
-  files?: FileCarrier;
-  /** Directories across nodes. Without it they travel by host fd, as files do (right within a node only). */
-  dirs?: DirCarrier;
+/** The carriers of one kernel: each kind of description registered by the service it belongs to. */
+export class FdCarriers {
+  private readonly carriers: FdCarrier[] = [];
+  private readonly byKind = new Map<number, FdCarrier>();
+
+  /** `self`: the kernel they serve, the holder of records it refuses. */
+  constructor(readonly self: EndpointId) {}
+
+  register(carrier: FdCarrier): void {
+    for (const kind of carrier.kinds) if (this.byKind.has(kind)) throw new Error(`two carriers of fd kind ${kind}`);
+    for (const kind of carrier.kinds) this.byKind.set(kind, carrier);
+    this.carriers.push(carrier);
+  }
+
+  /** The carrier of `d`, or undefined when it cannot leave this kernel. */
+  of(d: FileDescription): FdCarrier | undefined {
+    return this.carriers.find((c) => c.carries(d));
+  }
+
+  describe(fd: number, entry: FdEntry, target: EndpointId): { record: FdRecord; steps?: ExportStep[] } {
+    const d = entry.description;
+    const carrier = this.of(d);
+    if (carrier === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be given to a process on another kernel`);
+    return carrier.describe(d, baseOf(fd, entry), target, entry);
+  }
+
+  adopt(r: FdRecord): { description: FileDescription; preopenName?: string } {
+    const carrier = this.carrierOf(r);
+    const description = carrier.adopt(r);
+    const preopenName = carrier.preopenOf?.(r);
+    return preopenName === undefined ? { description } : { description, preopenName };
+  }
+
+  discard(r: FdRecord, holder: EndpointId): void {
+    this.byKind.get(r.kind)?.discard(r, holder);
+  }
+
+  capture(fd: number, entry: FdEntry, stdio: (stream: number) => number | undefined): FdRecord {
+    const d = entry.description;
+    const capture = this.of(d)?.capture;
+    if (capture === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be checkpointed: a checkpoint can hold only files and the terminal`);
+    return capture(d, baseOf(fd, entry), fd, stdio);
+  }
+
+  private carrierOf(r: FdRecord): FdCarrier {
+    const carrier = this.byKind.get(r.kind);
+    if (carrier === undefined) throw new WasiError(Errno.INVAL, `fd ${r.fd}: unknown kind ${r.kind}`);
+    return carrier;
+  }
+}
+
+function baseOf(fd: number, entry: FdEntry): RecordBase {
+  return { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: entry.description.fdflags, offset: 0, unread: NOTHING };
 }
 
 /** Fds 0, 1, 2 on the streams `ids` (stdin, stdout, stderr) of host `home`: how a node starts a process. */
@@ -102,73 +161,39 @@ export function hostStreamRecords(home: EndpointId, ids: number[]): FdRecord[] {
 }
 
 /**
- * Describe fds for kernel `target`. `done` gets the records once every pipe end's and remote
- * file's home has counted the new reference, or the first error (what was already prepared is
- * then given back).
+ * Describe fds for kernel `target`. `done` gets the records once every step of their carriers
+ * has finished (every pipe end's and remote file's home has counted the new reference), or the
+ * first error (what was already prepared is then given back).
  */
 export function exportFds(
-  services: TransferServices,
+  carriers: FdCarriers,
   fds: { fd: number; entry: FdEntry }[],
   target: EndpointId,
   done: (error: Error | null, records: FdRecord[]) => void,
 ): void {
   const records: FdRecord[] = [];
-  /** Pipe records whose home has not counted them: not to be given back on failure. */
+  /** Records whose home has not counted them: not to be given back on failure. */
   const uncounted = new Set<FdRecord>();
   let waiting = 1;
   let failed: Error | null = null;
   const settle = (error: Error | null): void => {
     failed ??= error;
     if (--waiting > 0) return;
-    if (failed !== null) discardRecords(services, records.filter((r) => !uncounted.has(r)), target);
+    if (failed !== null) discardRecords(carriers, records.filter((r) => !uncounted.has(r)), target);
     done(failed, failed === null ? records : []);
   };
   try {
     for (const { fd, entry } of fds) {
-      const record = exportOne(fd, entry, services, target);
+      const { record, steps = [] } = carriers.describe(fd, entry, target);
       records.push(record);
-      const d = entry.description;
-      if (d instanceof RemoteFile) {
+      for (const step of steps) {
         waiting++;
-        (services.files as FileCarrier).retain(d, target, (offset, state) => {
-          record.offset = offset;
-          record.unread = state;
-          settle(null);
-        });
-        continue;
-      }
-      if (d instanceof HostInput || d instanceof HostOutput) {
-        waiting++;
-        d.handOff((error, unread) => {
-          record.unread = unread;
-          settle(error);
-        });
-        continue;
-      }
-      if (d instanceof RemoteDirectory) {
-        // Its home counts the reference first (a record not counted is not given back).
-        waiting++;
-        uncounted.add(record);
-        (services.dirs as DirCarrier).retain(d.ref, (error) => {
-          if (error === null) uncounted.delete(record);
-          settle(error);
-        });
-        continue;
-      }
-      if (record.kind !== FdKind.PIPE_READ && record.kind !== FdKind.PIPE_WRITE) continue;
-      if (record.kind === FdKind.PIPE_READ) {
-        waiting++;
-        services.pipes.drain(entry.description, (error, unread) => {
-          record.unread = unread;
+        if (step.counts === true) uncounted.add(record);
+        step.run((error) => {
+          if (error === null && step.counts === true) uncounted.delete(record);
           settle(error);
         });
       }
-      waiting++;
-      uncounted.add(record);
-      services.pipes.retain(pipeRef(record), target, (error: Error | null) => {
-        if (error === null) uncounted.delete(record);
-        settle(error);
-      });
     }
   } catch (error) {
     failed = error instanceof Error ? error : new Error(String(error));
@@ -176,65 +201,18 @@ export function exportFds(
   settle(null);
 }
 
-function exportOne(fd: number, entry: FdEntry, services: TransferServices, target: EndpointId): FdRecord {
-  const d = entry.description;
-  const base = { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: d.fdflags, offset: 0, unread: NOTHING };
-  if (d instanceof HostInput) return { ...base, kind: FdKind.HOST_INPUT, id: d.stream, home: d.home };
-  if (d instanceof HostOutput) return { ...base, kind: FdKind.HOST_OUTPUT, id: d.stream, home: d.home };
-  const dirs = services.dirs;
-  if (d instanceof HostDirectory) {
-    if (dirs === undefined || nodeOf(target) === nodeOf(dirs.self)) return { ...base, kind: FdKind.DIRECTORY_HANDLE, id: d.openHandle(), path: d.hostPath };
-    return { ...base, kind: FdKind.REMOTE_DIRECTORY, id: dirs.deputize(d), home: dirs.self, path: entry.preopenName ?? '' };
-  }
-  if (d instanceof RemoteDirectory && dirs !== undefined) {
-    return { ...base, kind: FdKind.REMOTE_DIRECTORY, id: d.ref.handle, home: d.ref.home, path: entry.preopenName ?? '' };
-  }
-  const files = services.files;
-  if (d instanceof HostFile) {
-    if (files === undefined || nodeOf(target) === nodeOf(files.self)) return { ...base, kind: fileKind(d), id: reopen(d), offset: offsetOf(d) };
-    const { handle, state } = files.deputize(d, target);
-    return { ...base, kind: FdKind.REMOTE_FILE, id: handle, home: files.self, offset: offsetOf(d), unread: state };
-  }
-  // Offset and state once its operations in flight are answered (exportFds).
-  if (d instanceof RemoteFile && files !== undefined) return { ...base, kind: FdKind.REMOTE_FILE, id: d.ref.handle, home: d.ref.home };
-  const ref = services.pipes.refOf(d);
-  if (ref !== undefined) return { ...base, kind: ref.end === PIPE_READ ? FdKind.PIPE_READ : FdKind.PIPE_WRITE, id: ref.pipe, home: ref.home };
-  throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be given to a process on another kernel`);
-}
-
-export const fileKind = (d: HostFile): number => (d.readable && d.writable ? FdKind.FILE_READ_WRITE : d.readable ? FdKind.FILE_READ : FdKind.FILE_WRITE);
-
-/** A second host fd on the same open file (Linux's /proc/self/fd), owned by the receiver. */
-export function reopen(d: HostFile): number {
-  const C = fs.constants;
-  const access = d.readable && d.writable ? C.O_RDWR : d.readable ? C.O_RDONLY : C.O_WRONLY;
-  return host('open', () => fs.openSync(`/proc/self/fd/${d.fd}`, access));
-}
-
-/** The offset of a host file (0 for one that has none: a FIFO, a device). */
-export function offsetOf(d: HostFile): number {
-  try {
-    return Number(d.seek(0n, Whence.CUR));
-  } catch {
-    return 0; // not seekable: a FIFO or device has no offset to carry
-  }
-}
-
-const pipeRef = (r: FdRecord): { home: number; pipe: number; end: 0 | 1 } => ({ home: r.home, pipe: r.id, end: r.kind === FdKind.PIPE_READ ? 0 : 1 });
-
 /**
  * Build this kernel's fd entries from records. Every record is consumed, even after an error, so
  * no pipe reference or host fd is left behind; on error the entries built are closed too.
  */
-export function importFds(services: TransferServices, records: FdRecord[]): { fd: number; entry: FdEntry }[] {
+export function importFds(carriers: FdCarriers, records: FdRecord[]): { fd: number; entry: FdEntry }[] {
   const out: { fd: number; entry: FdEntry }[] = [];
   let failure: unknown;
   for (const r of records) {
     try {
-      const description = importOne(services, r);
+      const { description, preopenName } = carriers.adopt(r);
       description.fdflags = r.fdflags;
-      const preopen = r.kind === FdKind.REMOTE_DIRECTORY && r.path !== '' ? { preopenName: r.path } : {};
-      out.push({ fd: r.fd, entry: { description, rightsBase: r.rights, rightsInheriting: r.inheriting, ...preopen } });
+      out.push({ fd: r.fd, entry: { description, rightsBase: r.rights, rightsInheriting: r.inheriting, ...(preopenName === undefined ? {} : { preopenName }) } });
     } catch (error) {
       failure ??= error;
     }
@@ -244,65 +222,14 @@ export function importFds(services: TransferServices, records: FdRecord[]): { fd
   throw failure;
 }
 
-function importOne(services: TransferServices, r: FdRecord): FileDescription {
-  switch (r.kind) {
-    case FdKind.HOST_INPUT: {
-      const channel = services.channels.acquire(r.home, r.id);
-      channel.preload(r.unread);
-      return new HostInput(channel);
-    }
-    case FdKind.HOST_OUTPUT:
-      return new HostOutput(services.channels.acquire(r.home, r.id));
-    case FdKind.PIPE_READ:
-    case FdKind.PIPE_WRITE:
-      return services.pipes.adopt(pipeRef(r), r.unread);
-    case FdKind.DIRECTORY_HANDLE:
-      return new HostDirectory(r.path, r.id);
-    case FdKind.DIRECTORY:
-      // Only a checkpoint names a directory by path: opened by it now, once, and held from then
-      // on. The path is the directory's at the capture; it is trusted as the checkpoint file is.
-      return HostDirectory.openPath(r.path);
-    case FdKind.FILE_READ:
-    case FdKind.FILE_WRITE:
-    case FdKind.FILE_READ_WRITE:
-      return adoptFile(r);
-    case FdKind.REMOTE_FILE:
-      if (services.files === undefined) throw new WasiError(Errno.NOTSUP, `fd ${r.fd} is a file of another node, and this kernel has no file deputy`);
-      return services.files.adopt(r.home, r.id, r.offset, r.fdflags, r.unread);
-    case FdKind.REMOTE_DIRECTORY:
-      if (services.dirs === undefined) throw new WasiError(Errno.NOTSUP, `fd ${r.fd} is a directory of another node, and this kernel has no directory deputy`);
-      return services.dirs.adopt(r);
-    default:
-      throw new WasiError(Errno.INVAL, `fd ${r.fd}: unknown kind ${r.kind}`);
-  }
-}
-
-function adoptFile(r: FdRecord): HostFile {
-  let file: HostFile;
-  try {
-    file = new HostFile(r.id, r.kind !== FdKind.FILE_WRITE, r.kind !== FdKind.FILE_READ, r.fdflags);
-  } catch (error) {
-    fs.closeSync(r.id);
-    throw error;
-  }
-  if (r.offset > 0) file.seek(BigInt(r.offset), Whence.SET);
-  return file;
-}
-
 /**
  * Records that will not be used: give back what exporting took (pipe and remote file references,
  * host fds, the input of a host stream where its channel still is: at the kernel that exported).
  * `holder`: the kernel they were made for (pipe references were counted for it); by default the
  * kernel this runs on, which refuses records it was sent.
  */
-export function discardRecords(services: TransferServices, records: FdRecord[], holder?: EndpointId): void {
-  for (const r of records) {
-    if (r.kind === FdKind.HOST_INPUT) services.channels.get(r.home, r.id)?.preload(r.unread);
-    else if (r.kind === FdKind.PIPE_READ || r.kind === FdKind.PIPE_WRITE) services.pipes.discard(pipeRef(r), holder ?? services.pipes.self, r.unread);
-    else if ((r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE) || r.kind === FdKind.DIRECTORY_HANDLE) fs.closeSync(r.id);
-    else if (r.kind === FdKind.REMOTE_FILE) services.files?.discard(r.home, r.id, r.unread);
-    else if (r.kind === FdKind.REMOTE_DIRECTORY) services.dirs?.discard(r);
-  }
+export function discardRecords(carriers: FdCarriers, records: FdRecord[], holder?: EndpointId): void {
+  for (const r of records) carriers.discard(r, holder ?? carriers.self);
 }
 
 /**

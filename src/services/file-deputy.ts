@@ -2,7 +2,7 @@
  * The file deputy (MOSIX's deputy, Popcorn's syscall forwarding): host files of processes on
  * other nodes. A host fd means something only inside the node process that opened it, so a file
  * cannot follow a process to another node the way it follows one to another kernel of its node
- * (a re-open, fd-transfer.ts). Instead the kernel that gives it away keeps it open, in its
+ * (a re-open, file-carrier.ts). Instead the kernel that gives it away keeps it open, in its
  * deputy table, and becomes its home; the process gets a RemoteFile (src/kernel/remote-file.ts)
  * whose operations are file_* requests to the home.
  *
@@ -32,7 +32,6 @@ import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import { asWasiError } from './remote-error.js';
 import { HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
 import { Whence, type TimeSpec } from '../kernel/wasi/types.js';
-import { reopen, type FileCarrier } from './fd-transfer.js';
 
 /** How long a file request may go unanswered (a lost node fails them at once). */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -70,7 +69,7 @@ export function fileDeputyOf(kernel: Kernel): FileDeputy | undefined {
   return installed.get(kernel);
 }
 
-export class FileDeputy implements FileCarrier {
+export class FileDeputy {
   private readonly deputies = new Map<number, Deputy>();
   private readonly byFile = new WeakMap<HostFile, Deputy>();
   private nextHandle = 1;
@@ -102,7 +101,7 @@ export class FileDeputy implements FileCarrier {
   deputize(file: HostFile, holder: EndpointId): { handle: number; state: Uint8Array } {
     let d = this.byFile.get(file);
     if (d === undefined) {
-      const fd = reopen(file);
+      const fd = file.openHandle();
       let copy: HostFile;
       try {
         copy = new HostFile(fd, file.readable, file.writable);
@@ -187,7 +186,7 @@ export class FileDeputy implements FileCarrier {
     const d = this.deputies.get(handle);
     if (d === undefined) throw new WasiError(Errno.BADF, `file ${handle} of ${describeEndpoint(this.self)} is gone`);
     try {
-      const fd = reopen(d.file);
+      const fd = d.file.openHandle();
       let file: HostFile;
       try {
         file = new HostFile(fd, d.file.readable, d.file.writable, fdflags);

@@ -29,7 +29,7 @@ import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import { originOf } from '../kernel/pids.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { RemoteError } from '../msg/requests.js';
-import { discardRecords, exportFds, importFds, preopensToHandOn, type TransferServices } from './fd-transfer.js';
+import { discardRecords, exportFds, importFds, preopensToHandOn, type FdCarriers } from './fd-transfer.js';
 import { ensureModule } from './programs.js';
 import { MemoryTransfer } from './memory-transfer.js';
 import type { ProcessDirectory } from './process-directory.js';
@@ -54,7 +54,7 @@ export class Migration {
   /** Memory to and from other nodes, sent ahead of the image. */
   readonly memory: MemoryTransfer;
 
-  constructor(private readonly kernel: Kernel, private readonly server: ProcessDirectory, private readonly transfer: TransferServices) {
+  constructor(private readonly kernel: Kernel, private readonly server: ProcessDirectory, private readonly transfer: FdCarriers) {
     kernel.mover = (p) => this.leave(p);
     this.memory = new MemoryTransfer(kernel);
     const m = kernel.messenger;

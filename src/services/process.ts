@@ -33,8 +33,12 @@ import type { FdEntry } from '../kernel/wasi/fd-table.js';
 import { RemoteError } from '../msg/requests.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { LOST_STATUS, SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
-import { discardRecords, exportFds, importFds, preopensToHandOn, type TransferServices } from './fd-transfer.js';
-import { installPipeService } from './pipe.js';
+import { FdCarriers, discardRecords, exportFds, importFds, preopensToHandOn } from './fd-transfer.js';
+import { StreamCarrier } from './stream-carrier.js';
+import { PipeCarrier } from './pipe-carrier.js';
+import { FileCarrier } from './file-carrier.js';
+import { DirCarrier } from './dir-carrier.js';
+import { installPipeService, type PipeService } from './pipe.js';
 import { installFileDeputy } from './file-deputy.js';
 import { Programs, ensureModule } from './programs.js';
 import { DirDeputy } from './dir-deputy.js';
@@ -66,16 +70,24 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export class ProcessServer implements ProcessSystem, ProcessDirectory {
   private readonly origins = new Map<number, OriginRecord>();
   private readonly pids: PidAllocator;
-  private readonly transfer: TransferServices;
+  private readonly transfer: FdCarriers;
+  private readonly channels: HostStreamChannels;
+  private readonly pipes: PipeService;
   private readonly programs: Programs;
   private readonly dirs: DirDeputy;
   readonly migration: Migration;
 
   constructor(private readonly kernel: Kernel) {
     this.pids = new PidAllocator(kernel.id);
-    this.transfer = { channels: new HostStreamChannels(kernel.messenger, kernel.host), pipes: installPipeService(kernel), files: installFileDeputy(kernel) };
+    // Every kind of fd that can leave this kernel, each with its carrier (fd-transfer.ts).
+    this.transfer = new FdCarriers(kernel.id);
+    this.channels = new HostStreamChannels(kernel.messenger, kernel.host);
+    this.transfer.register(new StreamCarrier(this.channels));
+    this.pipes = installPipeService(kernel);
+    this.transfer.register(new PipeCarrier(this.pipes));
+    this.transfer.register(new FileCarrier(installFileDeputy(kernel)));
     this.dirs = new DirDeputy(kernel, this.transfer);
-    this.transfer.dirs = this.dirs;
+    this.transfer.register(new DirCarrier(this.dirs));
     this.programs = new Programs(kernel);
     this.migration = new Migration(kernel, this, this.transfer);
     installCheckpointService(kernel, this, this.migration, this.transfer);
@@ -88,7 +100,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
 
   /** Sizes of this kernel's tables, to show they return to their baseline (kernel_info). */
   tables(): { origins: number; pipes: number; streams: number; dirs: number } {
-    return { origins: this.origins.size, pipes: this.transfer.pipes.size, streams: this.transfer.channels.size, dirs: this.dirs.size };
+    return { origins: this.origins.size, pipes: this.pipes.size, streams: this.channels.size, dirs: this.dirs.size };
   }
 
   /** Zombies whose identity this kernel keeps, as ps shows them. */
@@ -494,9 +506,9 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   private nodeLost(node: number, reason: string): void {
     const there = (id: EndpointId): boolean => nodeOf(id) === node;
     this.kernel.messenger.peersLost(there, `node ${node}`, reason);
-    this.transfer.pipes.nodeLost(node);
+    this.pipes.nodeLost(node);
     this.migration.memory.forgetNode(node);
-    this.transfer.channels.hostLost(node);
+    this.channels.hostLost(node);
     const exit: ExitRecord = { status: LOST_STATUS, signal: SIGKILL, trap: `popcorn: lost with node ${node} (${reason})\n` };
     for (const [pid, record] of [...this.origins]) {
       if (!record.zombie && there(record.location)) this.endedAtOrigin(pid, exit);
@@ -512,7 +524,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   }
 
   createPipe(): ReturnType<ProcessSystem['createPipe']> {
-    return this.transfer.pipes.create();
+    return this.pipes.create();
   }
 }
 

@@ -197,6 +197,21 @@ export class HostFile extends BaseDescription {
     return host('pwrite', () => fs.writeSync(this.fd, buf, off, len, Number(position)));
   }
 
+  /** The file offset to carry with it elsewhere (0 for a FIFO or device, which have none). */
+  get offset(): number {
+    return this.seekable ? this.position : 0;
+  }
+
+  /**
+   * A second host fd on the same open file (Linux's /proc/self/fd), for another owner: the same
+   * access, its own offset.
+   */
+  openHandle(): number {
+    const C = fs.constants;
+    const access = this.readable && this.writable ? C.O_RDWR : this.readable ? C.O_RDONLY : C.O_WRONLY;
+    return host('open', () => fs.openSync(`/proc/self/fd/${this.fd}`, access));
+  }
+
   override seek(offset: bigint, whence: number): bigint {
     if (!this.seekable) return super.seek(offset, whence);
     const next = seekTarget(this.position, () => this.stat().size, offset, whence);

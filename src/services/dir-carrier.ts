@@ -1,0 +1,73 @@
+/**
+ * Directories as fds that travel. Within a node, like host files: by a new host fd on the same
+ * directory, opened through the sender's own (HostDirectory.openHandle), so the receiver names
+ * the directory the fd named, wherever its path leads now (a directory is never looked up by path
+ * again: sandbox.ts). To another node, as remote directories kept at this kernel (dir-deputy.ts),
+ * so paths keep resolving in this node's namespace, preopens too (preopensToHandOn). A
+ * checkpoint's directories are host paths (checkpoint.ts): those alone are opened by path, when
+ * they are restored.
+ */
+
+import * as fs from 'node:fs';
+import { nodeOf, type EndpointId } from '../msg/address.js';
+import { RemoteDirectory } from '../kernel/remote-directory.js';
+import { Errno, WasiError } from '../kernel/wasi/errno.js';
+import type { FdEntry } from '../kernel/wasi/fd-table.js';
+import { HostDirectory, type FileDescription } from '../kernel/wasi/file-description.js';
+import { FdKind, type ExportStep, type FdCarrier, type FdRecord, type RecordBase } from './fd-transfer.js';
+import { hostPathOf } from './host-path.js';
+import type { DirDeputy } from './dir-deputy.js';
+
+export class DirCarrier implements FdCarrier {
+  readonly kinds = [FdKind.DIRECTORY_HANDLE, FdKind.DIRECTORY, FdKind.REMOTE_DIRECTORY];
+
+  /** `deputy`: directories across nodes; without it they travel by host fd, as files do (right within a node only). */
+  constructor(private readonly deputy?: DirDeputy) {}
+
+  carries(d: FileDescription): boolean {
+    return d instanceof HostDirectory || (d instanceof RemoteDirectory && this.deputy !== undefined);
+  }
+
+  describe(d: FileDescription, base: RecordBase, target: EndpointId, entry: FdEntry): { record: FdRecord; steps?: ExportStep[] } {
+    const deputy = this.deputy;
+    const preopen = entry.preopenName ?? '';
+    if (d instanceof HostDirectory) {
+      if (deputy === undefined || nodeOf(target) === nodeOf(deputy.self)) return { record: { ...base, kind: FdKind.DIRECTORY_HANDLE, id: d.openHandle(), path: d.hostPath } };
+      return { record: { ...base, kind: FdKind.REMOTE_DIRECTORY, id: deputy.deputize(d), home: deputy.self, path: preopen } };
+    }
+    // A remote directory handed on: its home counts the reference first (a record not counted is not given back).
+    const { ref } = d as RemoteDirectory;
+    const retain = (done: (error: Error | null) => void): void => (deputy as DirDeputy).retain(ref, done);
+    return { record: { ...base, kind: FdKind.REMOTE_DIRECTORY, id: ref.handle, home: ref.home, path: preopen }, steps: [{ run: retain, counts: true }] };
+  }
+
+  adopt(r: FdRecord): FileDescription {
+    switch (r.kind) {
+      case FdKind.DIRECTORY_HANDLE:
+        return new HostDirectory(r.path, r.id);
+      case FdKind.DIRECTORY:
+        // Only a checkpoint names a directory by path: opened by it now, once, and held from then
+        // on. The path is the directory's at the capture; it is trusted as the checkpoint file is.
+        return HostDirectory.openPath(r.path);
+      default:
+        if (this.deputy === undefined) throw new WasiError(Errno.NOTSUP, `fd ${r.fd} is a directory of another node, and this kernel has no directory deputy`);
+        return this.deputy.adopt(r);
+    }
+  }
+
+  discard(r: FdRecord): void {
+    if (r.kind === FdKind.DIRECTORY_HANDLE) fs.closeSync(r.id);
+    else if (r.kind === FdKind.REMOTE_DIRECTORY) this.deputy?.discard(r);
+  }
+
+  preopenOf(r: FdRecord): string | undefined {
+    return r.kind === FdKind.REMOTE_DIRECTORY && r.path !== '' ? r.path : undefined;
+  }
+
+  /** A checkpoint names a directory by where it is now (it may have been renamed since it was opened). */
+  capture(d: FileDescription, base: RecordBase, fd: number): FdRecord {
+    if (!(d instanceof HostDirectory)) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a directory of another node: a checkpoint holds directories by path, so take it where the directory is`);
+    const held = d.handle;
+    return { ...base, kind: FdKind.DIRECTORY, path: held === undefined ? d.hostPath : hostPathOf(fd, held, 'directory') };
+  }
+}
