@@ -59,10 +59,6 @@ export class Kernel {
    * otherwise with cluster_view): what a kernel index names.
    */
   cluster: EndpointId[];
-  /** Whether the load balancer runs (KernelBoot.balance). */
-  readonly balancing: boolean;
-  /** Ports to the other kernels for buffers too large for the rings (KernelBoot.handover). */
-  readonly handover: Record<number, MessagePort>;
   readonly limits: Limits;
   /** Spawns, exits, signals and migrations, for observers (src/kernel/events.ts). */
   readonly events = new EventLog();
@@ -70,16 +66,14 @@ export class Kernel {
   private readonly endHooks: ProcessEndHook[] = [];
   /** Work a service does every so often (the balancer's load reports), run from interrupts(). */
   private readonly periodic: { everyMs: number; next: number; fn: () => void }[] = [];
-  /** The migration service: takes a process that is to move when it comes off the CPU. */
-  mover: ((process: Process) => boolean) | null = null;
+  /** Services that may take a process as it comes off the CPU (a move asked for it). */
+  private readonly leaveHooks: ((process: Process) => boolean)[] = [];
   private stopping = false;
 
   constructor(boot: KernelBoot) {
     this.id = boot.wiring.self;
     this.host = boot.host;
     this.kernels = boot.kernels;
-    this.balancing = boot.balance;
-    this.handover = boot.handover;
     this.limits = boot.limits;
     this.messenger = new Messenger(MESSAGES, this.id, { onError: (error, context) => this.log(`${context}: ${error.message}`) });
     this.bell = attachWiring(this.messenger, boot.wiring, boot.host);
@@ -88,7 +82,7 @@ export class Kernel {
     this.scheduler = new Scheduler({
       sliceMs: boot.sliceMs,
       onEnd: (p, outcome) => this.processEnded(p, outcome),
-      onMove: (p) => this.mover?.(p) ?? false,
+      onMove: (p) => this.leaveHooks.some((hook) => hook(p)),
     });
   }
 
@@ -99,6 +93,14 @@ export class Kernel {
   /** Called by services: run `hook` whenever a process of this kernel ends. */
   onProcessEnd(hook: ProcessEndHook): void {
     this.endHooks.push(hook);
+  }
+
+  /**
+   * Called by services: `hook` may take a process as it comes off the CPU (the migration service
+   * takes one that is to move); true when it did, and the kernel no longer runs it.
+   */
+  onLeave(hook: (process: Process) => boolean): void {
+    this.leaveHooks.push(hook);
   }
 
   /** Called by services: run `fn` about every `everyMs` (an idle kernel wakes for it). */

@@ -5,12 +5,13 @@
  * (migration, checkpoint, the balancer); info and stats read what it and the kernel keep.
  */
 
-import type { Kernel } from '../kernel/kernel.js';
+import type { Kernel, KernelBoot } from '../kernel/kernel.js';
 import { installProcessService } from './process.js';
 import { installInfoService } from './info.js';
 import { installStatsService } from './stats.js';
 
-export function installKernelServices(kernel: Kernel): void {
-  installInfoService(kernel, installProcessService(kernel));
+/** Build every service of `kernel`, with what its boot data says of them. */
+export function installKernelServices(kernel: Kernel, boot: KernelBoot): void {
+  installInfoService(kernel, installProcessService(kernel, { balance: boot.balance, handover: boot.handover }));
   installStatsService(kernel);
 }

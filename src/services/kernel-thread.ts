@@ -11,8 +11,9 @@ import { installKernelServices } from './index.js';
 // Deep wasm backtraces: the default of 10 frames cuts traps short.
 Error.stackTraceLimit = 64;
 
-const kernel = new Kernel(workerData as KernelBoot);
-installKernelServices(kernel);
+const boot = workerData as KernelBoot;
+const kernel = new Kernel(boot);
+installKernelServices(kernel, boot);
 
 let shutdownRequest: { src: number; request: number } | undefined;
 kernel.messenger.on('shutdown', (_msg, from) => {

@@ -21,7 +21,7 @@
  */
 
 import { receiveMessageOnPort } from 'node:worker_threads';
-import type { Kernel } from '../kernel/kernel.js';
+import type { Kernel, KernelBoot } from '../kernel/kernel.js';
 import type { Process } from '../kernel/process.js';
 import { capturable, captureProcess, restoreProcess, type ProcessImage } from '../kernel/image.js';
 import { Operation } from '../kernel/operation.js';
@@ -54,8 +54,14 @@ export class Migration {
   /** Memory to and from other nodes, sent ahead of the image. */
   readonly memory: MemoryTransfer;
 
-  constructor(private readonly kernel: Kernel, private readonly server: ProcessDirectory, private readonly transfer: FdCarriers) {
-    kernel.mover = (p) => this.leave(p);
+  /** `handover`: a port to each other kernel of the node, for handing over memory (KernelBoot.handover). */
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly server: ProcessDirectory,
+    private readonly transfer: FdCarriers,
+    private readonly handover: KernelBoot['handover'],
+  ) {
+    kernel.onLeave((p) => this.leave(p));
     this.memory = new MemoryTransfer(kernel);
     const m = kernel.messenger;
     m.on('proc_migrate', (msg, from) => {
@@ -257,7 +263,7 @@ export class Migration {
   }
 
   private send(p: Process, target: EndpointId, records: ProcessImage['fds'], stoppedAt: number): void {
-    const port = this.kernel.handover[target];
+    const port = this.handover[target];
     // Apart from the image, the memory goes first: by the port within the node, in pieces to
     // another node (not for a module with a start function: its memory cannot be taken over).
     const apart = p.execution.canHandOver;
@@ -291,7 +297,7 @@ export class Migration {
    */
   private takeOver(image: ProcessImage, source: EndpointId): WebAssembly.Memory {
     if (nodeOf(source) !== nodeOf(this.kernel.id)) return this.memory.take(image.pid, source);
-    const port = this.kernel.handover[source];
+    const port = this.handover[source];
     for (let m = port && receiveMessageOnPort(port); m !== undefined; m = port && receiveMessageOnPort(port)) {
       const handed = m.message as { pid: number; memory: WebAssembly.Memory };
       if (handed.pid === image.pid) return handed.memory;

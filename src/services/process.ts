@@ -16,7 +16,7 @@
  * that exits first reaps its zombie children and hands its live ones to init (proc_reparent).
  */
 
-import type { Kernel } from '../kernel/kernel.js';
+import type { Kernel, KernelBoot } from '../kernel/kernel.js';
 import { Process, type ExitRecord } from '../kernel/process.js';
 import type { SliceOutcome } from '../kernel/execution.js';
 import { HostOutput, HostStreamChannels } from '../kernel/host-stream.js';
@@ -26,13 +26,12 @@ import type { Payload } from '../protocol.js';
 import { PidAllocator, originOf } from '../kernel/pids.js';
 import { createPopcornImports, type ProcessSystem, type SpawnRequest } from '../kernel/popcorn-abi.js';
 import { Operation } from '../kernel/operation.js';
-import { ProcessExit } from '../kernel/wasi/blocking.js';
 import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import { asWasiError } from './remote-error.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
 import { RemoteError } from '../msg/requests.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
-import { LOST_STATUS, SIGCHLD, SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
+import { LOST_STATUS, SIGCHLD, SIGKILL } from '../kernel/signals.js';
 import { FdCarriers, discardRecords, exportFds, importFds, preopensToHandOn } from './fd-transfer.js';
 import { StreamCarrier } from './stream-carrier.js';
 import { PipeCarrier } from './pipe-carrier.js';
@@ -46,6 +45,7 @@ import { Migration } from './migration.js';
 import { installCheckpointService } from './checkpoint.js';
 import type { CreateSpec, ProcessDirectory } from './process-directory.js';
 import { installBalancer } from './balancer.js';
+import { SignalService } from './signals.js';
 
 /** What the origin kernel keeps about each process it created. */
 interface OriginRecord {
@@ -76,8 +76,9 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   private readonly programs: Programs;
   private readonly dirs: DirDeputy;
   readonly migration: Migration;
+  private readonly signals: SignalService;
 
-  constructor(private readonly kernel: Kernel) {
+  constructor(private readonly kernel: Kernel, options: ProcessServiceOptions) {
     this.pids = new PidAllocator(kernel.id);
     // Every kind of fd that can leave this kernel, each with its carrier (fd-transfer.ts).
     this.transfer = new FdCarriers(kernel.id);
@@ -89,9 +90,16 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     this.dirs = new DirDeputy(kernel, this.transfer);
     this.transfer.register(new DirCarrier(this.dirs));
     this.programs = new Programs(kernel);
-    this.migration = new Migration(kernel, this, this.transfer);
+    this.migration = new Migration(kernel, this, this.transfer, options.handover);
+    const migration = this.migration;
+    this.signals = new SignalService(kernel, {
+      find: (pid) => migration.find(pid),
+      whereIs: (pid) => migration.whereIs(pid),
+      afterTransit: (pid, again) => migration.afterTransit(pid, again),
+      origin: (pid) => this.origins.get(pid),
+    });
     installCheckpointService(kernel, this, this.migration, this.transfer);
-    if (kernel.balancing) installBalancer(kernel, this.migration);
+    if (options.balance) installBalancer(kernel, this.migration);
     this.listen();
     kernel.onProcessEnd((p, outcome) => this.ended(p, outcome));
     // After ended(): the origin is told of the end first, so what a waiter sends on finds it ended.
@@ -129,11 +137,6 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
           refuse(error);
         }
       });
-    });
-    m.on('proc_kill', (msg) => this.signalHere(msg.pid, msg.signal));
-    m.on('proc_signal', (msg, from) => {
-      if (this.signalAtOrigin(msg.pid, msg.signal)) m.reply(from, 'proc_signal', { pid: msg.pid });
-      else m.fail(from, 'ESRCH', `no process ${msg.pid}`);
     });
     m.on('proc_ended', (msg) => this.endedAtOrigin(msg.pid, msg));
     m.on('proc_exited', (msg) => this.childExited(msg));
@@ -215,7 +218,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     if (this.claim(pid, location, moves)) return;
     // Its end was told first (its node was declared lost while it moved within it): it must not
     // run on unseen, its parent heard 137.
-    if (location === this.kernel.id) this.signalHere(pid, SIGKILL);
+    if (location === this.kernel.id) this.signals.signalHere(pid, SIGKILL);
     else this.kernel.messenger.send(location, 'proc_kill', { pid, signal: SIGKILL });
   }
 
@@ -320,80 +323,18 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     else parent.children.add(pid);
   }
 
-  // ---- signals ----
+  // ---- signals (signals.ts) ----
 
   kill(sender: Process, pid: number, signal: number): Operation<void> {
-    const op = new Operation<void>();
-    const local = this.migration.find(pid);
-    if (local !== undefined) {
-      this.deliver(local, signal);
-      if (local === sender) this.dieNowIfKilled(sender);
-      op.complete(null);
-    } else if (originOf(pid) === this.kernel.id) {
-      op.complete(this.signalAtOrigin(pid, signal) ? null : new WasiError(Errno.SRCH, `kill(${pid})`));
-    } else {
-      this.kernel.messenger.request(originOf(pid), 'proc_signal', { pid, signal }, REQUEST_TIMEOUT_MS, (error) => {
-        op.complete(error === null ? null : asWasiError(error, { fallback: Errno.SRCH }));
-      });
-    }
-    return op;
+    return this.signals.kill(sender, pid, signal);
   }
 
   raise(p: Process, signal: number): void {
-    this.deliver(p, signal);
-    this.dieNowIfKilled(p);
+    this.signals.raise(p, signal);
   }
 
-  /** A process that signalled itself fatally ends inside that very call, as in POSIX. */
-  private dieNowIfKilled(p: Process): void {
-    if (p.pendingKill !== undefined) throw new ProcessExit(128 + p.pendingKill, p.pendingKill);
-  }
-
-  /** A signal for a process the origin sent here: it runs here, is on its way here, or went on. */
-  private signalHere(pid: number, signal: number): void {
-    const p = this.migration.find(pid);
-    const moved = this.migration.whereIs(pid);
-    if (p !== undefined) this.deliver(p, signal);
-    else if (this.migration.afterTransit(pid, () => this.signalHere(pid, signal))) return;
-    else if (moved !== undefined) this.kernel.messenger.send(moved, 'proc_kill', { pid, signal });
-  }
-
-  /** Signal a process this kernel is the origin of. False when there is no such process. */
-  private signalAtOrigin(pid: number, signal: number): boolean {
-    const record = this.origins.get(pid);
-    if (record === undefined) return false;
-    if (record.zombie) return true;
-    const local = this.migration.find(pid);
-    if (local !== undefined) this.deliver(local, signal);
-    else this.kernel.messenger.send(record.location, 'proc_kill', { pid, signal });
-    return true;
-  }
-
-  /**
-   * A signal reaches a process of this kernel, whatever its state. SIGKILL and SIGSTOP act at
-   * once; SIGCONT resumes before anything else; a caught signal waits for its handler at the
-   * next safe point (a blocked process is woken for it, and goes back to waiting after).
-   */
   deliver(p: Process, signal: number): void {
-    if (signal === 0 || p.state === 'exited') return;
-    this.kernel.events.record('signal', p.pid, signal);
-    const s = this.kernel.scheduler;
-    if (signal === SIGKILL) {
-      s.kill(p, signal);
-      return;
-    }
-    if (signal === SIGCONT) s.continue(p);
-    const disposition = p.signals.disposition(signal);
-    if (disposition.kind === 'ignore') return;
-    if (disposition.kind === 'handler') {
-      p.signals.queue(signal);
-      p.execution.signalPending = true;
-      s.wake(p);
-      return;
-    }
-    const action = defaultAction(signal);
-    if (action === 'terminate') s.kill(p, signal);
-    else if (action === 'stop') s.stop(p);
+    this.signals.deliver(p, signal);
   }
 
   // ---- exits, zombies, reaping ----
@@ -528,8 +469,16 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   }
 }
 
-export function installProcessService(kernel: Kernel): ProcessServer {
-  return new ProcessServer(kernel);
+/** What the process service takes from the kernel's boot data. */
+export interface ProcessServiceOptions {
+  /** Run the load balancer (KernelBoot.balance). */
+  balance: boolean;
+  /** Ports to the other kernels for handing over memory (KernelBoot.handover). */
+  handover: KernelBoot['handover'];
+}
+
+export function installProcessService(kernel: Kernel, options: ProcessServiceOptions): ProcessServer {
+  return new ProcessServer(kernel, options);
 }
 
 /** The child's fds: the parent's 0–2 unless mapped otherwise, plus every mapping. */

@@ -50,3 +50,13 @@ export interface WasiContext {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Syscall = (...args: any[]) => number | Blocked;
 export type WasiImports = Record<string, Syscall>;
+
+/** What every group of imports shares, built once per process (wasi.ts). */
+export interface ImportScope {
+  ctx: WasiContext;
+  fds: FdTable;
+  /** The guest's memory, current after any memory.grow. */
+  mem: () => GuestMemory;
+  /** The errno of a failure (a WasiError's; EIO, logged, for a bug); rethrows ProcessExit. */
+  fail: (err: unknown, name: string) => number;
+}
