@@ -8,12 +8,12 @@
  * loop is never returned to, so nothing here may rely on promises or Node timers.
  */
 
-import type { MessagePort } from 'node:worker_threads';
 import { Messenger } from '../msg/messenger.js';
 import { MESSAGES, type Protocol } from '../protocol.js';
 import { describeEndpoint, type EndpointId } from '../msg/address.js';
 import type { Doorbell } from '../msg/doorbell.js';
 import { attachWiring, type EndpointWiring } from '../msg/topology.js';
+import type { HandoverPorts } from '../msg/handover.js';
 import { Scheduler } from './scheduler.js';
 import type { Process } from './process.js';
 import { monotonicMs } from './clock.js';
@@ -33,7 +33,7 @@ export interface KernelBoot {
   /** Run the load balancer (src/services/balancer.ts). */
   balance: boolean;
   /** A port to each other kernel, for handing over large buffers (by peer EndpointId). */
-  handover: Record<number, MessagePort>;
+  handover: HandoverPorts;
   /** What this kernel enforces: its share of the node's process limit, memory and fds per process. */
   limits: Limits;
 }

@@ -5,10 +5,11 @@
  * processes are reported ended with a distinct status.
  */
 
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { cpus } from 'node:os';
 import { Messenger } from '../msg/messenger.js';
 import { endpointId, hostOf, describeEndpoint, nodeOf, type EndpointId } from '../msg/address.js';
+import { handoverPorts } from '../msg/handover.js';
 import { AsyncDriver } from '../msg/async-driver.js';
 import { RemoteError } from '../msg/requests.js';
 import { LinkDownError } from '../msg/link.js';
@@ -484,22 +485,6 @@ function codeOf(error: unknown): string {
   // error without an errno is the module's own (invalid, unknown imports).
   const errno = hostErrno(error);
   return errno === undefined ? 'ENOEXEC' : errnoName(errno);
-}
-
-/**
- * One MessageChannel per pair of kernels, for handing over large buffers (a migrating process's
- * memory) without copying them through the rings: kernel → (peer → its port).
- */
-function handoverPorts(kernels: EndpointId[]): Map<EndpointId, Record<number, MessagePort>> {
-  const ports = new Map<EndpointId, Record<number, MessagePort>>(kernels.map((k) => [k, {}]));
-  kernels.forEach((a, i) => {
-    for (const b of kernels.slice(i + 1)) {
-      const { port1, port2 } = new MessageChannel();
-      (ports.get(a) as Record<number, MessagePort>)[b] = port1;
-      (ports.get(b) as Record<number, MessagePort>)[a] = port2;
-    }
-  });
-  return ports;
 }
 
 function defaultLog(text: string): void {

@@ -6,12 +6,13 @@
  */
 
 import type { Kernel, KernelBoot } from '../kernel/kernel.js';
+import { Handover } from '../msg/handover.js';
 import { installProcessService } from './process.js';
 import { installInfoService } from './info.js';
 import { installStatsService } from './stats.js';
 
 /** Build every service of `kernel`, with what its boot data says of them. */
 export function installKernelServices(kernel: Kernel, boot: KernelBoot): void {
-  installInfoService(kernel, installProcessService(kernel, { balance: boot.balance, handover: boot.handover }));
+  installInfoService(kernel, installProcessService(kernel, { balance: boot.balance, handover: new Handover(boot.handover) }));
   installStatsService(kernel);
 }

@@ -14,14 +14,14 @@
  * find no process there.) If the destination refuses, the process resumes where it was.
  *
  * The memory does not travel in the image: it is a shared WebAssembly.Memory
- * (src/wasm/shared-memory.ts), posted on the MessagePort this kernel has with the destination
- * (KernelBoot.handover), which instantiates the module over it. Nothing is copied, so a move
+ * (src/wasm/shared-memory.ts), handed over to the destination (src/msg/handover.ts), which
+ * instantiates the module over it. Nothing is copied, so a move
  * costs the same whatever the process's size. To another node it goes ahead in pieces
  * (memory-transfer.ts).
  */
 
-import { receiveMessageOnPort } from 'node:worker_threads';
-import type { Kernel, KernelBoot } from '../kernel/kernel.js';
+import type { Kernel } from '../kernel/kernel.js';
+import type { Handover } from '../msg/handover.js';
 import type { Process } from '../kernel/process.js';
 import { capturable, captureProcess, restoreProcess, type ProcessImage } from '../kernel/image.js';
 import { Operation } from '../kernel/operation.js';
@@ -54,12 +54,12 @@ export class Migration {
   /** Memory to and from other nodes, sent ahead of the image. */
   readonly memory: MemoryTransfer;
 
-  /** `handover`: a port to each other kernel of the node, for handing over memory (KernelBoot.handover). */
+  /** `handover`: to the other kernels of the node, for handing over memory. */
   constructor(
     private readonly kernel: Kernel,
     private readonly server: ProcessDirectory,
     private readonly transfer: FdCarriers,
-    private readonly handover: KernelBoot['handover'],
+    private readonly handover: Handover,
   ) {
     kernel.onLeave((p) => this.leave(p));
     this.memory = new MemoryTransfer(kernel);
@@ -263,12 +263,11 @@ export class Migration {
   }
 
   private send(p: Process, target: EndpointId, records: ProcessImage['fds'], stoppedAt: number): void {
-    const port = this.handover[target];
-    // Apart from the image, the memory goes first: by the port within the node, in pieces to
+    // Apart from the image, the memory goes first: handed over within the node, in pieces to
     // another node (not for a module with a start function: its memory cannot be taken over).
     const apart = p.execution.canHandOver;
     const image: ProcessImage = { ...captureProcess(p, !apart), fds: records, stoppedAt, moves: p.moves + 1 };
-    if (apart && port !== undefined) port.postMessage({ pid: p.pid, memory: p.execution.handOver() });
+    if (apart && this.handover.reaches(target)) this.handover.give(target, p.pid, p.execution.handOver());
     else if (apart) this.memory.send(p, target);
     this.forwardTo(p.pid, target);
     this.counts.out++;
@@ -297,11 +296,8 @@ export class Migration {
    */
   private takeOver(image: ProcessImage, source: EndpointId): WebAssembly.Memory {
     if (nodeOf(source) !== nodeOf(this.kernel.id)) return this.memory.take(image.pid, source);
-    const port = this.handover[source];
-    for (let m = port && receiveMessageOnPort(port); m !== undefined; m = port && receiveMessageOnPort(port)) {
-      const handed = m.message as { pid: number; memory: WebAssembly.Memory };
-      if (handed.pid === image.pid) return handed.memory;
-    }
+    const memory = this.handover.take(source, image.pid);
+    if (memory instanceof WebAssembly.Memory) return memory;
     throw new WasiError(Errno.IO, `the memory of pid ${image.pid} did not come with it`);
   }
 

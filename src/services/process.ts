@@ -16,7 +16,8 @@
  * that exits first reaps its zombie children and hands its live ones to init (proc_reparent).
  */
 
-import type { Kernel, KernelBoot } from '../kernel/kernel.js';
+import type { Kernel } from '../kernel/kernel.js';
+import type { Handover } from '../msg/handover.js';
 import { Process, type ExitRecord } from '../kernel/process.js';
 import type { SliceOutcome } from '../kernel/execution.js';
 import { HostOutput, HostStreamChannels } from '../kernel/host-stream.js';
@@ -473,8 +474,8 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
 export interface ProcessServiceOptions {
   /** Run the load balancer (KernelBoot.balance). */
   balance: boolean;
-  /** Ports to the other kernels for handing over memory (KernelBoot.handover). */
-  handover: KernelBoot['handover'];
+  /** To the other kernels of the node, for handing over memory. */
+  handover: Handover;
 }
 
 export function installProcessService(kernel: Kernel, options: ProcessServiceOptions): ProcessServer {
