@@ -12,9 +12,8 @@ import { Messenger } from '../src/msg/messenger.js';
 import { MESSAGES } from '../src/protocol.js';
 import { endpointId, nodeOf, type EndpointId } from '../src/msg/address.js';
 import { RemoteError } from '../src/msg/requests.js';
-import {
-  ByteQueue, NO_OWNER, PIPE_BUF, PIPE_CAPACITY, READ_WINDOW, WRITE_CREDIT,
-} from '../src/kernel/pipe.js';
+import { ByteQueue, NO_OWNER } from '../src/kernel/byte-queue.js';
+import { PIPE_BUF, PIPE_CAPACITY, READ_WINDOW, WRITE_CREDIT } from '../src/kernel/pipe-end.js';
 import { PIPE_READ, PIPE_WRITE, PipeMessageError, PipeService, type PipeEndRef } from '../src/services/pipe.js';
 import { BLOCKED, type Blocked } from '../src/kernel/wasi/blocking.js';
 import { Errno, WasiError } from '../src/kernel/wasi/errno.js';

@@ -27,7 +27,8 @@
 
 import type { EndpointId } from '../msg/address.js';
 import { Operation, WaitQueue } from './operation.js';
-import { ByteQueue, NO_OWNER, PIPE_BUF, WRITE_CREDIT } from './pipe.js';
+import { ByteQueue, NO_OWNER } from './byte-queue.js';
+import { PIPE_BUF, WRITE_CREDIT } from './pipe-end.js';
 import { BLOCKED, type Blocked, type Pollable } from './wasi/blocking.js';
 import { Errno, WasiError } from './wasi/errno.js';
 import { BaseDescription, seekTarget } from './wasi/file-description.js';

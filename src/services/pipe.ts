@@ -24,14 +24,13 @@ import type { Kernel } from '../kernel/kernel.js';
 import type { Envelope, Messenger } from '../msg/messenger.js';
 import { describeEndpoint, nodeOf, type EndpointId } from '../msg/address.js';
 import type { Payload, Protocol } from '../protocol.js';
-import {
-  PIPE_READ, PIPE_WRITE, Pipe, PipeEnd, PipeReadEnd, RemoteReader, RemoteWriter,
-  type HomeLinks, type PipeEndKind, type PipeEndRef, type ProxyLinks,
-} from '../kernel/pipe.js';
+import { Pipe, type HomeLinks } from '../kernel/pipe.js';
+import { PIPE_READ, PIPE_WRITE, PipeEnd, PipeReadEnd, type PipeEndKind, type PipeEndRef } from '../kernel/pipe-end.js';
+import { RemoteReader, RemoteWriter, type ProxyLinks } from '../kernel/pipe-proxy.js';
 import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import type { FileDescription } from '../kernel/wasi/file-description.js';
 
-export { PIPE_READ, PIPE_WRITE, type PipeEndRef } from '../kernel/pipe.js';
+export { PIPE_READ, PIPE_WRITE, type PipeEndRef } from '../kernel/pipe-end.js';
 
 /** How long retain waits for the home to count a reference. */
 const ATTACH_TIMEOUT_MS = 30_000;
