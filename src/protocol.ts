@@ -20,19 +20,7 @@ import {
   type RequestOf,
 } from './msg/message-table.js';
 
-export const PROTOCOL_VERSION = 9;
-
-/** How an fd travels to another kernel (src/services/fd-transfer.ts). */
-const FD_RECORD = {
-  fd: 'u32', kind: 'u8', id: 'u32', home: 'u32', path: 'str',
-  rights: 'f64', inheriting: 'f64', fdflags: 'u16', offset: 'f64',
-  /**
-   * A pipe read end's bytes received by the sender's kernel and not yet read: read first. For a
-   * file of another kernel (FdKind REMOTE_FILE: `home` keeps it, `id` is its handle there), a
-   * REMOTE_FILE_STATE, encoded.
-   */
-  unread: 'bytes',
-} as const;
+export const PROTOCOL_VERSION = 10;
 
 /** A file's attributes (WASI `$filestat`), as its home reports them after each operation. */
 const FILESTAT = {
@@ -41,7 +29,7 @@ const FILESTAT = {
 
 /**
  * What a kernel needs to use a file of another kernel at once, without asking its home
- * (src/services/file-deputy.ts): carried in an FdRecord's `unread`.
+ * (src/services/file-deputy.ts): carried in a remote_file record.
  */
 export const REMOTE_FILE_STATE = {
   /** The kernel the home counted this reference for: who gives it back if the record is not used. */
@@ -53,6 +41,35 @@ export const REMOTE_FILE_STATE = {
   error: 'u16',
   /** A stream's (FIFO, device) bytes read from the home and not yet by the process: read first. */
   unread: 'bytes',
+} as const;
+
+/**
+ * How an fd travels to another kernel (src/services/fd-transfer.ts): what every fd has, and what
+ * its kind of description is named by, each kind read by its carrier (src/services/*-carrier.ts).
+ * New kinds go at the end of the variant.
+ */
+const FD_RECORD = {
+  fd: 'u32', rights: 'f64', inheriting: 'f64', fdflags: 'u16',
+  desc: variant('kind', {
+    /** A stream of host `host`; `unread`: input this kernel received and the process did not read. */
+    host_input: { host: 'u32', stream: 'u32', unread: 'bytes' },
+    host_output: { host: 'u32', stream: 'u32' },
+    /** A pipe end, named at its home; a read end's `unread`: what this kernel's proxy received and the process did not read. */
+    pipe_read: { home: 'u32', pipe: 'u32', unread: 'bytes' },
+    pipe_write: { home: 'u32', pipe: 'u32' },
+    /** A file of this node by a host fd the receiver owns, at `offset`. */
+    host_file: { hostFd: 'u32', readable: 'bool', writable: 'bool', offset: 'f64' },
+    /** A file kept open by kernel `home` (its file deputy's `handle`), with what its holder needs to use it at once. */
+    remote_file: { home: 'u32', handle: 'u32', offset: 'f64', state: REMOTE_FILE_STATE },
+    /** A directory of this node by a host fd the receiver owns; `path`: where it was opened (for messages only). */
+    directory_handle: { hostFd: 'u32', path: 'str' },
+    /** A directory kept open by kernel `home` (its directory deputy's `handle`); `preopen`: its preopen name, or ''. */
+    remote_directory: { home: 'u32', handle: 'u32', preopen: 'str' },
+    /** In a checkpoint: a file by host path, opened again (into a host_file) when it is restored. */
+    file_path: { path: 'str', readable: 'bool', writable: 'bool', offset: 'f64' },
+    /** In a checkpoint: a directory by host path. */
+    directory_path: { path: 'str' },
+  }),
 } as const;
 
 /**
@@ -235,8 +252,8 @@ export const MESSAGES = {
   /**
    * Capture `pid` at its next safe point without moving it (asked of its origin, which passes it
    * to where it runs); it runs on, or stays stopped (as by SIGSTOP) when `stop`. Answered with
-   * its image as a file holds it: fds by host path (FdKind of fd-transfer.ts; a host stream's
-   * `id` is the stdio fd, 0–2, whose stream it is), no children, deadlines as ns left at the
+   * its image as a file holds it: fds by host path (file_path, directory_path; a host stream's
+   * `stream` is the stdio fd, 0–2, whose stream it is), no children, deadlines as ns left at the
    * capture, `stoppedAt` the capture time (ms since the epoch).
    */
   proc_checkpoint: { id: 80, payload: { pid: 'u32', stop: 'bool' }, reply: 'proc_checkpointed' },

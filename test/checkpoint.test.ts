@@ -165,7 +165,7 @@ describe('checkpoint and restore', () => {
     const processes = await processCount();
     const refusals: [Uint8Array, RegExp][] = [
       [Buffer.from('hello\nworld\n'), /the checkpoint is not a popcorn checkpoint/],
-      [withHeader({ version: 3 }), /is a version 3 popcorn checkpoint; this popcorn reads version 2/],
+      [withHeader({ version: 4 }), /is a version 4 popcorn checkpoint; this popcorn reads version 3/],
       [file.subarray(0, file.length - 100), /is truncated: its image has \d+ of \d+ bytes/],
       [flipped, /is corrupt: its image does not match the checksum in its header/],
       [withHeader({ body_bytes: garbage.length, body_sha256: sha256Hex(garbage) }, garbage), /is corrupt: truncated: need/],
@@ -210,7 +210,7 @@ test('popcorn checkpoint and restore through a running node', async () => {
     const taken = await cli(['checkpoint', String(pid), file, '--stop']);
     assert.equal(taken.status, 0, taken.stderr);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-    assert.match(fs.readFileSync(file).subarray(0, 60).toString(), /^\{"format":"popcorn-checkpoint","version":2,/);
+    assert.match(fs.readFileSync(file).subarray(0, 60).toString(), /^\{"format":"popcorn-checkpoint","version":3,/);
     assert.equal(await state(pid), 'stopped');
     assert.equal((await cli(['kill', '-KILL', String(pid)])).status, 0);
 

@@ -21,7 +21,7 @@ import { FILE_RIGHTS, Filetype } from '../src/kernel/wasi/types.js';
 import { HostStreams } from '../src/node/streams.js';
 import { DirCarrier } from '../src/services/dir-carrier.js';
 import { DirDeputy } from '../src/services/dir-deputy.js';
-import { FdCarriers, FdKind, discardRecords, exportFds, importFds, type FdRecord } from '../src/services/fd-transfer.js';
+import { FdCarriers, discardRecords, exportFds, importFds, type FdKind, type FdRecord } from '../src/services/fd-transfer.js';
 import { FileCarrier } from '../src/services/file-carrier.js';
 import { FileDeputy } from '../src/services/file-deputy.js';
 import { PipeCarrier } from '../src/services/pipe-carrier.js';
@@ -121,7 +121,7 @@ async function readText(lab: Lab, d: FileDescription, len = 64): Promise<string>
 
 interface Case {
   name: string;
-  kind: number;
+  kind: FdKind;
   from: EndpointId;
   to: EndpointId;
   /** The description on `from`, and whatever else the case closes at the end. */
@@ -147,7 +147,7 @@ function hostDir(): HostDirectory {
 
 const CASES: Case[] = [
   {
-    name: 'a host output stream, to another node', kind: FdKind.HOST_OUTPUT, from: K0, to: K1,
+    name: 'a host output stream, to another node', kind: 'host_output', from: K0, to: K1,
     make: (lab) => ({ d: new HostOutput(lab.kernel(K0).channels.acquire(HOST, 1)) }),
     use: async (lab, d) => {
       await rerun(lab, () => d.write(enc('out'), 0, 3));
@@ -156,7 +156,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'a host input stream, within a node', kind: FdKind.HOST_INPUT, from: K0, to: K0B,
+    name: 'a host input stream, within a node', kind: 'host_input', from: K0, to: K0B,
     make: (lab) => ({ d: new HostInput(lab.kernel(K0).channels.acquire(HOST, 0)) }),
     use: async (lab, d) => {
       lab.stdin.write('in');
@@ -164,7 +164,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'a pipe read end, to another node', kind: FdKind.PIPE_READ, from: K0, to: K1,
+    name: 'a pipe read end, to another node', kind: 'pipe_read', from: K0, to: K1,
     make: (lab) => {
       const { read, write } = lab.kernel(K0).pipes.create();
       return { d: read, others: [write] };
@@ -175,7 +175,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'a pipe write end, within a node', kind: FdKind.PIPE_WRITE, from: K0, to: K0B,
+    name: 'a pipe write end, within a node', kind: 'pipe_write', from: K0, to: K0B,
     make: (lab) => {
       const { read, write } = lab.kernel(K0).pipes.create();
       return { d: write, others: [read] };
@@ -186,22 +186,22 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'a host file, within a node', kind: FdKind.FILE_READ_WRITE, from: K0, to: K0B,
+    name: 'a host file, within a node', kind: 'host_file', from: K0, to: K0B,
     make: () => ({ d: hostFile('abcdef') }),
     use: async (lab, d) => assert.equal(await readText(lab, d), 'cdef', 'read from the offset it had'),
   },
   {
-    name: 'a host file, to another node (a remote file)', kind: FdKind.REMOTE_FILE, from: K0, to: K1,
+    name: 'a host file, to another node (a remote file)', kind: 'remote_file', from: K0, to: K1,
     make: () => ({ d: hostFile('ghijkl') }),
     use: async (lab, d) => assert.equal(await readText(lab, d), 'ijkl'),
   },
   {
-    name: 'a directory, within a node', kind: FdKind.DIRECTORY_HANDLE, from: K0, to: K0B,
+    name: 'a directory, within a node', kind: 'directory_handle', from: K0, to: K0B,
     make: () => ({ d: hostDir() }),
     use: async (_lab, d) => assert.equal(d.stat().filetype, Filetype.DIRECTORY),
   },
   {
-    name: 'a directory, to another node (a remote directory)', kind: FdKind.REMOTE_DIRECTORY, from: K0, to: K1,
+    name: 'a directory, to another node (a remote directory)', kind: 'remote_directory', from: K0, to: K1,
     make: () => ({ d: hostDir() }),
     use: async (lab, d) => {
       let answer: { error: Error | null; entries?: { name: string }[] } | undefined;
@@ -219,7 +219,7 @@ for (const c of CASES) {
     const baseline = lab.tables();
     const { d, others = [] } = c.make(lab);
     const record = await lab.export(d, c.from, c.to);
-    assert.equal(record.kind, c.kind);
+    assert.equal(record.desc.kind, c.kind);
     const [imported] = importFds(lab.kernel(c.to).carriers, [record]);
     assert.ok(imported !== undefined);
     assert.equal(imported.entry.rightsBase, d.maxRights);
@@ -250,9 +250,9 @@ test('the registry refuses a second carrier of a kind, a record of no kind, and 
   const carriers = new FdCarriers(K0);
   const pipes = new PipeService(new Mesh([K0], (b) => b).kernel(K0).messenger, K0);
   carriers.register(new PipeCarrier(pipes));
-  assert.throws(() => carriers.register(new PipeCarrier(pipes)), /two carriers of fd kind 3/);
-  const record: FdRecord = { fd: 4, kind: 99, id: 0, home: 0, path: '', rights: 0, inheriting: 0, fdflags: 0, offset: 0, unread: new Uint8Array(0) };
-  assert.throws(() => importFds(carriers, [record]), /fd 4: unknown kind 99/);
+  assert.throws(() => carriers.register(new PipeCarrier(pipes)), /two carriers of fd kind pipe_read/);
+  const record: FdRecord = { fd: 4, rights: 0, inheriting: 0, fdflags: 0, desc: { kind: 'directory_path', path: '/' } };
+  assert.throws(() => importFds(carriers, [record]), /fd 4: no carrier of kind directory_path here/);
   const file = hostFile('no carrier');
   let error: Error | null | undefined;
   exportFds(carriers, [{ fd: 5, entry: { description: file, rightsBase: FILE_RIGHTS, rightsInheriting: 0 } }], K0, (e) => (error = e));

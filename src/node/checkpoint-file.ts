@@ -25,12 +25,12 @@ import { isModuleHash, readCache } from '../wasm/cache.js';
 import { sha256Hex } from '../wasm/hash.js';
 import { prepareProgram } from '../wasm/loader.js';
 import type { ProcessImage } from '../kernel/image.js';
-import { FdKind, type FdRecord } from '../services/fd-transfer.js';
+import type { FdRecord } from '../services/fd-transfer.js';
 import type { EndpointId } from '../msg/address.js';
 
 export const CHECKPOINT_FORMAT = 'popcorn-checkpoint';
 /** Bump whenever PROCESS_IMAGE or the header changes incompatibly. */
-export const CHECKPOINT_VERSION = 2;
+export const CHECKPOINT_VERSION = 3;
 /** A header longer than this is not one (args and env are short in practice). */
 const MAX_HEADER_BYTES = 1 << 20;
 
@@ -149,22 +149,23 @@ export function describeFds(image: ProcessImage): string[] {
 }
 
 function describeRecord(r: FdRecord): string {
-  switch (r.kind) {
-    case FdKind.HOST_INPUT:
-    case FdKind.HOST_OUTPUT:
-      return r.id === r.fd ? (STDIO[r.id] ?? `stdio ${r.id}`) : `${STDIO[r.id] ?? `stdio ${r.id}`} (as fd ${r.id})`;
-    case FdKind.DIRECTORY:
-      return `directory ${r.path}`;
-    case FdKind.FILE_READ:
-    case FdKind.FILE_WRITE:
-    case FdKind.FILE_READ_WRITE:
-      return `file ${r.path} (${accessOf(r.kind)}, offset ${r.offset})`;
+  const desc = r.desc;
+  switch (desc.kind) {
+    case 'host_input':
+    case 'host_output': {
+      const name = STDIO[desc.stream] ?? `stdio ${desc.stream}`;
+      return desc.stream === r.fd ? name : `${name} (as fd ${desc.stream})`;
+    }
+    case 'directory_path':
+      return `directory ${desc.path}`;
+    case 'file_path':
+      return `file ${desc.path} (${accessOf(desc)}, offset ${desc.offset})`;
     default:
-      return `unknown kind ${r.kind}`;
+      return `unexpected ${desc.kind}`;
   }
 }
 
-const accessOf = (kind: number): string => (kind === FdKind.FILE_READ ? 'read' : kind === FdKind.FILE_WRITE ? 'write' : 'read-write');
+const accessOf = (a: { readable: boolean; writable: boolean }): string => (a.readable && a.writable ? 'read-write' : a.readable ? 'read' : 'write');
 
 /** sha256 of the instrumented module for `hash` in the cache, or '' when it is not there. */
 export function instrumentedHash(hash: string): string {
@@ -247,26 +248,25 @@ export function openCheckpointFds(image: ProcessImage, home: EndpointId, stdio: 
   }
   const opened: number[] = [];
   try {
-    return image.fds.map((r) => {
-      switch (r.kind) {
-        case FdKind.HOST_INPUT:
-        case FdKind.HOST_OUTPUT: {
-          const id = stdio[r.id];
-          if (id === undefined) throw new CheckpointError(`fd ${r.fd} names stdio ${r.id}: the checkpoint is corrupt`);
-          return { ...r, id, home };
+    return image.fds.map((r): FdRecord => {
+      const desc = r.desc;
+      switch (desc.kind) {
+        case 'host_input':
+        case 'host_output': {
+          const stream = stdio[desc.stream];
+          if (stream === undefined) throw new CheckpointError(`fd ${r.fd} names stdio ${desc.stream}: the checkpoint is corrupt`);
+          return { ...r, desc: { ...desc, host: home, stream } };
         }
-        case FdKind.DIRECTORY:
-          if (!isDirectory(r.path)) throw new CheckpointError(`fd ${r.fd}: directory ${r.path} no longer exists`);
+        case 'directory_path':
+          if (!isDirectory(desc.path)) throw new CheckpointError(`fd ${r.fd}: directory ${desc.path} no longer exists`);
           return r;
-        case FdKind.FILE_READ:
-        case FdKind.FILE_WRITE:
-        case FdKind.FILE_READ_WRITE: {
-          const fd = openFile(r);
-          opened.push(fd);
-          return { ...r, id: fd };
+        case 'file_path': {
+          const hostFd = openFile(r.fd, desc);
+          opened.push(hostFd);
+          return { ...r, desc: { kind: 'host_file', hostFd, readable: desc.readable, writable: desc.writable, offset: desc.offset } };
         }
         default:
-          throw new CheckpointError(`fd ${r.fd} has unknown kind ${r.kind}: the checkpoint is corrupt`);
+          throw new CheckpointError(`fd ${r.fd} is a ${desc.kind}, which a checkpoint does not hold: the checkpoint is corrupt`);
       }
     });
   } catch (error) {
@@ -277,22 +277,22 @@ export function openCheckpointFds(image: ProcessImage, home: EndpointId, stdio: 
 
 /** Close the host fds of file records that will not be sent after all. */
 export function closeFileRecords(records: FdRecord[]): void {
-  closeHostFds(records.filter((r) => r.kind >= FdKind.FILE_READ && r.kind <= FdKind.FILE_READ_WRITE).map((r) => r.id));
+  closeHostFds(records.flatMap((r) => (r.desc.kind === 'host_file' ? [r.desc.hostFd] : [])));
 }
 
 function closeHostFds(fds: number[]): void {
   for (const fd of fds) fs.closeSync(fd);
 }
 
-function openFile(r: FdRecord): number {
+function openFile(fd: number, file: { path: string; readable: boolean; writable: boolean }): number {
   const C = fs.constants;
-  const access = r.kind === FdKind.FILE_READ_WRITE ? C.O_RDWR : r.kind === FdKind.FILE_READ ? C.O_RDONLY : C.O_WRONLY;
+  const access = file.readable && file.writable ? C.O_RDWR : file.readable ? C.O_RDONLY : C.O_WRONLY;
   try {
-    return fs.openSync(r.path, access);
+    return fs.openSync(file.path, access);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CheckpointError(`fd ${r.fd}: file ${r.path} no longer exists`);
-    throw new CheckpointError(`fd ${r.fd}: cannot open ${r.path} (${accessOf(r.kind)}): ${messageOf(error)}`);
+    if (code === 'ENOENT') throw new CheckpointError(`fd ${fd}: file ${file.path} no longer exists`);
+    throw new CheckpointError(`fd ${fd}: cannot open ${file.path} (${accessOf(file)}): ${messageOf(error)}`);
   }
 }
 

@@ -14,12 +14,12 @@ import { RemoteDirectory } from '../kernel/remote-directory.js';
 import { Errno, WasiError } from '../kernel/wasi/errno.js';
 import type { FdEntry } from '../kernel/wasi/fd-table.js';
 import { HostDirectory, type FileDescription } from '../kernel/wasi/file-description.js';
-import { FdKind, type ExportStep, type FdCarrier, type FdRecord, type RecordBase } from './fd-transfer.js';
+import type { ExportStep, FdCarrier, FdKind, FdRecord, RecordBase } from './fd-transfer.js';
 import { hostPathOf } from './host-path.js';
 import type { DirDeputy } from './dir-deputy.js';
 
 export class DirCarrier implements FdCarrier {
-  readonly kinds = [FdKind.DIRECTORY_HANDLE, FdKind.DIRECTORY, FdKind.REMOTE_DIRECTORY];
+  readonly kinds: FdKind[] = ['directory_handle', 'remote_directory', 'directory_path'];
 
   /** `deputy`: directories across nodes; without it they travel by host fd, as files do (right within a node only). */
   constructor(private readonly deputy?: DirDeputy) {}
@@ -32,42 +32,46 @@ export class DirCarrier implements FdCarrier {
     const deputy = this.deputy;
     const preopen = entry.preopenName ?? '';
     if (d instanceof HostDirectory) {
-      if (deputy === undefined || nodeOf(target) === nodeOf(deputy.self)) return { record: { ...base, kind: FdKind.DIRECTORY_HANDLE, id: d.openHandle(), path: d.hostPath } };
-      return { record: { ...base, kind: FdKind.REMOTE_DIRECTORY, id: deputy.deputize(d), home: deputy.self, path: preopen } };
+      if (deputy === undefined || nodeOf(target) === nodeOf(deputy.self)) return { record: { ...base, desc: { kind: 'directory_handle', hostFd: d.openHandle(), path: d.hostPath } } };
+      return { record: { ...base, desc: { kind: 'remote_directory', home: deputy.self, handle: deputy.deputize(d), preopen } } };
     }
     // A remote directory handed on: its home counts the reference first (a record not counted is not given back).
     const { ref } = d as RemoteDirectory;
     const retain = (done: (error: Error | null) => void): void => (deputy as DirDeputy).retain(ref, done);
-    return { record: { ...base, kind: FdKind.REMOTE_DIRECTORY, id: ref.handle, home: ref.home, path: preopen }, steps: [{ run: retain, counts: true }] };
+    return { record: { ...base, desc: { kind: 'remote_directory', home: ref.home, handle: ref.handle, preopen } }, steps: [{ run: retain, counts: true }] };
   }
 
   adopt(r: FdRecord): FileDescription {
-    switch (r.kind) {
-      case FdKind.DIRECTORY_HANDLE:
-        return new HostDirectory(r.path, r.id);
-      case FdKind.DIRECTORY:
+    const desc = r.desc;
+    switch (desc.kind) {
+      case 'directory_handle':
+        return new HostDirectory(desc.path, desc.hostFd);
+      case 'directory_path':
         // Only a checkpoint names a directory by path: opened by it now, once, and held from then
         // on. The path is the directory's at the capture; it is trusted as the checkpoint file is.
-        return HostDirectory.openPath(r.path);
-      default:
+        return HostDirectory.openPath(desc.path);
+      case 'remote_directory':
         if (this.deputy === undefined) throw new WasiError(Errno.NOTSUP, `fd ${r.fd} is a directory of another node, and this kernel has no directory deputy`);
-        return this.deputy.adopt(r);
+        return this.deputy.adopt(desc.home, desc.handle);
+      default:
+        throw new WasiError(Errno.INVAL, `fd ${r.fd}: not a directory`);
     }
   }
 
   discard(r: FdRecord): void {
-    if (r.kind === FdKind.DIRECTORY_HANDLE) fs.closeSync(r.id);
-    else if (r.kind === FdKind.REMOTE_DIRECTORY) this.deputy?.discard(r);
+    const desc = r.desc;
+    if (desc.kind === 'directory_handle') fs.closeSync(desc.hostFd);
+    else if (desc.kind === 'remote_directory') this.deputy?.discard(desc.home, desc.handle);
   }
 
   preopenOf(r: FdRecord): string | undefined {
-    return r.kind === FdKind.REMOTE_DIRECTORY && r.path !== '' ? r.path : undefined;
+    return r.desc.kind === 'remote_directory' && r.desc.preopen !== '' ? r.desc.preopen : undefined;
   }
 
   /** A checkpoint names a directory by where it is now (it may have been renamed since it was opened). */
   capture(d: FileDescription, base: RecordBase, fd: number): FdRecord {
     if (!(d instanceof HostDirectory)) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a directory of another node: a checkpoint holds directories by path, so take it where the directory is`);
     const held = d.handle;
-    return { ...base, kind: FdKind.DIRECTORY, path: held === undefined ? d.hostPath : hostPathOf(fd, held, 'directory') };
+    return { ...base, desc: { kind: 'directory_path', path: held === undefined ? d.hostPath : hostPathOf(fd, held, 'directory') } };
   }
 }

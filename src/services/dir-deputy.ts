@@ -28,7 +28,7 @@ import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/fi
 import {
   createDirectoryIn, linkIn, openIn, readlinkIn, removeDirectoryIn, renameIn, setTimesIn, statIn, symlinkIn, unlinkFileIn,
 } from '../kernel/wasi/path-ops.js';
-import { exportFds, importFds, type FdCarriers, type FdRecord } from './fd-transfer.js';
+import { exportFds, importFds, type FdCarriers } from './fd-transfer.js';
 
 /** A path call at a home that cannot be reached fails as a file system's whose server is gone. */
 const HOME_CALL = { fallback: Errno.IO, unreachable: Errno.IO };
@@ -103,23 +103,23 @@ export class DirDeputy {
   }
 
   /** The description for a record: the directory itself again at its home, else a remote one. */
-  adopt(r: FdRecord): FileDescription {
-    if (r.home === this.self) {
-      const kept = this.kept.get(r.id);
-      if (kept === undefined) throw new WasiError(Errno.BADF, `no deputy directory ${r.id} here`);
+  adopt(home: EndpointId, handle: number): FileDescription {
+    if (home === this.self) {
+      const kept = this.kept.get(handle);
+      if (kept === undefined) throw new WasiError(Errno.BADF, `no deputy directory ${handle} here`);
       // The same directory, through the kept one's handle (not its path, which may lead elsewhere now).
       const dir = kept.dir.reopen();
-      this.detach(r.id, 1);
+      this.detach(handle, 1);
       return dir;
     }
     this.remotes++;
-    return new RemoteDirectory({ home: r.home, handle: r.id }, this.links);
+    return new RemoteDirectory({ home, handle }, this.links);
   }
 
   /** A record that will not be used: give its reference back. */
-  discard(r: FdRecord): void {
-    if (r.home === this.self) this.detach(r.id, 1);
-    else this.kernel.messenger.send(r.home, 'dir_detach', { handle: r.id, refs: 1 });
+  discard(home: EndpointId, handle: number): void {
+    if (home === this.self) this.detach(handle, 1);
+    else this.kernel.messenger.send(home, 'dir_detach', { handle, refs: 1 });
   }
 
   private release(ref: RemoteDirectoryRef): void {

@@ -30,7 +30,8 @@
  *
  * Carriers: stream-carrier.ts (host streams), pipe-carrier.ts, file-carrier.ts (host and remote
  * files), dir-carrier.ts (host and remote directories). A new kind of description (threads' and
- * DSM's, later) is a new carrier and a new FdKind, with no switch to edit here.
+ * DSM's, later) is a new carrier and a new case of FD_RECORD's variant (protocol.ts), with no
+ * switch to edit here.
  */
 
 import { nodeOf, type EndpointId } from '../msg/address.js';
@@ -44,21 +45,12 @@ import type { Payload } from '../protocol.js';
 
 export type FdRecord = Payload<'proc_start'>['fds'][number];
 
-export const NOTHING = new Uint8Array(0);
-
-/** The `kind` of an FdRecord: which carrier reads it. Part of the wire: never renumber. */
-export const FdKind = {
-  HOST_INPUT: 1, HOST_OUTPUT: 2, PIPE_READ: 3, PIPE_WRITE: 4, FILE_READ: 5, FILE_WRITE: 6, FILE_READ_WRITE: 7, DIRECTORY: 8,
-  /** A file kept open by kernel `home` (its deputy `id`); `unread` holds a REMOTE_FILE_STATE. */
-  REMOTE_FILE: 9,
-  /** A directory kept open by kernel `home` (its directory deputy `id`); `path`: the preopen name, if it is one. */
-  REMOTE_DIRECTORY: 10,
-  /**
-   * A directory of this node by a host fd on it (`id`), owned by the receiver; `path` is where it
-   * was opened (for messages only). DIRECTORY (by host path) is a checkpoint's.
-   */
-  DIRECTORY_HANDLE: 11,
-} as const;
+/** What a record names: one case per kind of description (FD_RECORD in protocol.ts). */
+export type FdDescriptor = FdRecord['desc'];
+/** The kinds of record, each read by one carrier. */
+export type FdKind = FdDescriptor['kind'];
+/** The record's description when it is of kind `K`. */
+export type DescriptorOf<K extends FdKind> = Extract<FdDescriptor, { kind: K }>;
 
 /** Work an export waits for before its record may be sent (a home counting a reference, input owed). */
 export interface ExportStep {
@@ -70,8 +62,8 @@ export interface ExportStep {
   counts?: boolean;
 }
 
-/** The part of a record every carrier shares: filled in from the fd entry by the registry. */
-export type RecordBase = Pick<FdRecord, 'fd' | 'rights' | 'inheriting' | 'fdflags'> & Omit<FdRecord, 'fd' | 'rights' | 'inheriting' | 'fdflags' | 'kind'>;
+/** The part of a record every kind shares: filled in from the fd entry by the registry. */
+export type RecordBase = Omit<FdRecord, 'desc'>;
 
 /**
  * One kind of open description that can leave its kernel: how it is named in a record, how the
@@ -80,7 +72,7 @@ export type RecordBase = Pick<FdRecord, 'fd' | 'rights' | 'inheriting' | 'fdflag
  */
 export interface FdCarrier {
   /** The record kinds this carrier makes and adopts. */
-  readonly kinds: readonly number[];
+  readonly kinds: readonly FdKind[];
   /** Whether `d` is this carrier's kind of description. */
   carries(d: FileDescription): boolean;
   /** The record of `d` for kernel `target`, and the steps to finish before it is sent. */
@@ -101,7 +93,7 @@ export interface FdCarrier {
 /** The carriers of one kernel: each kind of description registered by the service it belongs to. */
 export class FdCarriers {
   private readonly carriers: FdCarrier[] = [];
-  private readonly byKind = new Map<number, FdCarrier>();
+  private readonly byKind = new Map<FdKind, FdCarrier>();
 
   /** `self`: the kernel they serve, the holder of records it refuses. */
   constructor(readonly self: EndpointId) {}
@@ -132,7 +124,7 @@ export class FdCarriers {
   }
 
   discard(r: FdRecord, holder: EndpointId): void {
-    this.byKind.get(r.kind)?.discard(r, holder);
+    this.byKind.get(r.desc.kind)?.discard(r, holder);
   }
 
   capture(fd: number, entry: FdEntry, stdio: (stream: number) => number | undefined): FdRecord {
@@ -143,20 +135,21 @@ export class FdCarriers {
   }
 
   private carrierOf(r: FdRecord): FdCarrier {
-    const carrier = this.byKind.get(r.kind);
-    if (carrier === undefined) throw new WasiError(Errno.INVAL, `fd ${r.fd}: unknown kind ${r.kind}`);
+    const carrier = this.byKind.get(r.desc.kind);
+    if (carrier === undefined) throw new WasiError(Errno.INVAL, `fd ${r.fd}: no carrier of kind ${r.desc.kind} here`);
     return carrier;
   }
 }
 
 function baseOf(fd: number, entry: FdEntry): RecordBase {
-  return { fd, id: 0, home: 0, path: '', rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: entry.description.fdflags, offset: 0, unread: NOTHING };
+  return { fd, rights: entry.rightsBase, inheriting: entry.rightsInheriting, fdflags: entry.description.fdflags };
 }
 
-/** Fds 0, 1, 2 on the streams `ids` (stdin, stdout, stderr) of host `home`: how a node starts a process. */
-export function hostStreamRecords(home: EndpointId, ids: number[]): FdRecord[] {
-  return ids.map((id, fd) => ({
-    fd, kind: fd === 0 ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id, home, path: '', rights: STREAM_RIGHTS, inheriting: 0, fdflags: 0, offset: 0, unread: NOTHING,
+/** Fds 0, 1, 2 on the streams `ids` (stdin, stdout, stderr) of host `host`: how a node starts a process. */
+export function hostStreamRecords(host: EndpointId, ids: number[]): FdRecord[] {
+  return ids.map((stream, fd) => ({
+    fd, rights: STREAM_RIGHTS, inheriting: 0, fdflags: 0,
+    desc: fd === 0 ? { kind: 'host_input' as const, host, stream, unread: new Uint8Array(0) } : { kind: 'host_output' as const, host, stream },
   }));
 }
 

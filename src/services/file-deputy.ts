@@ -22,11 +22,11 @@ import * as fs from 'node:fs';
 import type { Kernel } from '../kernel/kernel.js';
 import type { Envelope, Messenger } from '../msg/messenger.js';
 import { describeEndpoint, nodeOf, type EndpointId } from '../msg/address.js';
-import { DecodeError, Reader, Writer, compile, type ValueOf } from '../msg/codec.js';
-import { REMOTE_FILE_STATE, type ReplyPayload, type RequestName, type Protocol } from '../protocol.js';
+import type { ValueOf } from '../msg/codec.js';
+import type { REMOTE_FILE_STATE, ReplyPayload, RequestName, Protocol } from '../protocol.js';
 import {
   MAX_REMOTE_READ, RemoteFile, seekableType,
-  type FileChange, type RemoteFileLinks, type RemoteFileRef, type RemoteFileState,
+  type FileChange, type RemoteFileLinks, type RemoteFileRef,
 } from '../kernel/remote-file.js';
 import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import { asWasiError } from './remote-error.js';
@@ -38,8 +38,8 @@ const REQUEST_TIMEOUT_MS = 60_000;
 /** How often the home looks for holders whose node left the cluster. */
 const SWEEP_MS = 5_000;
 
-type WireState = ValueOf<typeof REMOTE_FILE_STATE>;
-const stateCodec = compile(REMOTE_FILE_STATE);
+/** What a remote_file record carries for its holder (REMOTE_FILE_STATE). */
+export type RemoteFileRecordState = ValueOf<typeof REMOTE_FILE_STATE>;
 
 /** A file kept here for kernels of other nodes. */
 interface Deputy {
@@ -98,7 +98,7 @@ export class FileDeputy {
    * Keep host file `file` of this kernel here for `holder` (a kernel of another node), counting
    * one reference for it: the handle, and the state its record carries.
    */
-  deputize(file: HostFile, holder: EndpointId): { handle: number; state: Uint8Array } {
+  deputize(file: HostFile, holder: EndpointId): { handle: number; state: RemoteFileRecordState } {
     let d = this.byFile.get(file);
     if (d === undefined) {
       const fd = file.openHandle();
@@ -121,7 +121,7 @@ export class FileDeputy {
       throw error;
     }
     count(d, holder, 1);
-    return { handle: d.handle, state: encodeState({ holder, readable: file.readable, writable: file.writable, stat, error: 0, unread: new Uint8Array(0) }) };
+    return { handle: d.handle, state: { holder, readable: file.readable, writable: file.writable, stat, error: 0, unread: new Uint8Array(0) } };
   }
 
   /**
@@ -130,11 +130,11 @@ export class FileDeputy {
    * fail: if the home cannot count it (it is gone), the state carries EIO and the receiver's
    * operations fail as this kernel's would.
    */
-  retain(d: RemoteFile, holder: EndpointId, done: (offset: number, state: Uint8Array) => void): void {
+  retain(d: RemoteFile, holder: EndpointId, done: (offset: number, state: RemoteFileRecordState) => void): void {
     d.settle((offset, state) => {
       const { home, handle } = d.ref;
       const attached = (error: Error | null): void => {
-        done(offset, encodeState({ holder, ...state, error: error === null ? state.error : Errno.IO }));
+        done(offset, { holder, ...state, error: error === null ? state.error : Errno.IO });
       };
       if (home === this.self) attached(this.attachHere(handle, this.self, holder));
       else this.messenger.request(home, 'file_attach', { handle, holder }, REQUEST_TIMEOUT_MS, (error) => attached(error));
@@ -145,21 +145,14 @@ export class FileDeputy {
    * Take over a reference counted for this kernel: a RemoteFile on it — or, back at the home, a
    * host file of its own again (unless bytes of a stream came with it: those are read first).
    */
-  adopt(home: EndpointId, handle: number, offset: number, fdflags: number, encoded: Uint8Array): FileDescription {
-    const state = decodeState(encoded);
+  adopt(home: EndpointId, handle: number, offset: number, fdflags: number, state: RemoteFileRecordState): FileDescription {
     if (home === this.self && state.unread.length === 0) return this.adoptHere(handle, state.holder, offset, fdflags);
     this.remotes++;
     return new RemoteFile({ home, handle }, this.links, state, offset, fdflags);
   }
 
   /** A record that will not be used: give its reference back. */
-  discard(home: EndpointId, handle: number, encoded: Uint8Array): void {
-    let holder: EndpointId;
-    try {
-      holder = decodeState(encoded).holder;
-    } catch {
-      return; // a damaged record counted nothing we could name
-    }
+  discard(home: EndpointId, handle: number, holder: EndpointId): void {
     if (home === this.self) this.release(handle, holder, 1);
     else this.messenger.send(home, 'file_detach', { handle, holder, refs: 1 });
   }
@@ -365,24 +358,6 @@ function timesPayload(change: Extract<FileChange, { op: 'times' }>): { atim: big
   const how = (t: TimeSpec): number => (t === undefined ? 0 : t === 'now' ? 1 : 2);
   const ns = (t: TimeSpec): bigint => (typeof t === 'bigint' ? t : 0n);
   return { atim: ns(change.atim), mtim: ns(change.mtim), atimHow: how(change.atim), mtimHow: how(change.mtim) };
-}
-
-function encodeState(state: WireState): Uint8Array {
-  const w = new Writer(128);
-  stateCodec.encode(w, state);
-  return w.bytes.slice(0, w.pos);
-}
-
-function decodeState(bytes: Uint8Array): WireState & RemoteFileState {
-  try {
-    const r = new Reader(bytes);
-    const state = stateCodec.decode(r);
-    if (r.pos !== bytes.length) throw new DecodeError('trailing bytes');
-    return state;
-  } catch (error) {
-    if (error instanceof DecodeError) throw new WasiError(Errno.INVAL, `a damaged record of a file of another kernel: ${error.message}`);
-    throw error;
-  }
 }
 
 function closeQuietly(fd: number): void {

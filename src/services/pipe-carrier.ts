@@ -8,11 +8,11 @@
 import type { EndpointId } from '../msg/address.js';
 import { Errno, WasiError } from '../kernel/wasi/errno.js';
 import type { FileDescription } from '../kernel/wasi/file-description.js';
-import { FdKind, type ExportStep, type FdCarrier, type FdRecord, type RecordBase } from './fd-transfer.js';
-import { PIPE_READ, type PipeEndRef, type PipeService } from './pipe.js';
+import type { ExportStep, FdCarrier, FdKind, FdRecord, RecordBase } from './fd-transfer.js';
+import { PIPE_READ, PIPE_WRITE, type PipeEndRef, type PipeService } from './pipe.js';
 
 export class PipeCarrier implements FdCarrier {
-  readonly kinds = [FdKind.PIPE_READ, FdKind.PIPE_WRITE];
+  readonly kinds: FdKind[] = ['pipe_read', 'pipe_write'];
 
   constructor(private readonly pipes: PipeService) {}
 
@@ -22,26 +22,24 @@ export class PipeCarrier implements FdCarrier {
 
   describe(d: FileDescription, base: RecordBase, target: EndpointId): { record: FdRecord; steps: ExportStep[] } {
     const ref = this.pipes.refOf(d) as PipeEndRef;
-    const record = { ...base, kind: ref.end === PIPE_READ ? FdKind.PIPE_READ : FdKind.PIPE_WRITE, id: ref.pipe, home: ref.home };
-    const steps: ExportStep[] = [];
-    if (ref.end === PIPE_READ) {
-      steps.push({
-        run: (done) => this.pipes.drain(d, (error, unread) => {
-          record.unread = unread;
-          done(error);
-        }),
-      });
-    }
-    steps.push({ run: (done) => this.pipes.retain(ref, target, done), counts: true });
-    return { record, steps };
+    const retain: ExportStep = { run: (done) => this.pipes.retain(ref, target, done), counts: true };
+    if (ref.end === PIPE_WRITE) return { record: { ...base, desc: { kind: 'pipe_write', home: ref.home, pipe: ref.pipe } }, steps: [retain] };
+    const desc = { kind: 'pipe_read' as const, home: ref.home, pipe: ref.pipe, unread: new Uint8Array(0) as Uint8Array };
+    const drain: ExportStep = {
+      run: (done) => this.pipes.drain(d, (error, unread) => {
+        desc.unread = unread;
+        done(error);
+      }),
+    };
+    return { record: { ...base, desc }, steps: [drain, retain] };
   }
 
   adopt(r: FdRecord): FileDescription {
-    return this.pipes.adopt(refOf(r), r.unread);
+    return this.pipes.adopt(refOf(r), r.desc.kind === 'pipe_read' ? r.desc.unread : undefined);
   }
 
   discard(r: FdRecord, holder: EndpointId): void {
-    this.pipes.discard(refOf(r), holder, r.unread);
+    this.pipes.discard(refOf(r), holder, r.desc.kind === 'pipe_read' ? r.desc.unread : undefined);
   }
 
   capture(_d: FileDescription, _base: RecordBase, fd: number): FdRecord {
@@ -49,4 +47,8 @@ export class PipeCarrier implements FdCarrier {
   }
 }
 
-const refOf = (r: FdRecord): PipeEndRef => ({ home: r.home, pipe: r.id, end: r.kind === FdKind.PIPE_READ ? 0 : 1 });
+function refOf(r: FdRecord): PipeEndRef {
+  const desc = r.desc;
+  if (desc.kind !== 'pipe_read' && desc.kind !== 'pipe_write') throw new WasiError(Errno.INVAL, `fd ${r.fd}: not a pipe end`);
+  return { home: desc.home, pipe: desc.pipe, end: desc.kind === 'pipe_read' ? PIPE_READ : PIPE_WRITE };
+}

@@ -8,10 +8,12 @@ import type { EndpointId } from '../msg/address.js';
 import { HostInput, HostOutput, type HostStreamChannels } from '../kernel/host-stream.js';
 import { Errno, WasiError } from '../kernel/wasi/errno.js';
 import type { FileDescription } from '../kernel/wasi/file-description.js';
-import { FdKind, type ExportStep, type FdCarrier, type FdRecord, type RecordBase } from './fd-transfer.js';
+import type { ExportStep, FdCarrier, FdKind, FdRecord, RecordBase } from './fd-transfer.js';
+
+const NOTHING: Uint8Array = new Uint8Array(0);
 
 export class StreamCarrier implements FdCarrier {
-  readonly kinds = [FdKind.HOST_INPUT, FdKind.HOST_OUTPUT];
+  readonly kinds: FdKind[] = ['host_input', 'host_output'];
 
   constructor(private readonly channels: HostStreamChannels) {}
 
@@ -21,32 +23,40 @@ export class StreamCarrier implements FdCarrier {
 
   describe(d: FileDescription, base: RecordBase): { record: FdRecord; steps: ExportStep[] } {
     const end = d as HostInput | HostOutput;
-    const record = { ...base, kind: end instanceof HostInput ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id: end.stream, home: end.home };
+    const desc = end instanceof HostInput
+      ? { kind: 'host_input' as const, host: end.home, stream: end.stream, unread: NOTHING }
+      : { kind: 'host_output' as const, host: end.home, stream: end.stream };
     const handOff = (done: (error: Error | null) => void): void =>
       end.handOff((error, unread) => {
-        record.unread = unread;
+        if (desc.kind === 'host_input') desc.unread = unread;
         done(error);
       });
-    return { record, steps: [{ run: handOff }] };
+    return { record: { ...base, desc }, steps: [{ run: handOff }] };
   }
 
   adopt(r: FdRecord): FileDescription {
-    const channel = this.channels.acquire(r.home, r.id);
-    if (r.kind === FdKind.HOST_OUTPUT) return new HostOutput(channel);
-    channel.preload(r.unread);
+    const desc = r.desc;
+    if (desc.kind === 'host_output') return new HostOutput(this.channels.acquire(desc.host, desc.stream));
+    if (desc.kind !== 'host_input') throw new WasiError(Errno.INVAL, `fd ${r.fd}: not a host stream`);
+    const channel = this.channels.acquire(desc.host, desc.stream);
+    channel.preload(desc.unread);
     return new HostInput(channel);
   }
 
   /** Input that was read here for the record goes back to the channel it came from, if it is still here. */
   discard(r: FdRecord, _holder: EndpointId): void {
-    if (r.kind === FdKind.HOST_INPUT) this.channels.get(r.home, r.id)?.preload(r.unread);
+    if (r.desc.kind === 'host_input') this.channels.get(r.desc.host, r.desc.stream)?.preload(r.desc.unread);
   }
 
-  /** A checkpoint holds the process's own stdio only, by number: the restorer's stdio takes its place. */
+  /**
+   * A checkpoint holds the process's own stdio only, by number (`stream`: 0, 1 or 2): the
+   * restorer's stdio takes its place.
+   */
   capture(d: FileDescription, base: RecordBase, fd: number, stdio: (stream: number) => number | undefined): FdRecord {
     const end = d as HostInput | HostOutput;
     const which = stdio(end.stream);
     if (which === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a host stream that is not the process's stdin, stdout or stderr`);
-    return { ...base, kind: end instanceof HostInput ? FdKind.HOST_INPUT : FdKind.HOST_OUTPUT, id: which };
+    const desc = end instanceof HostInput ? { kind: 'host_input' as const, host: 0, stream: which, unread: NOTHING } : { kind: 'host_output' as const, host: 0, stream: which };
+    return { ...base, desc };
   }
 }
