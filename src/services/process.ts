@@ -1,7 +1,8 @@
 /**
  * The process service, kernel side (Popcorn's process_server): creates processes, keeps the
- * identity of those it created (it is their origin kernel), delivers signals, and carries exits
- * to parents.
+ * identity of those it created (it is their origin kernel), and carries exits to parents. It
+ * builds the services that act on processes and hands them narrow views of itself: spawning
+ * (spawn.ts), signals (signals.ts), migration, checkpoints and the balancer.
  *
  * The origin of a PID is known from the PID itself (pids.ts), so anyone can reach it. The origin
  * keeps a record per process it created — parent, where the process runs, and, once it has ended
@@ -27,25 +28,23 @@ import type { Payload } from '../protocol.js';
 import { PidAllocator, originOf } from '../kernel/pids.js';
 import { createPopcornImports, type ProcessSystem, type SpawnRequest } from '../kernel/popcorn-abi.js';
 import { Operation } from '../kernel/operation.js';
-import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
-import { asWasiError } from './remote-error.js';
-import type { FdEntry } from '../kernel/wasi/fd-table.js';
+import { Errno, WasiError } from '../kernel/wasi/errno.js';
 import { RemoteError } from '../msg/requests.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { LOST_STATUS, SIGCHLD, SIGKILL } from '../kernel/signals.js';
-import { FdCarriers, discardRecords, exportFds, importFds, preopensToHandOn } from './fd-transfer.js';
+import { FdCarriers } from './fd-transfer.js';
 import { StreamCarrier } from './stream-carrier.js';
 import { PipeCarrier } from './pipe-carrier.js';
 import { FileCarrier } from './file-carrier.js';
 import { DirCarrier } from './dir-carrier.js';
 import { installPipeService, type PipeService } from './pipe.js';
 import { installFileDeputy } from './file-deputy.js';
-import { Programs, ensureModule } from './programs.js';
 import { DirDeputy } from './dir-deputy.js';
 import { Migration } from './migration.js';
 import { installCheckpointService } from './checkpoint.js';
 import type { CreateSpec, ProcessDirectory } from './process-directory.js';
 import { installBalancer } from './balancer.js';
+import { SpawnService } from './spawn.js';
 import { SignalService } from './signals.js';
 
 /** What the origin kernel keeps about each process it created. */
@@ -74,7 +73,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   private readonly transfer: FdCarriers;
   private readonly channels: HostStreamChannels;
   private readonly pipes: PipeService;
-  private readonly programs: Programs;
+  private readonly spawner: SpawnService;
   private readonly dirs: DirDeputy;
   readonly migration: Migration;
   private readonly signals: SignalService;
@@ -90,7 +89,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     this.transfer.register(new FileCarrier(installFileDeputy(kernel)));
     this.dirs = new DirDeputy(kernel, this.transfer);
     this.transfer.register(new DirCarrier(this.dirs));
-    this.programs = new Programs(kernel);
+    this.spawner = new SpawnService(kernel, this, this.transfer);
     this.migration = new Migration(kernel, this, this.transfer, options.handover);
     const migration = this.migration;
     this.signals = new SignalService(kernel, {
@@ -121,24 +120,6 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
 
   private listen(): void {
     const m = this.kernel.messenger;
-    m.on('proc_start', (msg, from) => {
-      const refuse = (error: unknown): void => {
-        m.fail(from, error instanceof WasiError ? errnoName(error.errno) : 'ENOEXEC', error instanceof Error ? error.message : String(error));
-      };
-      ensureModule(this.kernel, msg.hash, from.src, (missing) => {
-        if (missing !== null) {
-          discardRecords(this.transfer, msg.fds);
-          refuse(missing);
-          return;
-        }
-        try {
-          const pid = this.startFromMessage(msg, from.src);
-          m.reply(from, 'proc_start', { pid, kernel: this.kernel.id });
-        } catch (error) {
-          refuse(error);
-        }
-      });
-    });
     m.on('proc_ended', (msg) => this.endedAtOrigin(msg.pid, msg));
     m.on('proc_exited', (msg) => this.childExited(msg));
     m.on('proc_reaped', (msg) => this.reapedAtOrigin(msg.pid));
@@ -151,16 +132,6 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   }
 
   // ---- creation ----
-
-  private startFromMessage(msg: Payload<'proc_start'>, from: EndpointId): number {
-    const fds = importFds(this.transfer, msg.fds);
-    try {
-      return this.create({ ...msg, notify: msg.ppid === 0 ? msg.notify || from : 0, fds });
-    } catch (error) {
-      for (const { entry } of fds) entry.description.close();
-      throw error;
-    }
-  }
 
   /**
    * Make a process on this kernel, which becomes its origin. The fds are retained, not taken.
@@ -263,49 +234,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   }
 
   spawn(parent: Process, request: SpawnRequest): Operation<number> {
-    const op = new Operation<number>();
-    const target = request.kernel === -1 ? this.kernel.id : this.kernel.cluster[request.kernel];
-    if (target === undefined) throw new WasiError(Errno.INVAL, `no kernel ${request.kernel}: there are ${this.kernelCount()}`);
-    const fds = [...preopensToHandOn(parent, target, this.kernel.id), ...childFds(parent, request)];
-    this.programs.lookup(parent.dirs, request.path, (error, hash) => {
-      if (error !== null || hash === undefined) {
-        op.complete(error ?? new WasiError(Errno.NOEXEC, request.path));
-        return;
-      }
-      const name = request.path.split('/').pop() ?? request.path;
-      const spec = { ppid: parent.pid, notify: 0, hash, name, args: request.args, env: request.env, dirs: parent.dirs, fds };
-      if (target === this.kernel.id) this.spawnHere(parent, spec, op);
-      else this.spawnThere(parent, target, spec, op);
-    });
-    return op;
-  }
-
-  private spawnHere(parent: Process, spec: CreateSpec, op: Operation<number>): void {
-    try {
-      const pid = this.create(spec);
-      this.adopted(parent, pid);
-      op.complete(null, pid);
-    } catch (error) {
-      op.complete(asWasiError(error, { fallback: Errno.NOEXEC }));
-    }
-  }
-
-  private spawnThere(parent: Process, target: EndpointId, spec: CreateSpec, op: Operation<number>): void {
-    exportFds(this.transfer, spec.fds, target, (error, records) => {
-      if (error !== null) {
-        op.complete(asWasiError(error, { fallback: Errno.NOTSUP }));
-        return;
-      }
-      const payload = { ...spec, fds: records };
-      this.kernel.messenger.request(target, 'proc_start', payload, REQUEST_TIMEOUT_MS, (failure, reply) => {
-        if (failure !== null || reply === undefined) {
-          op.complete(asWasiError(failure ?? new Error('no answer'), { fallback: Errno.NOEXEC }));
-          return;
-        }
-        this.adopted(parent, reply.pid);
-        op.complete(null, reply.pid);
-      });
-    });
+    return this.spawner.spawn(parent, request);
   }
 
   /** Where a process this kernel is the origin of runs (undefined: no such live process). */
@@ -319,7 +248,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   }
 
   /** A child exists: file it with its parent, or give it to init if the parent ended meanwhile. */
-  private adopted(parent: Process, pid: number): void {
+  adopted(parent: Process, pid: number): void {
     if (parent.state === 'exited') this.reparent(pid, INIT_PID);
     else parent.children.add(pid);
   }
@@ -482,16 +411,6 @@ export function installProcessService(kernel: Kernel, options: ProcessServiceOpt
   return new ProcessServer(kernel, options);
 }
 
-/** The child's fds: the parent's 0–2 unless mapped otherwise, plus every mapping. */
-function childFds(parent: Process, request: SpawnRequest): { fd: number; entry: FdEntry }[] {
-  const fds: { fd: number; entry: FdEntry }[] = [];
-  for (let fd = 0; fd < 3; fd++) {
-    const entry = parent.context.fds.lookup(fd);
-    if (!request.fds.has(fd) && entry !== undefined) fds.push({ fd, entry });
-  }
-  for (const [fd, entry] of request.fds) if (entry !== null) fds.push({ fd, entry });
-  return fds;
-}
 
 function exitRecord(p: Process, outcome: SliceOutcome): ExitRecord {
   if (outcome.kind === 'exited') return { status: outcome.status, signal: outcome.signal ?? 0, trap: '' };
