@@ -20,7 +20,7 @@ import {
   type RequestOf,
 } from './msg/message-table.js';
 
-export const PROTOCOL_VERSION = 10;
+export const PROTOCOL_VERSION = 11;
 
 /** A file's attributes (WASI `$filestat`), as its home reports them after each operation. */
 const FILESTAT = {
@@ -85,7 +85,7 @@ export const PROCESS_IMAGE = {
   memory: 'bytes', stack: 'bytes', started: 'bool',
   /**
    * The memory went apart from the image (migration): handed over through the kernels' port
-   * within a node, or sent ahead in proc_memory pieces to another node. `memory` is empty.
+   * within a node, or sent ahead as a bulk transfer to another node. `memory` is empty.
    */
   handedOver: 'bool',
   globals: [{ name: 'str', wide: 'bool', number: 'f64', bigint: 'i64' }],
@@ -227,12 +227,8 @@ export const MESSAGES = {
 
   /** A kernel's load (processes wanting the CPU), sent to every other kernel by the balancer. */
   kernel_load: { id: 75, payload: { kernel: 'u32', load: 'u32' } },
-  /**
-   * A piece of a migrating process's memory, sent ahead of its proc_migrate to a kernel of
-   * another node (src/services/memory-transfer.ts): `total` program bytes in all, the module's
-   * `maximum` memory pages, these bytes at `offset`.
-   */
-  proc_memory: { id: 76, payload: { pid: 'u32', offset: 'u32', total: 'u32', maximum: 'u32', data: 'bytes' } },
+  // Id 76 was proc_memory: a process's memory now goes to another node as a bulk transfer
+  // (src/msg/bulk.ts, the transport's `bulk`). Ids are not reused.
 
   // ---- the cluster (src/node/cluster.ts; a node's joining handshake is there, before these) ----
   /**

@@ -24,6 +24,11 @@ export const TRANSPORT_MESSAGES = {
   fragment: { id: 1, payload: { message: 'u32', total: 'u32', offset: 'u32' } },
   /** The answer to a request that failed; `code` is a stable identifier, `message` for people. */
   error: { id: 3, payload: { code: 'str', message: 'str' } },
+  /**
+   * A piece of a bulk transfer (bulk.ts): `total` bytes for `key`, these at `offset`; `tag` is
+   * the sender's word to the receiver's sink (how to make the place the bytes go).
+   */
+  bulk: { id: 6, payload: { key: 'u32', offset: 'u32', total: 'u32', tag: 'u32', data: 'bytes' } },
 } as const;
 
 /** A table a Messenger can carry: the application's messages and the transport's. */
