@@ -10,7 +10,8 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ControlError, parseControlRequest, parseSessionInput } from '../src/node/control-protocol.js';
+import { ControlError } from '../src/node/control-protocol.js';
+import { parseControlRequest, parseSessionInput } from '../src/node/control-requests.js';
 import { ControlServer } from '../src/node/control-server.js';
 import { PopcornNode } from '../src/node/node.js';
 

@@ -9,7 +9,7 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PopcornNode } from '../node/node.js';
-import { ControlServer } from '../node/control-server.js';
+import type { ControlServer } from '../node/control-server.js';
 import { controlRequest } from '../node/control-client.js';
 import { ensureRuntimeDir, logPath, socketPath } from '../node/control-protocol.js';
 import { ClusterError, parseAddress, type ClusterOptions } from '../node/cluster.js';
@@ -152,6 +152,8 @@ async function foreground(options: BootOptions, cluster: ClusterOptions | undefi
   const stop = (): Promise<void> => (stopped ??= node.shutdown());
   let server: ControlServer;
   try {
+    // Loaded here, not with the command: its request checks (zod) would slow every command.
+    const { ControlServer } = await import('../node/control-server.js');
     server = await ControlServer.listen(node, socketPath(), { shutdown: stop, log });
   } catch (error) {
     await stop();

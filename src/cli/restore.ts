@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import { PopcornNode } from '../node/node.js';
 import { ControlClient, connectControl, controlRequest } from '../node/control-client.js';
-import type { ControlRequestInput } from '../node/control-protocol.js';
+import type { ControlRequestInput } from '../node/control-requests.js';
 import { readCheckpointFile } from '../node/checkpoint-file.js';
 import { runOnNode, superviseEmbedded, usageOf } from './run.js';
 import { UsageError } from './usage.js';

@@ -15,7 +15,8 @@ import { instrumentProgress } from './progress.js';
 import { UsageError } from './usage.js';
 import { SIGINT, SIGKILL } from '../kernel/signals.js';
 import { ControlClient, connectControl, controlRequest } from '../node/control-client.js';
-import { ControlError, type ControlRequestInput } from '../node/control-protocol.js';
+import { ControlError } from '../node/control-protocol.js';
+import type { ControlRequestInput } from '../node/control-requests.js';
 
 export interface RunOptions {
   kernels?: number;

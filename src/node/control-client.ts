@@ -4,10 +4,9 @@
  */
 
 import { createConnection, type Socket } from 'node:net';
-import {
-  ControlError, NoNodeError, readLines, sendLine, socketPath,
-  type ControlOp, type ControlReplies, type ControlRequestInput, type SessionInput,
-} from './control-protocol.js';
+import { ControlError, NoNodeError, readLines, sendLine, socketPath, type ControlReplies } from './control-protocol.js';
+// Types alone: the commands never load zod (control-requests.ts).
+import type { ControlOp, ControlRequestInput, SessionInput } from './control-requests.js';
 
 /** A line from the node: an answer, a refusal or a session event, as sent (the client trusts its node). */
 export type NodeLine = Record<string, unknown>;

@@ -16,10 +16,8 @@ import { chromeTrace } from './trace.js';
 import type { Dashboard } from './dashboard/server.js';
 import { parseAddress } from './cluster.js';
 import { connectControl } from './control-client.js';
-import {
-  ControlError, parseControlRequest, readLines, sendLine,
-  type ControlOp, type ControlReplies, type ControlRequest, type KernelEntry, type PsEntry,
-} from './control-protocol.js';
+import { ControlError, readLines, sendLine, type ControlReplies, type KernelEntry, type PsEntry } from './control-protocol.js';
+import { parseControlRequest, type ControlOp, type ControlRequest } from './control-requests.js';
 import { RunSession } from './run-session.js';
 
 export interface ControlServerOptions {

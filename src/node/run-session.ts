@@ -6,7 +6,8 @@
 import type { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { SIGHUP } from '../kernel/signals.js';
-import { parseSessionInput, sendLine, type SessionEvent } from './control-protocol.js';
+import { sendLine, type SessionEvent } from './control-protocol.js';
+import { parseSessionInput } from './control-requests.js';
 
 export class RunSession {
   readonly io: { stdin: Readable; stdout: Writable; stderr: Writable };

@@ -19,7 +19,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { PopcornNode } from '../node.js';
 import { publicView, type Observer } from '../observer.js';
 import { Metrics } from '../metrics.js';
-import { parseControlRequest, type ControlRequest } from '../control-protocol.js';
+import { parseControlRequest, type ControlRequest } from '../control-requests.js';
 
 /** Snapshots pushed per second to connected pages. */
 const PUSH_HZ = 2;
