@@ -48,8 +48,8 @@ export interface MessageType {
   readonly id: number;
   readonly name: string;
   readonly codec: Codec<unknown>;
-  /** For a request, the id of its reply; else 0. */
-  readonly replyId: number;
+  /** For a request, the type of its reply (set once, as the table is compiled). */
+  reply: MessageType | undefined;
 }
 
 /** A table's types, by id and by name. */
@@ -73,15 +73,15 @@ export function compileTable(table: MessageTable): CompiledTable {
   for (const [name, spec] of Object.entries(table)) {
     const clash = byId.get(spec.id);
     if (clash !== undefined) throw new Error(`message types ${clash.name} and ${name} share id ${spec.id}`);
-    const type = { id: spec.id, name, codec: compile(spec.payload) as Codec<unknown>, replyId: 0 };
+    const type: MessageType = { id: spec.id, name, codec: compile(spec.payload) as Codec<unknown>, reply: undefined };
     byId.set(spec.id, type);
     byName.set(name, type);
   }
   for (const [name, spec] of Object.entries(table)) {
     if (spec.reply === undefined) continue;
-    const reply = table[spec.reply];
+    const reply = byName.get(spec.reply);
     if (reply === undefined) throw new Error(`${name} is answered by ${spec.reply}, which the table does not declare`);
-    (byName.get(name) as { replyId: number }).replyId = reply.id;
+    (byName.get(name) as MessageType).reply = reply;
   }
   for (const [name, spec] of Object.entries(TRANSPORT_MESSAGES)) {
     if (table[name]?.id !== spec.id) throw new Error(`the table must declare the transport's ${name} with id ${spec.id}`);

@@ -59,7 +59,6 @@ export interface MessengerOptions {
 
 const FRAGMENT_TYPE = TRANSPORT_MESSAGES.fragment.id;
 const WRITER_KEEP_BYTES = 1 << 20;
-const ERROR_TYPE = TRANSPORT_MESSAGES.error.id;
 
 /**
  * The side of a Messenger that links, wiring and drivers use: frames, routes, polling and time,
@@ -92,6 +91,7 @@ export class Messenger<T extends WireTable> {
   readonly traffic = new Traffic();
   private readonly handlers = new Map<number, Handler<T, NameOf<T>>>();
   private readonly types: CompiledTable;
+  private readonly errorType: MessageType;
   private readonly routes = new Map<EndpointId, OutLink>();
   private readonly nodeRoutes = new Map<number, OutLink>();
   private defaultRoute: OutLink | undefined;
@@ -108,6 +108,7 @@ export class Messenger<T extends WireTable> {
 
   constructor(table: T, readonly self: EndpointId, options: MessengerOptions = {}) {
     this.types = compileTable(table);
+    this.errorType = this.typeOf('error');
     this.now = options.now ?? (() => performance.now());
     this.onError = options.onError ?? ((error, context) => console.error(`[${describeEndpoint(self)}] ${context}:`, error));
     this.reassembler = new Reassembler(options.reassembly);
@@ -200,13 +201,13 @@ export class Messenger<T extends WireTable> {
       return;
     }
     const type = this.typeOf(name);
-    const id = this.stations.open(dst, name, timeoutMs, this.now(), done as Continuation, type.replyId);
+    const id = this.stations.open(dst, name, timeoutMs, this.now(), done as Continuation, type.reply?.id ?? 0);
     this.transmit({ type: type.id, flags: 0, src: this.self, dst, request: id }, type, payload);
   }
 
   /** Answer a request. */
   reply<N extends RequestOf<T>>(to: Envelope, request: N, payload: ReplyPayloadOf<T, N>): void {
-    const type = this.types.byId.get(this.typeOf(request).replyId) as MessageType;
+    const type = this.typeOf(request).reply as MessageType;
     this.transmit({ type: type.id, flags: FrameFlag.Response, src: this.self, dst: to.src, request: to.request }, type, payload);
   }
 
@@ -214,8 +215,8 @@ export class Messenger<T extends WireTable> {
   fail(to: Envelope, code: string, message: string): void {
     if (to.request === 0) return;
     this.transmit(
-      { type: ERROR_TYPE, flags: FrameFlag.Response | FrameFlag.Error, src: this.self, dst: to.src, request: to.request },
-      this.typeOf('error'),
+      { type: this.errorType.id, flags: FrameFlag.Response | FrameFlag.Error, src: this.self, dst: to.src, request: to.request },
+      this.errorType,
       { code, message },
     );
   }

@@ -129,9 +129,9 @@ export class FdCarriers {
 
   capture(fd: number, entry: FdEntry, stdio: (stream: number) => number | undefined): FdRecord {
     const d = entry.description;
-    const capture = this.of(d)?.capture;
-    if (capture === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be checkpointed: a checkpoint can hold only files and the terminal`);
-    return capture(d, baseOf(fd, entry), fd, stdio);
+    const carrier = this.of(d);
+    if (carrier?.capture === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be checkpointed: a checkpoint can hold only files and the terminal`);
+    return carrier.capture(d, baseOf(fd, entry), fd, stdio);
   }
 
   private carrierOf(r: FdRecord): FdCarrier {
