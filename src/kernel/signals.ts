@@ -26,7 +26,7 @@ export const SIGWINCH = 28;
 /** Highest signal number accepted (Linux's SIGSYS). */
 export const MAX_SIGNAL = 31;
 
-/** Linux's names, without SIG, by number (`kill -l`): for people, in the CLI and the dashboard. */
+/** Linux's names, without SIG, by number (`kill -l`): what `popcorn kill -NAME` accepts. */
 const NAMES = [
   '', 'HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE', 'ALRM', 'TERM',
   'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF', 'WINCH', 'IO', 'PWR', 'SYS',

@@ -34,7 +34,6 @@ import type { Process } from '../kernel/process.js';
 import { capturable, captureProcess, restoreProcess, type ProcessImage } from '../kernel/image.js';
 import { monotonicNs } from '../kernel/clock.js';
 import { GLOBAL_EXPORT_PREFIX } from '../wasm/abi.js';
-import { HostInput, HostOutput } from '../kernel/host-stream.js';
 import { Errno, WasiError, errnoName, errnoOf } from '../kernel/wasi/errno.js';
 import { SIGSTOP } from '../kernel/signals.js';
 import { RemoteError, RequestTimeoutError } from '../msg/requests.js';
@@ -152,16 +151,10 @@ class CheckpointService {
   /** The fds as a file can hold them (see the top of this file): each carrier's capture; throws for one it cannot. */
   private describeFds(p: Process): FdRecord[] {
     const table = p.context.fds;
-    const streamOf = (fd: number): number | undefined => {
-      const d = table.lookup(fd)?.description;
-      return d instanceof HostInput || d instanceof HostOutput ? d.stream : undefined;
-    };
-    /** The stdio number (0, 1, 2) of the process's own fd on host stream `stream`, if it is one. */
-    const stdio = (stream: number): number | undefined => [0, 1, 2].find((s) => streamOf(s) === stream);
     const records: FdRecord[] = [];
     for (const fd of table.fds()) {
       const entry = table.get(fd);
-      if (entry.preopenName === undefined) records.push(this.transfer.capture(fd, entry, stdio));
+      if (entry.preopenName === undefined) records.push(this.transfer.capture(fd, entry, table));
     }
     return records;
   }

@@ -69,7 +69,8 @@ export class DirCarrier implements FdCarrier {
   }
 
   /** A checkpoint names a directory by where it is now (it may have been renamed since it was opened). */
-  capture(d: FileDescription, base: RecordBase, fd: number): FdRecord {
+  capture(d: FileDescription, base: RecordBase): FdRecord {
+    const fd = base.fd;
     if (!(d instanceof HostDirectory)) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a directory of another node: a checkpoint holds directories by path, so take it where the directory is`);
     const held = d.handle;
     return { ...base, desc: { kind: 'directory_path', path: held === undefined ? d.hostPath : hostPathOf(fd, held, 'directory') } };

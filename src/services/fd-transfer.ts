@@ -38,7 +38,7 @@ import { nodeOf, type EndpointId } from '../msg/address.js';
 import type { Process } from '../kernel/process.js';
 import { RemoteDirectory } from '../kernel/remote-directory.js';
 import { Errno, WasiError } from '../kernel/wasi/errno.js';
-import type { FdEntry } from '../kernel/wasi/fd-table.js';
+import type { FdEntry, FdTable } from '../kernel/wasi/fd-table.js';
 import type { FileDescription } from '../kernel/wasi/file-description.js';
 import { STREAM_RIGHTS } from '../kernel/wasi/types.js';
 import type { Payload } from '../protocol.js';
@@ -87,7 +87,7 @@ export interface FdCarrier {
    * The record of `d` in a checkpoint image, which names files by host path (checkpoint.ts); a
    * carrier without it refuses (ENOTSUP: a checkpoint holds only files and the terminal).
    */
-  capture?(d: FileDescription, base: RecordBase, fd: number, stdio: (stream: number) => number | undefined): FdRecord;
+  capture?(d: FileDescription, base: RecordBase, fds: FdTable): FdRecord;
 }
 
 /** The carriers of one kernel: each kind of description registered by the service it belongs to. */
@@ -127,11 +127,12 @@ export class FdCarriers {
     this.byKind.get(r.desc.kind)?.discard(r, holder);
   }
 
-  capture(fd: number, entry: FdEntry, stdio: (stream: number) => number | undefined): FdRecord {
+  /** The record of fd `fd` of a process (whose table is `fds`) in a checkpoint image. */
+  capture(fd: number, entry: FdEntry, fds: FdTable): FdRecord {
     const d = entry.description;
     const carrier = this.of(d);
     if (carrier?.capture === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} cannot be checkpointed: a checkpoint can hold only files and the terminal`);
-    return carrier.capture(d, baseOf(fd, entry), fd, stdio);
+    return carrier.capture(d, baseOf(fd, entry), fds);
   }
 
   private carrierOf(r: FdRecord): FdCarrier {

@@ -71,7 +71,8 @@ export class FileCarrier implements FdCarrier {
   }
 
   /** A checkpoint names a host file by its path now (it may have been renamed) and its offset. */
-  capture(d: FileDescription, base: RecordBase, fd: number): FdRecord {
+  capture(d: FileDescription, base: RecordBase): FdRecord {
+    const fd = base.fd;
     if (d instanceof RemoteFile) {
       throw new WasiError(Errno.NOTSUP, `fd ${fd} is a file kept open by ${describeEndpoint(d.ref.home)}, on another node: a checkpoint holds files by path, so take it where the file was opened`);
     }

@@ -42,7 +42,8 @@ export class PipeCarrier implements FdCarrier {
     this.pipes.discard(refOf(r), holder, r.desc.kind === 'pipe_read' ? r.desc.unread : undefined);
   }
 
-  capture(_d: FileDescription, _base: RecordBase, fd: number): FdRecord {
+  capture(_d: FileDescription, base: RecordBase): FdRecord {
+    const fd = base.fd;
     throw new WasiError(Errno.NOTSUP, `fd ${fd} is a pipe end: a checkpoint can hold only files and the terminal`);
   }
 }

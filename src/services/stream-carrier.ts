@@ -7,6 +7,7 @@
 import type { EndpointId } from '../msg/address.js';
 import { HostInput, HostOutput, type HostStreamChannels } from '../kernel/host-stream.js';
 import { Errno, WasiError } from '../kernel/wasi/errno.js';
+import type { FdTable } from '../kernel/wasi/fd-table.js';
 import type { FileDescription } from '../kernel/wasi/file-description.js';
 import type { ExportStep, FdCarrier, FdKind, FdRecord, RecordBase } from './fd-transfer.js';
 
@@ -52,11 +53,16 @@ export class StreamCarrier implements FdCarrier {
    * A checkpoint holds the process's own stdio only, by number (`stream`: 0, 1 or 2): the
    * restorer's stdio takes its place.
    */
-  capture(d: FileDescription, base: RecordBase, fd: number, stdio: (stream: number) => number | undefined): FdRecord {
+  capture(d: FileDescription, base: RecordBase, fds: FdTable): FdRecord {
     const end = d as HostInput | HostOutput;
-    const which = stdio(end.stream);
-    if (which === undefined) throw new WasiError(Errno.NOTSUP, `fd ${fd} is a host stream that is not the process's stdin, stdout or stderr`);
+    const which = [0, 1, 2].find((s) => streamOf(fds.lookup(s)?.description) === end.stream);
+    if (which === undefined) throw new WasiError(Errno.NOTSUP, `fd ${base.fd} is a host stream that is not the process's stdin, stdout or stderr`);
     const desc = end instanceof HostInput ? { kind: 'host_input' as const, host: 0, stream: which, unread: NOTHING } : { kind: 'host_output' as const, host: 0, stream: which };
     return { ...base, desc };
   }
+}
+
+/** The host stream `d` is on, if it is a host stream end. */
+function streamOf(d: FileDescription | undefined): number | undefined {
+  return d instanceof HostInput || d instanceof HostOutput ? d.stream : undefined;
 }
