@@ -1,17 +1,16 @@
 /**
  * The control protocol of a running node (`popcorn boot`), declared once for the CLI and the
- * node: where its socket is, each request with its fields (validated on arrival), each answer,
- * and the lines of a run session.
+ * node: where its socket is, each answer, the lines of a run session, and the framing. The
+ * requests and their checks are in control-requests.ts.
  *
  * Where: a Unix domain socket `control.sock` in the runtime directory, which is
  * `$POPCORN_RUNTIME_DIR` if set, else `$XDG_RUNTIME_DIR/popcorn-ts`, else `~/.popcorn-ts`. The
  * directory is made 0700 and the socket 0600, so only its user (and root) can connect.
  *
  * Lines of JSON, one object per line, both ways (the control plane, not the hot path). The
- * client's first line is a request `{"op": …, …fields}` (CONTROL_REQUESTS, control-requests.ts:
- * the node checks them with zod, which the commands never load); the node answers
- * with one line `{"ok": true, …}` (ControlReplies) or `{"ok": false, "error": "…", "usage"?: true}`
- * and closes. A request that is not an object, names no known op, or has a field of the wrong
+ * client's first line is a request `{"op": …, …fields}` (CONTROL_REQUESTS; the node checks it
+ * with zod, which the commands never load); the node answers with one line `{"ok": true, …}`
+ * (ControlReplies) or `{"ok": false, "error": "…", "usage"?: true}` and closes. A request that is not an object, names no known op, or has a field of the wrong
  * type or range is refused with a usage error that names the field.
  *
  * `run` and `restore` without `detach` are sessions: the connection stays open and carries the

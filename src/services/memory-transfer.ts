@@ -5,9 +5,9 @@
  * written into a fresh memory whose pages the kernel then faults in one by one. Instead the
  * source sends it ahead of the image as a bulk transfer (src/msg/bulk.ts) straight from the live
  * memory (the process is stopped), and the destination writes each piece into the process's new
- * memory as it arrives: one copy at each end, and the page faults overlap the transfer. The image follows
- * on the same path (so after every piece) with `handedOver` set, and the arrival takes the
- * memory from here as it would from the handover port.
+ * memory as it arrives: one copy at each end, and the page faults overlap the transfer. The image
+ * follows on the same path (so after every piece) with `handedOver` set, and the arrival takes
+ * the memory from here as it would from the handover.
  */
 
 import type { Kernel } from '../kernel/kernel.js';

@@ -15,9 +15,8 @@
  *
  * The memory does not travel in the image: it is a shared WebAssembly.Memory
  * (src/wasm/shared-memory.ts), handed over to the destination (src/msg/handover.ts), which
- * instantiates the module over it. Nothing is copied, so a move
- * costs the same whatever the process's size. To another node it goes ahead in pieces
- * (memory-transfer.ts).
+ * instantiates the module over it. Nothing is copied, so a move costs the same whatever the
+ * process's size. To another node it goes ahead in pieces (memory-transfer.ts).
  */
 
 import type { Kernel } from '../kernel/kernel.js';
