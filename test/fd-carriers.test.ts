@@ -55,7 +55,7 @@ class Lab extends Mesh<TestKernel> {
       const pipes = new PipeService(base.messenger, base.id);
       const files = new FileDeputy(base.messenger, base.id, (text) => base.errors.push(new Error(text)));
       const dirs = new DirDeputy({ messenger: base.messenger, id: base.id } as unknown as Kernel, carriers);
-      // As the process service registers them.
+      // As the composition root (src/services/index.ts) registers them.
       carriers.register(new StreamCarrier(channels));
       carriers.register(new PipeCarrier(pipes));
       carriers.register(new FileCarrier(files));

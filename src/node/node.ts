@@ -152,7 +152,7 @@ export class PopcornNode extends ProcessClient {
 
   /**
    * A node is gone: the processes this host waits for that lived there, or whose identity was
-   * kept there, are lost (LOST_STATUS); the kernels settle the rest (ProcessServer.nodeLost).
+   * kept there, are lost (LOST_STATUS); the kernels settle the rest (src/services/index.ts, on node_lost).
    */
   private nodeLost(node: number, reason: string): void {
     for (const kernel of this.kernels) this.messenger.send(kernel, 'node_lost', { node, reason });

@@ -41,6 +41,7 @@ import type { EndpointId } from '../msg/address.js';
 import { importFds, type FdCarriers, type FdRecord } from './fd-transfer.js';
 import type { Migration } from './migration.js';
 import type { ProcessDirectory } from './process-directory.js';
+import type { SignalService } from './signals.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;
 /** How long a process may stay uncapturable (inside a signal handler) once asked for. */
@@ -48,8 +49,10 @@ const CAPTURE_WAIT_MS = 10_000;
 
 type Done = (error: WasiError | null, image?: ProcessImage) => void;
 
-export function installCheckpointService(kernel: Kernel, server: ProcessDirectory, migration: Migration, transfer: FdCarriers): void {
-  const service = new CheckpointService(kernel, server, migration, transfer);
+export function installCheckpointService(
+  kernel: Kernel, server: ProcessDirectory, migration: Migration, transfer: FdCarriers, signals: Pick<SignalService, 'deliver'>,
+): void {
+  const service = new CheckpointService(kernel, server, migration, transfer, signals);
   const m = kernel.messenger;
   m.on('proc_checkpoint', (msg, from) => {
     service.checkpoint(msg.pid, msg.stop, (error, image) => {
@@ -74,6 +77,7 @@ class CheckpointService {
     private readonly server: ProcessDirectory,
     private readonly migration: Migration,
     private readonly transfer: FdCarriers,
+    private readonly signals: Pick<SignalService, 'deliver'>,
   ) {}
 
   /** Checkpoint `pid` wherever it runs: here, or ask where it is (this kernel may be its origin). */
@@ -133,7 +137,7 @@ class CheckpointService {
       done(error instanceof WasiError ? error : new WasiError(Errno.IO, messageOf(error)));
       return;
     }
-    if (stop) this.server.deliver(p, SIGSTOP);
+    if (stop) this.signals.deliver(p, SIGSTOP);
     done(null, image);
   }
 

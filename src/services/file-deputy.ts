@@ -55,18 +55,10 @@ interface Deputy {
   absent: Set<EndpointId>;
 }
 
-const installed = new WeakMap<Kernel, FileDeputy>();
-
 export function installFileDeputy(kernel: Kernel): FileDeputy {
   const deputy = new FileDeputy(kernel.messenger, kernel.id, (text) => kernel.log(text));
   kernel.every(SWEEP_MS, () => deputy.sweep(kernel.cluster));
-  installed.set(kernel, deputy);
   return deputy;
-}
-
-/** The kernel's file deputy, for kernel_info (src/services/info.ts). */
-export function fileDeputyOf(kernel: Kernel): FileDeputy | undefined {
-  return installed.get(kernel);
 }
 
 export class FileDeputy {

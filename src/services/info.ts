@@ -10,16 +10,26 @@
 import { getHeapStatistics } from 'node:v8';
 import type { Kernel } from '../kernel/kernel.js';
 import type { Payload } from '../protocol.js';
-import type { ProcessServer } from './process.js';
-import { fileDeputyOf } from './file-deputy.js';
 
-export function installInfoService(kernel: Kernel, server: ProcessServer): void {
+type KernelInfo = Payload<'kernel_info_reply'>;
+
+/** What the other services keep that the answer shows (index.ts joins them). */
+export interface InfoSources {
+  /** Zombies whose identity this kernel keeps (the process service). */
+  zombies(): { pid: number; ppid: number; name: string; args: string[] }[];
+  /** The sizes of the services' tables, to show they return to their baseline. */
+  tables(): Omit<KernelInfo['tables'], 'processes'>;
+  /** Moves in and out (the migration service). */
+  migrations(): KernelInfo['migrations'];
+}
+
+export function installInfoService(kernel: Kernel, sources: InfoSources): void {
   kernel.messenger.on('kernel_info', (_msg, from) => {
-    kernel.messenger.reply(from, 'kernel_info', kernelInfo(kernel, server));
+    kernel.messenger.reply(from, 'kernel_info', kernelInfo(kernel, sources));
   });
 }
 
-export function kernelInfo(kernel: Kernel, server: ProcessServer): Payload<'kernel_info_reply'> {
+function kernelInfo(kernel: Kernel, sources: InfoSources): KernelInfo {
   const processes = [...kernel.processes.values()].map((p) => ({
     pid: p.pid,
     ppid: p.ppid,
@@ -30,14 +40,14 @@ export function kernelInfo(kernel: Kernel, server: ProcessServer): Payload<'kern
     name: p.name,
     args: [...p.context.args],
   }));
-  for (const z of server.zombies()) processes.push({ ...z, state: 'zombie', cpu_ms: 0, memory_bytes: 0 });
+  for (const z of sources.zombies()) processes.push({ ...z, state: 'zombie', cpu_ms: 0, memory_bytes: 0 });
   const running = kernel.scheduler.current === null ? 0 : 1;
   return {
     kernel: kernel.id,
     load: kernel.scheduler.runnable + running,
     processes,
-    tables: { processes: kernel.processes.size, ...server.tables(), files: fileDeputyOf(kernel)?.size ?? 0 },
-    migrations: { ...server.migration.counts },
+    tables: { processes: kernel.processes.size, ...sources.tables() },
+    migrations: sources.migrations(),
     heap_bytes: getHeapStatistics().used_heap_size,
     messages: { ...kernel.messenger.stats },
   };

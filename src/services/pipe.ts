@@ -9,7 +9,7 @@
  * gives back what it took over (pipe_detach), and a record that is dropped unused is given back
  * for the kernel it was meant for (discard: pipe_discard).
  *
- * A lost node (nodeLost, from ProcessServer.nodeLost): pipes homed here drop the references its
+ * A lost node (nodeLost, on node_lost: src/services/index.ts): pipes homed here drop the references its
  * kernels held, or that were on their way to them, so the ends left see EOF or EPIPE as if those
  * kernels had closed theirs; proxies here of pipes homed there end as the pipe did — readers
  * read what they had received, then EOF; writers get EPIPE. Nothing is sent there any more.

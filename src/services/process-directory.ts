@@ -1,7 +1,9 @@
 /**
- * What the services that act on processes — migration, checkpoint — need of the process service
- * (process.ts): making, scheduling and signalling processes, and the origin's record of where each
- * runs. A narrow view, declared apart, so that they do not import the service that builds them.
+ * The narrow views the services that act on processes have of one another, declared apart so
+ * that none imports another to use it (index.ts builds them and joins them): what migration,
+ * checkpoints and spawning need of the process service (process.ts) — making and scheduling
+ * processes, and the origin's record of where each runs — and what the process service and
+ * signals need of migration: where this kernel's processes are.
  */
 
 import type { EndpointId } from '../msg/address.js';
@@ -28,12 +30,18 @@ export interface ProcessDirectory {
   instantiate(pid: number, spec: Omit<CreateSpec, 'notify'>, memory?: WebAssembly.Memory): Process;
   /** Schedule a process on this kernel. */
   register(p: Process): void;
-  /** Send a process of this kernel a signal. */
-  deliver(p: Process, signal: number): void;
   /** At its origin: where `pid` runs (undefined: no such live process). */
   locationOf(pid: number): EndpointId | undefined;
   /** Tell the origin that `pid` arrived on `location` by its move number `moves`. */
   relocate(pid: number, location: EndpointId, moves: number): void;
   /** Ask the origin whether `pid`, come from another node, may run here. */
   admitArrival(pid: number, moves: number, answer: (admitted: boolean) => void): void;
+}
+
+/** Where a process is, as this kernel knows it (migration.ts keeps those leaving and gone). */
+export interface Whereabouts {
+  /** The process `pid` if it runs on this kernel, also while it is leaving. */
+  find(pid: number): Process | undefined;
+  /** Where `pid` went from here, if it left. */
+  whereIs(pid: number): EndpointId | undefined;
 }

@@ -1,8 +1,9 @@
 /**
  * The process service, kernel side (Popcorn's process_server): creates processes, keeps the
- * identity of those it created (it is their origin kernel), and carries exits to parents. It
- * builds the services that act on processes and hands them narrow views of itself: spawning
- * (spawn.ts), signals (signals.ts), migration, checkpoints and the balancer.
+ * identity of those it created (it is their origin kernel), and carries exits to parents. The
+ * services that act on processes (spawn.ts, signals.ts, migration.ts, checkpoint.ts, the
+ * balancer) see it through narrow views (process-directory.ts), and it sees them through theirs;
+ * the composition root (index.ts) builds them all and joins them.
  *
  * The origin of a PID is known from the PID itself (pids.ts), so anyone can reach it. The origin
  * keeps a record per process it created — parent, where the process runs, and, once it has ended
@@ -18,34 +19,20 @@
  */
 
 import type { Kernel } from '../kernel/kernel.js';
-import type { Handover } from '../msg/handover.js';
 import { Process, type ExitRecord } from '../kernel/process.js';
 import type { SliceOutcome } from '../kernel/execution.js';
-import { HostOutput, HostStreamChannels } from '../kernel/host-stream.js';
+import { HostOutput } from '../kernel/host-stream.js';
 import { formatTrap, TRAP_EXIT_STATUS } from '../kernel/trap.js';
 import { compileCached } from '../wasm/compiled.js';
 import type { Payload } from '../protocol.js';
 import { PidAllocator, originOf } from '../kernel/pids.js';
-import { createPopcornImports, type ProcessSystem, type SpawnRequest } from '../kernel/popcorn-abi.js';
-import { Operation } from '../kernel/operation.js';
+import { createPopcornImports, type ProcessSystem } from '../kernel/popcorn-abi.js';
 import { Errno, WasiError } from '../kernel/wasi/errno.js';
 import { RemoteError } from '../msg/requests.js';
 import { nodeOf, type EndpointId } from '../msg/address.js';
 import { LOST_STATUS, SIGCHLD, SIGKILL } from '../kernel/signals.js';
-import { FdCarriers } from './fd-transfer.js';
-import { StreamCarrier } from './stream-carrier.js';
-import { PipeCarrier } from './pipe-carrier.js';
-import { FileCarrier } from './file-carrier.js';
-import { DirCarrier } from './dir-carrier.js';
-import { installPipeService, type PipeService } from './pipe.js';
-import { installFileDeputy } from './file-deputy.js';
-import { DirDeputy } from './dir-deputy.js';
-import { Migration } from './migration.js';
-import { installCheckpointService } from './checkpoint.js';
-import type { CreateSpec, ProcessDirectory } from './process-directory.js';
-import { installBalancer } from './balancer.js';
-import { SpawnService } from './spawn.js';
-import { SignalService } from './signals.js';
+import type { CreateSpec, ProcessDirectory, Whereabouts } from './process-directory.js';
+import type { SignalService } from './signals.js';
 
 /** What the origin kernel keeps about each process it created. */
 interface OriginRecord {
@@ -66,49 +53,29 @@ interface OriginRecord {
 export const INIT_PID = 1;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-/** What a new process is made of, wherever the request came from. */
-export class ProcessServer implements ProcessSystem, ProcessDirectory {
+/** What the process service sees of the services it works with (built by index.ts). */
+export interface ProcessServiceViews {
+  /** The guest's popcorn_* calls (popcorn-abi.ts), each answered by the service that owns it. */
+  system: ProcessSystem;
+  /** This kernel's processes, also those leaving, and where those that left went (migration.ts). */
+  whereabouts: Whereabouts;
+  /** Signals to processes: a child's SIGCHLD, a kill of one that must not run on. */
+  signals: Pick<SignalService, 'deliver' | 'raise' | 'signalHere'>;
+}
+
+export class ProcessServer implements ProcessDirectory {
   private readonly origins = new Map<number, OriginRecord>();
   private readonly pids: PidAllocator;
-  private readonly transfer: FdCarriers;
-  private readonly channels: HostStreamChannels;
-  private readonly pipes: PipeService;
-  private readonly spawner: SpawnService;
-  private readonly dirs: DirDeputy;
-  readonly migration: Migration;
-  private readonly signals: SignalService;
 
-  constructor(private readonly kernel: Kernel, options: ProcessServiceOptions) {
+  constructor(private readonly kernel: Kernel, private readonly views: ProcessServiceViews) {
     this.pids = new PidAllocator(kernel.id);
-    // Every kind of fd that can leave this kernel, each with its carrier (fd-transfer.ts).
-    this.transfer = new FdCarriers(kernel.id);
-    this.channels = new HostStreamChannels(kernel.messenger, kernel.host);
-    this.transfer.register(new StreamCarrier(this.channels));
-    this.pipes = installPipeService(kernel);
-    this.transfer.register(new PipeCarrier(this.pipes));
-    this.transfer.register(new FileCarrier(installFileDeputy(kernel)));
-    this.dirs = new DirDeputy(kernel, this.transfer);
-    this.transfer.register(new DirCarrier(this.dirs));
-    this.spawner = new SpawnService(kernel, this, this.transfer);
-    this.migration = new Migration(kernel, this, this.transfer, options.handover);
-    const migration = this.migration;
-    this.signals = new SignalService(kernel, {
-      find: (pid) => migration.find(pid),
-      whereIs: (pid) => migration.whereIs(pid),
-      afterTransit: (pid, again) => migration.afterTransit(pid, again),
-      origin: (pid) => this.origins.get(pid),
-    });
-    installCheckpointService(kernel, this, this.migration, this.transfer);
-    if (options.balance) installBalancer(kernel, this.migration);
     this.listen();
     kernel.onProcessEnd((p, outcome) => this.ended(p, outcome));
-    // After ended(): the origin is told of the end first, so what a waiter sends on finds it ended.
-    kernel.onProcessEnd((p) => this.migration.ended(p));
   }
 
-  /** Sizes of this kernel's tables, to show they return to their baseline (kernel_info). */
-  tables(): { origins: number; pipes: number; streams: number; dirs: number } {
-    return { origins: this.origins.size, pipes: this.pipes.size, streams: this.channels.size, dirs: this.dirs.size };
+  /** How many processes this kernel keeps the identity of, zombies included (kernel_info). */
+  get size(): number {
+    return this.origins.size;
   }
 
   /** Zombies whose identity this kernel keeps, as ps shows them. */
@@ -118,13 +85,17 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     return out;
   }
 
+  /** At the origin: the record of `pid`, as a signal sees it (undefined: no such process). */
+  origin(pid: number): { zombie: boolean; location: EndpointId } | undefined {
+    return this.origins.get(pid);
+  }
+
   private listen(): void {
     const m = this.kernel.messenger;
     m.on('proc_ended', (msg) => this.endedAtOrigin(msg.pid, msg));
     m.on('proc_exited', (msg) => this.childExited(msg));
     m.on('proc_reaped', (msg) => this.reapedAtOrigin(msg.pid));
     m.on('proc_reparent', (msg) => this.reparent(msg.pid, msg.ppid));
-    m.on('node_lost', (msg) => this.nodeLost(msg.node, msg.reason));
     m.on('proc_arrival', (msg, from) => {
       if (this.claim(msg.pid, msg.location, msg.moves)) m.reply(from, 'proc_arrival', { pid: msg.pid });
       else m.fail(from, 'ESRCH', `process ${msg.pid} was reported ended before it arrived`);
@@ -160,7 +131,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     const k = this.kernel;
     return new Process(
       { pid, hash: spec.hash, ppid: spec.ppid, name: spec.name, args: spec.args, env: spec.env, dirs: spec.dirs, fds: spec.fds, memory, limits: k.limits,
-        raise: (p, signal) => this.raise(p, signal), popcornImports: (p) => createPopcornImports(p, this) },
+        raise: (p, signal) => this.views.signals.raise(p, signal), popcornImports: (p) => createPopcornImports(p, this.views.system) },
       module,
       () => {
         k.interrupts();
@@ -190,7 +161,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     if (this.claim(pid, location, moves)) return;
     // Its end was told first (its node was declared lost while it moved within it): it must not
     // run on unseen, its parent heard 137.
-    if (location === this.kernel.id) this.signals.signalHere(pid, SIGKILL);
+    if (location === this.kernel.id) this.views.signals.signalHere(pid, SIGKILL);
     else this.kernel.messenger.send(location, 'proc_kill', { pid, signal: SIGKILL });
   }
 
@@ -225,46 +196,16 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     return true;
   }
 
-  kernelIndex(): number {
-    return this.kernel.cluster.indexOf(this.kernel.id);
-  }
-
-  kernelCount(): number {
-    return this.kernel.cluster.length;
-  }
-
-  spawn(parent: Process, request: SpawnRequest): Operation<number> {
-    return this.spawner.spawn(parent, request);
-  }
-
   /** Where a process this kernel is the origin of runs (undefined: no such live process). */
   locationOf(pid: number): EndpointId | undefined {
     const record = this.origins.get(pid);
     return record === undefined || record.zombie ? undefined : record.location;
   }
 
-  migrate(p: Process, kernelIndex: number): Operation<void> {
-    return this.migration.requestOwn(p, kernelIndex);
-  }
-
   /** A child exists: file it with its parent, or give it to init if the parent ended meanwhile. */
   adopted(parent: Process, pid: number): void {
     if (parent.state === 'exited') this.reparent(pid, INIT_PID);
     else parent.children.add(pid);
-  }
-
-  // ---- signals (signals.ts) ----
-
-  kill(sender: Process, pid: number, signal: number): Operation<void> {
-    return this.signals.kill(sender, pid, signal);
-  }
-
-  raise(p: Process, signal: number): void {
-    this.signals.raise(p, signal);
-  }
-
-  deliver(p: Process, signal: number): void {
-    this.signals.deliver(p, signal);
   }
 
   // ---- exits, zombies, reaping ----
@@ -307,13 +248,13 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
 
   /** At the parent's origin, or where the parent runs: file the exit with the parent. */
   private childExited(msg: Payload<'proc_exited'>): void {
-    const parent = this.migration.find(msg.ppid);
+    const parent = this.views.whereabouts.find(msg.ppid);
     if (parent !== undefined) {
-      if (parent.children.ended(msg.pid, msg)) this.deliver(parent, SIGCHLD);
+      if (parent.children.ended(msg.pid, msg)) this.views.signals.deliver(parent, SIGCHLD);
       else this.reaped(msg.pid);
       return;
     }
-    const moved = this.migration.whereIs(msg.ppid);
+    const moved = this.views.whereabouts.whereIs(msg.ppid);
     if (moved !== undefined) {
       this.kernel.messenger.send(moved, 'proc_exited', msg);
       return;
@@ -342,8 +283,8 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     const origin = originOf(pid);
     if (origin !== this.kernel.id) {
       // Here on its way from the origin to where the process runs (this kernel, or where it went).
-      const here = this.migration.find(pid);
-      const moved = this.migration.whereIs(pid);
+      const here = this.views.whereabouts.find(pid);
+      const moved = this.views.whereabouts.whereIs(pid);
       if (here !== undefined) here.ppid = ppid;
       else if (moved !== undefined) this.kernel.messenger.send(moved, 'proc_reparent', { pid, ppid });
       else this.kernel.messenger.send(origin, 'proc_reparent', { pid, ppid });
@@ -357,7 +298,7 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
       return;
     }
     record.ppid = ppid;
-    const local = this.migration.find(pid);
+    const local = this.views.whereabouts.find(pid);
     if (local !== undefined) local.ppid = ppid;
     else this.kernel.messenger.send(record.location, 'proc_reparent', { pid, ppid });
   }
@@ -365,21 +306,15 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
   // ---- a lost node (src/node/cluster.ts) ----
 
   /**
-   * Node `node` is gone, and its kernels with it. Requests waiting on them fail at once.
-   * Processes whose identity this kernel keeps and that ran there end, lost (their parents learn
-   * it as from any exit); children of processes here whose identity was kept there end the same
-   * way, since no origin is left to report them. Processes here whose origin was there run on;
-   * those whose parent's identity was kept there are orphans, re-parented to init as when a
-   * parent ends (else they would be zombies for ever: no parent is left to reap them).
-   * Pipes lose the ends held there (readers here see EOF, writers EPIPE), and ends here of pipes
-   * homed there end too (src/services/pipe.ts).
+   * Node `node` is gone, and its kernels with it (index.ts tells every service). Processes whose
+   * identity this kernel keeps and that ran there end, lost (their parents learn it as from any
+   * exit); children of processes here whose identity was kept there end the same way, since no
+   * origin is left to report them. Processes here whose origin was there run on; those whose
+   * parent's identity was kept there are orphans, re-parented to init as when a parent ends (else
+   * they would be zombies for ever: no parent is left to reap them).
    */
-  private nodeLost(node: number, reason: string): void {
+  nodeLost(node: number, reason: string): void {
     const there = (id: EndpointId): boolean => nodeOf(id) === node;
-    this.kernel.messenger.peersLost(there, `node ${node}`, reason);
-    this.pipes.nodeLost(node);
-    this.migration.memory.forgetNode(node);
-    this.channels.hostLost(node);
     const exit: ExitRecord = { status: LOST_STATUS, signal: SIGKILL, trap: `popcorn: lost with node ${node} (${reason})\n` };
     for (const [pid, record] of [...this.origins]) {
       if (!record.zombie && there(record.location)) this.endedAtOrigin(pid, exit);
@@ -389,26 +324,10 @@ export class ProcessServer implements ProcessSystem, ProcessDirectory {
     }
     for (const p of this.kernel.processes.values()) {
       for (const [child, ended] of p.children.entries()) {
-        if (ended === null && there(originOf(child)) && p.children.ended(child, exit)) this.deliver(p, SIGCHLD);
+        if (ended === null && there(originOf(child)) && p.children.ended(child, exit)) this.views.signals.deliver(p, SIGCHLD);
       }
     }
   }
-
-  createPipe(): ReturnType<ProcessSystem['createPipe']> {
-    return this.pipes.create();
-  }
-}
-
-/** What the process service takes from the kernel's boot data. */
-export interface ProcessServiceOptions {
-  /** Run the load balancer (KernelBoot.balance). */
-  balance: boolean;
-  /** To the other kernels of the node, for handing over memory. */
-  handover: Handover;
-}
-
-export function installProcessService(kernel: Kernel, options: ProcessServiceOptions): ProcessServer {
-  return new ProcessServer(kernel, options);
 }
 
 

@@ -2,8 +2,8 @@
  * The signal service: kill(2) across kernels and nodes, and what a signal does when it reaches
  * its process. A signal goes to the process's origin (proc_signal), which knows where the process
  * runs and passes it on (proc_kill); a kernel it reaches delivers it, or follows the process if
- * it is on its way elsewhere. The process service (process.ts) owns the origin records and the
- * process table; this service sees them through SignalRoutes.
+ * it is on its way elsewhere. The process service (process.ts) owns the origin records and
+ * migration the processes in transit; this service sees them through SignalRoutes.
  */
 
 import type { Kernel } from '../kernel/kernel.js';
@@ -14,16 +14,13 @@ import { ProcessExit } from '../kernel/wasi/blocking.js';
 import { Errno, WasiError } from '../kernel/wasi/errno.js';
 import { SIGCONT, SIGKILL, defaultAction } from '../kernel/signals.js';
 import type { EndpointId } from '../msg/address.js';
+import type { Whereabouts } from './process-directory.js';
 import { asWasiError } from './remote-error.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /** Where a signal finds its process: this kernel's processes, those in transit, the origin's records. */
-export interface SignalRoutes {
-  /** The process `pid` if it runs on this kernel. */
-  find(pid: number): Process | undefined;
-  /** Where `pid` went from here, if it left. */
-  whereIs(pid: number): EndpointId | undefined;
+export interface SignalRoutes extends Whereabouts {
   /** If `pid` is on its way here, run `again` once it arrived (or failed to), and say true. */
   afterTransit(pid: number, again: () => void): boolean;
   /** At the origin: the record of `pid` (undefined: no such process). */
