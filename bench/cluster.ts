@@ -5,20 +5,15 @@
  *
  * Setup: two nodes on loopback, as two OS processes. Node A is booted in this process
  * (PopcornNode.boot with `cluster`, founding the cluster, listening on 127.0.0.1); node B is
- * `node dist/src/cli/main.js boot --foreground -k 2 --no-balance --listen 127.0.0.1:P
- * --join 127.0.0.1:PA --secret-file F` in a child process with its own POPCORN_RUNTIME_DIR, in a
- * temp dir with the secret file (32 random bytes as hex, mode 600; removed once B has joined).
- * Both have 2 kernels and balance off, so nothing moves by itself. The bench waits until B has
- * joined and says it is up, and all 4 kernels answer kernel_info; kernel indices span the
- * cluster, so 0–1 are A's kernels and 2–3 B's. Ports are random high ports, probed first and
- * retried if taken. A third process, the TLS peer, serves the raw TLS floors below. The children
- * are stopped, and the temp dir removed, on every way out: success, failure, and SIGINT/SIGTERM
- * of this process; should this process die without a word (SIGKILL), the children notice within
- * seconds (their parent is gone), stop themselves and remove the temp dir.
- *
- * The raw TLS floors: node:tls with the cluster's settings (TLS_OPTIONS, PSK_IDENTITY, clusterKey
- * of the same secret, setNoDelay), between this process and the TLS peer process — what any
- * message between two nodes pays at least, without popcorn's framing, relays and rings.
+ * `popcorn boot --foreground -k 2 --no-balance --listen 127.0.0.1:P --join 127.0.0.1:PA
+ * --secret-file F` in a child process with its own POPCORN_RUNTIME_DIR, in a temp dir with the
+ * secret file (removed once B has joined). Both have 2 kernels and balance off, so nothing moves
+ * by itself. The bench waits until B has joined and says it is up, and all 4 kernels answer
+ * kernel_info; kernel indices span the cluster, so 0–1 are A's kernels and 2–3 B's. Ports are
+ * random high ports, probed first and retried if taken. A third process, the TLS peer, serves the
+ * raw TLS floors below (bench/cluster-tls.ts). The children are stopped, and the temp dir
+ * removed, on every way out, even should this process die without a word (test/child.ts); the
+ * harness is the tests' (test/cluster-node.ts).
  *
  * Part `migrate`: examples/bench/hold.wasm `MIB sleep` (fills MIB MiB with incompressible data,
  * prints "ready", sleeps until killed) starts on kernel 0 (node A). For each size of --sizes
@@ -75,29 +70,24 @@
  * --spawns=N, --pings=N, --timeout-s=N, --only=migrate,spawn,rtt.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import * as tls from 'node:tls';
 import { PopcornNode, type KernelInfo } from '../src/node/node.js';
-import { clusterKey, PSK_IDENTITY, TLS_OPTIONS } from '../src/node/cluster.js';
 import { nodeOf, type EndpointId } from '../src/msg/address.js';
 import { prepareProgram } from '../src/wasm/loader.js';
+import { Resources, type Child } from '../test/child.js';
+import { nodeUp, onFreePort, startNode, writeSecret } from '../test/cluster-node.js';
+import { eventually } from '../test/cluster-helpers.js';
+import { TlsProbe } from './cluster-tls.js';
 import type { BenchOptions, BenchResult, BenchValue } from './main.js';
-import { Capture, checkMoved, example, Holds, intArg, intListArg, median, onlyParts, preparing, ROOT, round3 } from './runners.js';
+import { Capture, checkMoved, example, Holds, intArg, intListArg, median, onlyParts, preparing, round3 } from './runners.js';
 
 const PARTS = ['migrate', 'spawn', 'rtt'] as const;
 
 const DEFAULT_SIZES = [1, 64];
 const DEFAULT_MOVES = 20;
 const DEFAULT_WARMUP = 10;
-const TLS_MESSAGE_BYTES = 64;
-/** Writes of a raw TLS transfer: as big as the pieces a migrating memory travels in (src/services/memory-transfer.ts). */
-const TLS_PIECE_BYTES = 192 * 1024;
 /** Untimed round trips before each timed batch of the rtt part. */
 const RTT_WARMUP = 200;
 const RTT_BATCHES = 4;
@@ -111,181 +101,6 @@ const A0 = 0;
 const A1 = 1;
 const B0 = 2;
 const CLUSTER_KERNELS = 4;
-/** How many of node B's last log bytes an error shows. */
-const LOG_TAIL_BYTES = 8 * 1024;
-
-/**
- * Code every child of the bench runs first: once the bench process is gone (killed outright, so
- * it could not clean up), the child stops itself — by SIGTERM where it handles that (node B's
- * clean shutdown), else by exiting — and removes the bench's temp dir as it exits.
- */
-const ORPHAN_GUARD = `import { isMainThread } from 'node:worker_threads';
-import { rmSync } from 'node:fs';
-if (isMainThread) {
-  const parent = Number(process.env.POPCORN_BENCH_PARENT);
-  const dir = process.env.POPCORN_BENCH_DIR;
-  const check = setInterval(() => {
-    try {
-      process.kill(parent, 0);
-    } catch {
-      clearInterval(check);
-      process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-      if (process.listenerCount('SIGTERM') > 0) process.kill(process.pid, 'SIGTERM');
-      else process.exit(0);
-    }
-  }, 500);
-  check.unref();
-}`;
-const orphanGuardImport = `data:text/javascript,${encodeURIComponent(ORPHAN_GUARD)}`;
-
-/**
- * The TLS peer process: listens on 127.0.0.1 (port 0) and prints its port. A connection's first
- * byte says what it is: 'e', every later byte is echoed back; 's', a sink: transfers of a u32 LE
- * length and that many bytes, each acknowledged with one byte once all of it came.
- */
-const TLS_PEER = `import * as tls from 'node:tls';
-const psk = Buffer.from(process.env.POPCORN_BENCH_PSK, 'hex');
-const identity = process.env.POPCORN_BENCH_IDENTITY;
-const server = tls.createServer({ ...JSON.parse(process.env.POPCORN_BENCH_TLS), pskCallback: (_s, id) => (id === identity ? psk : null) }, (socket) => {
-  socket.setNoDelay(true);
-  socket.on('error', () => undefined);
-  let mode;
-  let head = Buffer.alloc(0);
-  let want = -1;
-  let got = 0;
-  socket.on('data', (data) => {
-    if (mode === undefined) {
-      mode = String.fromCharCode(data[0]);
-      data = data.subarray(1);
-    }
-    if (mode === 'e') {
-      if (data.length > 0) socket.write(data);
-      return;
-    }
-    while (data.length > 0) {
-      if (want < 0) {
-        head = Buffer.concat([head, data]);
-        if (head.length < 4) return;
-        want = head.readUInt32LE(0);
-        data = head.subarray(4);
-        head = Buffer.alloc(0);
-        got = 0;
-      }
-      const n = Math.min(data.length, want - got);
-      got += n;
-      data = data.subarray(n);
-      if (got === want) {
-        socket.write('k');
-        want = -1;
-      }
-    }
-  });
-});
-server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));`;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A random high TCP port on 127.0.0.1 that was free a moment ago. */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 40_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = net.createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('cluster bench: found no free port on 127.0.0.1');
-}
-
-/** A child process of the bench, its output kept (the tail) for errors. */
-class Child {
-  readonly proc: ChildProcess;
-  /** The child's stdout and stderr as text, the last LOG_TAIL_BYTES of it in `tail`. */
-  tail = '';
-  stdout = '';
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  readonly exited: Promise<void>;
-
-  constructor(dir: string, args: string[], env: Record<string, string>, private readonly prefix: string | undefined) {
-    this.proc = spawn(process.execPath, ['--import', orphanGuardImport, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env, POPCORN_BENCH_PARENT: String(process.pid), POPCORN_BENCH_DIR: dir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc.stdout?.setEncoding('utf8').on('data', (text: string) => {
-      this.stdout += text;
-      this.keep(text);
-    });
-    this.proc.stderr?.setEncoding('utf8').on('data', (text: string) => this.keep(text));
-    this.exited = new Promise((resolve) => {
-      this.proc.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        resolve();
-      });
-      this.proc.once('error', (error) => {
-        this.keep(`spawn failed: ${error.message}\n`);
-        this.exit ??= { code: null, signal: null };
-        resolve();
-      });
-    });
-  }
-
-  private keep(text: string): void {
-    this.tail = (this.tail + text).slice(-LOG_TAIL_BYTES);
-    if (this.prefix !== undefined) process.stderr.write(text.replace(/^(?=.)/gm, this.prefix));
-  }
-
-  /** SIGTERM, then SIGKILL if it has not ended within `graceMs`. */
-  async stop(graceMs = 5_000): Promise<void> {
-    if (this.exit !== undefined) return;
-    this.proc.kill('SIGTERM');
-    const ended = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
-    if (!ended) {
-      this.proc.kill('SIGKILL');
-      await this.exited;
-    }
-  }
-
-  /** The last resort (process exit, signals): SIGKILL now, synchronously. */
-  killNow(): void {
-    if (this.exit === undefined) this.proc.kill('SIGKILL');
-  }
-}
-
-/**
- * What the bench holds outside itself — children and a temp dir — released on every way out:
- * release() from `finally`, and synchronously on process exit and on SIGINT/SIGTERM.
- */
-class Resources {
-  readonly dir = mkdtempSync(join(tmpdir(), 'popcorn-bench-cluster-'));
-  readonly children: Child[] = [];
-  private readonly onExit = (): void => this.releaseNow();
-  private readonly onSignal = (signal: NodeJS.Signals): void => {
-    this.releaseNow();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-
-  constructor() {
-    process.on('exit', this.onExit);
-    process.once('SIGINT', this.onSignal);
-    process.once('SIGTERM', this.onSignal);
-  }
-
-  private releaseNow(): void {
-    for (const child of this.children) child.killNow();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  async release(): Promise<void> {
-    await Promise.all(this.children.map((child) => child.stop()));
-    rmSync(this.dir, { recursive: true, force: true });
-    process.off('exit', this.onExit);
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
-  }
-}
 
 /** The two-node cluster: node A here, node B a child process. */
 interface Cluster {
@@ -295,50 +110,36 @@ interface Cluster {
   tls: TlsProbe;
 }
 
-/** Boot node A here on a free port (retried if the port was taken meanwhile). */
-async function bootA(secret: Buffer, log: (line: string) => void): Promise<{ node: PopcornNode; port: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    try {
-      const node = await PopcornNode.boot({
-        kernels: 2, balance: false, cluster: { listen: { host: '127.0.0.1', port }, secret },
-        log: (text) => process.stderr.write(`popcorn A: ${text}\n`),
-      });
-      return { node, port };
-    } catch (error) {
-      if (attempt >= 5 || !/cannot listen/.test((error as Error).message)) throw error;
-      log(`node A: port ${port} was taken (${(error as Error).message}); again`);
-    }
-  }
+/** Boot node A here on a free port (again on another if the port was taken meanwhile). */
+function bootA(secret: Buffer): Promise<{ node: PopcornNode; port: number }> {
+  return onFreePort(5, async (port) => {
+    const node = await PopcornNode.boot({
+      kernels: 2, balance: false, cluster: { listen: { host: '127.0.0.1', port }, secret },
+      log: (text) => process.stderr.write(`popcorn A: ${text}\n`),
+    });
+    return { node, port };
+  });
 }
 
 /** Start node B joining through node A at `portA`; resolves once it is up and a member of A's cluster. */
-async function startB(res: Resources, node: PopcornNode, portA: number, secretFile: string, timeoutMs: number, log: (line: string) => void): Promise<Child> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+function startB(res: Resources, node: PopcornNode, portA: number, secretFile: string, timeoutMs: number, log: (line: string) => void): Promise<Child> {
+  const member = (): boolean => node.members.some((m) => m.kernels === 2) && node.clusterKernels.length === CLUSTER_KERNELS;
+  return onFreePort(3, async (port) => {
     const started = performance.now();
-    const b = new Child(
-      res.dir,
-      [join(ROOT, 'dist/src/cli/main.js'), 'boot', '--foreground', '-k', '2', '--no-balance',
-        '--listen', `127.0.0.1:${port}`, '--join', `127.0.0.1:${portA}`, '--secret-file', secretFile],
-      { POPCORN_RUNTIME_DIR: join(res.dir, `run-b${attempt}`) },
-      'node B: ',
-    );
-    res.children.push(b);
-    const member = (): boolean => node.members.some((m) => m.kernels === 2) && node.clusterKernels.length === CLUSTER_KERNELS;
-    while (b.exit === undefined && !(member() && / up: /.test(b.tail)) && performance.now() - started < timeoutMs) await sleep(20);
-    if (b.exit === undefined && member() && / up: /.test(b.tail)) {
-      log(`node B: pid ${b.proc.pid}, listening on 127.0.0.1:${port}, joined and up after ${(performance.now() - started).toFixed(0)} ms`);
-      return b;
+    const b = res.hold(startNode(
+      { kernels: 2, listen: `127.0.0.1:${port}`, join: `127.0.0.1:${portA}`, secretFile },
+      { name: 'node B', env: { POPCORN_RUNTIME_DIR: join(res.dir, `run-b-${port}`) }, dir: res.dir, echo: 'node B: ' },
+    ));
+    try {
+      await nodeUp(b, timeoutMs); // its error has node B's output: "cannot listen" there means the port was taken
+      await eventually('node A to list node B as a member', async () => (member() ? true : undefined), timeoutMs - (performance.now() - started), 20);
+    } catch (error) {
+      await b.stop();
+      throw new Error(`cluster bench: ${(error as Error).message}`, { cause: error });
     }
-    await b.stop();
-    const why = b.exit === undefined ? `did not join within ${timeoutMs / 1000} s` : `exited (${JSON.stringify(b.exit)})`;
-    if (attempt < 3 && /cannot listen/.test(b.tail)) {
-      log(`node B: port ${port} was taken; again`);
-      continue;
-    }
-    throw new Error(`cluster bench: node B ${why}; its log:\n${b.tail}`);
-  }
+    log(`node B: pid ${b.proc.pid}, listening on 127.0.0.1:${port}, joined and up after ${(performance.now() - started).toFixed(0)} ms`);
+    return b;
+  });
 }
 
 /** node.info() of all four kernels, or an error saying which did not answer. */
@@ -373,8 +174,7 @@ async function migratePart(c: Cluster, sizes: number[], moves: number, warmup: n
     try {
       await node.move(pid, to);
     } catch (error) {
-      const bLog = b.exit === undefined ? '' : `\nnode B exited (${JSON.stringify(b.exit)}); its log:\n${b.tail}`;
-      throw new Error(`${what}: node.move(${pid}, ${to}) failed after ${(performance.now() - t).toFixed(1)} ms: ${(error as Error).message}${bLog}`, { cause: error });
+      throw new Error(`${what}: node.move(${pid}, ${to}) failed after ${(performance.now() - t).toFixed(1)} ms: ${(error as Error).message}${b.exitNote()}`, { cause: error });
     }
     const rtt = (performance.now() - t) * 1000;
     const after = await infoAll(node, what);
@@ -458,9 +258,8 @@ async function spawnPart(c: Cluster, reps: number, spawns: number, timeoutMs: nu
     if (exit === 'timeout') await node.kill(pid, 9).catch(() => false);
     await node.flushed(set);
     const output = `--- stdout:\n${stdout.take()}--- stderr:\n${stderr.take()}`;
-    const bLog = b.exit === undefined ? '' : `\nnode B exited (${JSON.stringify(b.exit)}); its log:\n${b.tail}`;
-    if (exit === 'timeout') throw new Error(`cluster bench: ${what} ran past ${timeoutMs / 1000} s (killed)\n${output}${bLog}`);
-    if (exit.status !== 0) throw new Error(`cluster bench: ${what} exited ${exit.status}\n${exit.trap}${output}${bLog}`);
+    if (exit === 'timeout') throw new Error(`cluster bench: ${what} ran past ${timeoutMs / 1000} s (killed)\n${output}${b.exitNote()}`);
+    if (exit.status !== 0) throw new Error(`cluster bench: ${what} exited ${exit.status}\n${exit.trap}${output}${b.exitNote()}`);
     return field(output, 'spawn_us', what);
   };
 
@@ -489,95 +288,6 @@ function infoRtt(node: PopcornNode, kernel: EndpointId): Promise<number> {
       else reject(error);
     });
   });
-}
-
-/**
- * Raw TLS between this process and the TLS peer process, with the cluster's settings: the
- * transport's floor. `ping()` sends TLS_MESSAGE_BYTES on the echo connection and resolves with
- * the µs until all came back; `transfer(bytes)` writes `bytes` on the sink connection in
- * TLS_PIECE_BYTES writes and resolves with the ms until the peer acknowledged all of them.
- */
-class TlsProbe {
-  private readonly waits = new Map<tls.TLSSocket, { need: number; got: number; resolve: () => void; reject: (error: Error) => void }>();
-  private readonly message = randomBytes(TLS_MESSAGE_BYTES);
-  private data = Buffer.alloc(0);
-
-  private constructor(private readonly echo: tls.TLSSocket, private readonly sink: tls.TLSSocket) {
-    for (const socket of [echo, sink]) {
-      socket.on('data', (chunk: Buffer) => {
-        const w = this.waits.get(socket);
-        if (w === undefined) return;
-        w.got += chunk.length;
-        if (w.got < w.need) return;
-        this.waits.delete(socket);
-        w.resolve();
-      });
-      const fail = (error: Error): void => {
-        this.waits.get(socket)?.reject(error);
-        this.waits.delete(socket);
-      };
-      socket.on('error', fail);
-      socket.on('close', () => fail(new Error('cluster bench: a TLS probe connection closed')));
-    }
-  }
-
-  /** Start the peer process (a child of `res`) and open both connections. */
-  static async open(res: Resources, secret: Buffer, timeoutMs: number): Promise<TlsProbe> {
-    const key = clusterKey(secret);
-    const peer = new Child(res.dir, ['--input-type=module', '-e', TLS_PEER], {
-      POPCORN_BENCH_PSK: key.toString('hex'), POPCORN_BENCH_IDENTITY: PSK_IDENTITY, POPCORN_BENCH_TLS: JSON.stringify(TLS_OPTIONS),
-    }, undefined);
-    res.children.push(peer);
-    const started = performance.now();
-    while (!peer.stdout.includes('\n') && peer.exit === undefined && performance.now() - started < timeoutMs) await sleep(10);
-    const port = Number(peer.stdout.trim());
-    if (!Number.isInteger(port) || port <= 0) throw new Error(`cluster bench: the TLS peer process did not start: ${JSON.stringify(peer.exit)}\n${peer.tail}`);
-    const connect = (mode: string): Promise<tls.TLSSocket> =>
-      new Promise((resolve, reject) => {
-        const socket = tls.connect({
-          ...TLS_OPTIONS, host: '127.0.0.1', port,
-          pskCallback: () => ({ psk: key, identity: PSK_IDENTITY }),
-          checkServerIdentity: () => undefined,
-        });
-        socket.once('error', reject);
-        socket.once('secureConnect', () => {
-          socket.off('error', reject);
-          socket.setNoDelay(true);
-          socket.write(mode);
-          resolve(socket);
-        });
-      });
-    return new TlsProbe(await connect('e'), await connect('s'));
-  }
-
-  private wait(socket: tls.TLSSocket, need: number): Promise<void> {
-    return new Promise((resolve, reject) => this.waits.set(socket, { need, got: 0, resolve, reject }));
-  }
-
-  async ping(): Promise<number> {
-    const t = performance.now();
-    const back = this.wait(this.echo, TLS_MESSAGE_BYTES);
-    this.echo.write(this.message);
-    await back;
-    return (performance.now() - t) * 1000;
-  }
-
-  async transfer(bytes: number): Promise<number> {
-    if (this.data.length < bytes) this.data = randomBytes(bytes);
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(bytes, 0);
-    const t = performance.now();
-    const acked = this.wait(this.sink, 1);
-    this.sink.write(length);
-    for (let offset = 0; offset < bytes; offset += TLS_PIECE_BYTES) this.sink.write(this.data.subarray(offset, Math.min(offset + TLS_PIECE_BYTES, bytes)));
-    await acked;
-    return performance.now() - t;
-  }
-
-  close(): void {
-    this.echo.destroy();
-    this.sink.destroy();
-  }
 }
 
 /** The rtt part: kernel_info to node B's kernel 0 and to node A's kernel 0; raw TLS echo. Each a list of µs. */
@@ -618,14 +328,13 @@ export async function run({ args, log }: BenchOptions): Promise<BenchResult> {
   let x1: number | null = null;
   let x64: number | null = null;
 
-  const res = new Resources();
+  const res = new Resources('popcorn-bench-cluster-');
   let node: PopcornNode | undefined;
   let probe: TlsProbe | undefined;
   try {
-    const secret = Buffer.from(randomBytes(32).toString('hex'));
     const secretFile = join(res.dir, 'secret');
-    writeFileSync(secretFile, secret, { mode: 0o600 });
-    const a = await bootA(secret, log);
+    const secret = writeSecret(secretFile);
+    const a = await bootA(secret);
     node = a.node;
     const b = await startB(res, node, a.port, secretFile, timeoutMs, log);
     rmSync(secretFile); // node B has read it

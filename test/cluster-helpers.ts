@@ -1,18 +1,18 @@
 /**
- * Helpers for the cluster tests: nodes as real OS processes (`popcorn boot --listen … --join …`),
- * each with its own runtime directory (control socket, node.log), sharing one secret file and one
- * module cache; `popcorn` commands against any of them; long-running sessions; and a cleanup that
- * leaves no node behind, even after a failed test.
+ * A cluster driven through the `popcorn` command, for the cluster tests and the stress script:
+ * nodes as real OS processes (`popcorn boot --listen … --join …`, test/cluster-node.ts), each
+ * with its own runtime directory (control socket, node.log), sharing one secret file and one
+ * module cache; `popcorn` commands against any of them; long-running sessions; and a cleanup
+ * that leaves no node behind, even after a failed test.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, ROOT, TEST_CACHE, example, popcorn, sleep, type RunResult } from './cli-helpers.js';
+import { bootArgs, isAlive, onFreePort, writeSecret } from './cluster-node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
-
 
 /** A node of the cluster, as the tests drive it. */
 export interface ClusterNode {
@@ -76,10 +76,6 @@ export const MODULES = [
 
 const BOOT_ATTEMPTS = 6;
 
-function freePortGuess(): number {
-  return 20_000 + Math.floor(Math.random() * 40_000);
-}
-
 /**
  * Form a cluster of `count` nodes of `kernels` kernels each on loopback: node 0 founds it, each
  * next node joins through the one before (so joining through a non-founder is exercised too).
@@ -90,8 +86,7 @@ function freePortGuess(): number {
 export async function bootCluster(count: number, kernels = 2): Promise<Cluster> {
   const root = mkdtempSync(join(tmpdir(), 'popcorn-cluster-'));
   const secretFile = join(root, 'secret');
-  writeFileSync(secretFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-  chmodSync(secretFile, 0o600);
+  writeSecret(secretFile);
   const cache = TEST_CACHE;
   const previousCache = process.env.POPCORN_CACHE_DIR;
   process.env.POPCORN_CACHE_DIR = cache;
@@ -116,20 +111,15 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
     return dir;
   };
 
-  /** `popcorn boot` on a fresh port, again on another if that one is taken. */
-  const boot = async (dir: string, extra: string[], bootKernels: number, secret: string, nodeCache = cache): Promise<{ result: RunResult; listen: string; pid: number | undefined }> => {
-    for (let attempt = 1; ; attempt++) {
-      const listen = `127.0.0.1:${freePortGuess()}`;
-      const result = await popcorn(['boot', '-k', String(bootKernels), '--listen', listen, ...extra, '--secret-file', secret], {
-        env: envOf(dir, nodeCache),
-        timeoutMs: 40_000,
-      });
+  /** `popcorn boot` (in the background) on a free port, again on another if that one was taken. */
+  const boot = (dir: string, through: string | undefined, bootKernels: number, secret: string, nodeCache = cache): Promise<{ result: RunResult; listen: string; pid: number | undefined }> =>
+    onFreePort(BOOT_ATTEMPTS, async (port) => {
+      const listen = `127.0.0.1:${port}`;
+      const result = await popcorn(bootArgs({ kernels: bootKernels, listen, join: through, secretFile: secret }), { env: envOf(dir, nodeCache), timeoutMs: 40_000 });
       const pid = /pid (\d+)/.exec(result.stdout)?.[1];
       if (pid !== undefined) pids.add(Number(pid));
-      if (result.status !== 0 && /cannot listen/.test(result.stderr) && attempt < BOOT_ATTEMPTS) continue;
       return { result, listen, pid: pid === undefined ? undefined : Number(pid) };
-    }
-  };
+    }, ({ result }) => (result.status === 0 ? '' : result.stderr));
 
   const makeNode = (node: number, dir: string, listen: string, pid: number, nodeCache = cache): ClusterNode => {
     const env = envOf(dir, nodeCache);
@@ -163,10 +153,10 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
     nodes,
     async join(via, joinKernels = kernels, nodeCache = cache) {
       const dir = newDir();
-      const extra = via === undefined && nodes.length === 0 ? [] : ['--join', (via ?? (nodes.at(-1) as ClusterNode)).listen];
-      const { result, listen, pid } = await boot(dir, extra, joinKernels, secretFile, nodeCache);
+      const through = via === undefined && nodes.length === 0 ? undefined : (via ?? (nodes.at(-1) as ClusterNode)).listen;
+      const { result, listen, pid } = await boot(dir, through, joinKernels, secretFile, nodeCache);
       if (result.status !== 0 || pid === undefined) {
-        throw new Error(`popcorn boot ${extra.join(' ')} failed (${String(result.status)}): ${result.stderr}${result.stdout}`);
+        throw new Error(`popcorn boot${through === undefined ? '' : ` --join ${through}`} failed (${String(result.status)}): ${result.stderr}${result.stdout}`);
       }
       const number = /node (\d+) of a cluster/.exec(result.stdout)?.[1];
       const node = makeNode(number === undefined ? 0 : Number(number), dir, listen, pid, nodeCache);
@@ -175,7 +165,7 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
     },
     async tryBoot({ join: via, secretFile: secret, kernels: k = kernels }) {
       const dir = newDir();
-      const { result } = await boot(dir, ['--join', via.listen], k, secret);
+      const { result } = await boot(dir, via.listen, k, secret);
       return { result, dir };
     },
     async close() {
@@ -208,21 +198,6 @@ export async function bootCluster(count: number, kernels = 2): Promise<Cluster> 
     throw error;
   }
   return cluster;
-}
-
-/** Whether process `pid` runs (a zombie does not: a node's process is nobody's child once boot returns). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: take kill's word
-  }
 }
 
 /** `popcorn ARGS` as a child process, its output collected as it comes. */

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { example } from './cli-helpers.js';
 import { bootCluster, eventually, type Cluster, type ClusterNode } from './cluster-helpers.js';
+import { writeSecret } from './cluster-node.js';
 import { PSK_IDENTITY, TLS_OPTIONS, clusterKey } from '../src/node/cluster.js';
 import { PROTOCOL_VERSION } from '../src/protocol.js';
 import { INSTRUMENTATION_VERSION } from '../src/wasm/abi.js';
@@ -259,7 +260,7 @@ test('a computation migrated to the other nodes and back prints what an unmigrat
 
 test('a node with the wrong secret is refused, and the cluster is unchanged', async () => {
   const wrong = join(cluster.root, 'wrong-secret');
-  writeFileSync(wrong, randomBytes(32).toString('base64'), { mode: 0o600 });
+  writeSecret(wrong);
   const { result } = await cluster.tryBoot({ join: n0, secretFile: wrong });
   assert.equal(result.status, 1, result.stdout);
   assert.match(result.stderr, /cannot join 127\.0\.0\.1:\d+: TLS handshake failed: wrong secret/);

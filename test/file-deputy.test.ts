@@ -14,7 +14,6 @@
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -44,6 +43,7 @@ import { PopcornNode, type KernelInfo } from '../src/node/node.js';
 import { prepareProgram } from '../src/wasm/loader.js';
 import { startProgram } from './ssi-helpers.js';
 import { example, sleep } from './cli-helpers.js';
+import { freePort } from './cluster-node.js';
 import { Mesh, type MeshKernel } from './mesh-helpers.js';
 import { errnoOf } from './wasi-helpers.js';
 
@@ -495,17 +495,6 @@ describe('a file of another node, through its deputy', () => {
 });
 
 // ---- two nodes -------------------------------------------------------------------------------
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The programs these tests run (and sh spawns), instrumented up front. */
 const PROGRAMS = ['test/checkpoint.wasm', 'test/migrate.wasm', 'test/fileio.wasm', 'sh.wasm', 'cat.wasm'];

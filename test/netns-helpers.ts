@@ -26,14 +26,15 @@
  * a live run's.
  */
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT, TEST_CACHE, popcorn, sleep, type RunResult } from './cli-helpers.js';
+import { TEST_CACHE, popcorn, sleep, type RunResult } from './cli-helpers.js';
+import type { Child } from './child.js';
 import { startSession, type Session } from './cluster-helpers.js';
+import { isAlive, nodeUp, startNode, writeSecret } from './cluster-node.js';
 
 /** The port every node listens on, in its own namespace. */
 export const NODE_PORT = 7300;
@@ -81,21 +82,12 @@ function quiet(command: string, args: string[]): void {
   spawnSync(command, args, { stdio: 'ignore' });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Namespaces and host-side veths a run left behind when it was killed (its pid is gone). */
 function sweepStale(): void {
   for (const line of sh('ip', ['netns', 'list']).split('\n')) {
     const name = line.split(' ')[0] ?? '';
     const m = /^popcorn-(\d+)-\d+$/.exec(name);
-    if (m === null || alive(Number(m[1]))) continue;
+    if (m === null || isAlive(Number(m[1]))) continue;
     for (const pid of spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
       try {
         process.kill(Number(pid), 'SIGKILL');
@@ -107,7 +99,7 @@ function sweepStale(): void {
   }
   for (const line of sh('ip', ['-o', 'link', 'show']).split('\n')) {
     const m = /^\d+: (pc([0-9a-z]+)h\d+)[@:]/.exec(line);
-    if (m !== null && !alive(parseInt(m[2] as string, 36))) quiet('ip', ['link', 'del', m[1] as string]);
+    if (m !== null && !isAlive(parseInt(m[2] as string, 36))) quiet('ip', ['link', 'del', m[1] as string]);
   }
 }
 
@@ -176,7 +168,7 @@ export class NetLab {
   private readonly tag: string;
   private readonly relays = new Map<string, Relay>();
   private readonly sockets = new Set<net.Socket>();
-  private readonly children = new Set<ChildProcess>();
+  private readonly children = new Set<Child>();
   private readonly sessions = new Set<ChildProcess>();
   /** Bytes read from namespace i's side and forwarded toward namespace j: flows[i][j]. */
   private readonly flows: number[][];
@@ -192,8 +184,7 @@ export class NetLab {
   private constructor(private readonly prefix: string, private readonly options: LabOptions) {
     this.root = mkdtempSync(join(tmpdir(), 'popcorn-netns-'));
     this.secretFile = join(this.root, 'secret');
-    writeFileSync(this.secretFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-    chmodSync(this.secretFile, 0o600);
+    writeSecret(this.secretFile);
     this.tag = process.pid.toString(36);
     this.flows = Array.from({ length: options.namespaces }, () => new Array<number>(options.namespaces).fill(0));
     let last = performance.now();
@@ -448,54 +439,19 @@ export class NetLab {
     const dir = join(this.root, `node${this.nodeDirs++}`);
     mkdirSync(dir, { mode: 0o700 });
     const env = { POPCORN_RUNTIME_DIR: dir, POPCORN_CACHE_DIR: TEST_CACHE };
-    const args = ['netns', 'exec', this.ns(i), process.execPath, CLI, 'boot', '--foreground', '-k', String(options.kernels ?? 1), '--no-balance',
-      '--listen', this.listen(i), ...(options.join === undefined ? [] : ['--join', options.join.listen]), '--secret-file', this.secretFile];
-    const child = spawn('ip', args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = startNode(
+      { kernels: options.kernels ?? 1, listen: this.listen(i), join: options.join?.listen, secretFile: this.secretFile },
+      { name: `the node in ${this.ns(i)}`, env, dir: this.root, launcher: ['ip', 'netns', 'exec', this.ns(i)] },
+    );
     this.children.add(child);
-    let log = '';
-    const listeners = new Set<() => void>();
-    const append = (d: string): void => {
-      log += d;
-      for (const l of [...listeners]) l();
-    };
-    child.stdout?.setEncoding('utf8').on('data', append);
-    child.stderr?.setEncoding('utf8').on('data', append);
-    let running = true;
-    const exited = new Promise<void>((resolve) => child.once('close', () => {
-      running = false;
-      this.children.delete(child);
-      for (const l of [...listeners]) l();
-      resolve();
-    }));
-    const waitForLog = (pattern: RegExp, timeoutMs: number): Promise<number> => {
-      if (pattern.test(log)) return Promise.resolve(performance.now());
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${String(pattern)} in the log of the node in ${this.ns(i)}:\n${log}`));
-        }, timeoutMs);
-        const check = (): void => {
-          if (pattern.test(log)) {
-            clearTimeout(timer);
-            listeners.delete(check);
-            resolve(performance.now());
-          } else if (!running) {
-            clearTimeout(timer);
-            listeners.delete(check);
-            reject(new Error(`the node in ${this.ns(i)} exited while waiting for ${String(pattern)}:\n${log}`));
-          }
-        };
-        listeners.add(check);
-      });
-    };
-    await waitForLog(/node \d+ up: .* of a cluster/, 40_000);
-    const node = Number(/up: .*node (\d+) of a cluster/.exec(log)?.[1]);
+    void child.exited.then(() => this.children.delete(child));
+    const node = await nodeUp(child, 40_000);
     return {
       node,
       ns: i,
       listen: this.listen(i),
       dir,
-      pid: child.pid as number,
+      pid: child.proc.pid as number,
       cli: (cliArgs, o = {}) => popcorn(cliArgs, { env, timeoutMs: o.timeoutMs ?? 30_000, ...(o.input === undefined ? {} : { input: o.input }) }),
       session: (cliArgs) => {
         const s = startSession(cliArgs, env);
@@ -509,10 +465,10 @@ export class NetLab {
         void f.done.finally(() => this.sessions.delete(f.child));
         return f;
       },
-      log: () => log,
-      waitForLog,
-      alive: () => running,
-      exited,
+      log: () => child.output,
+      waitForLog: (pattern, timeoutMs) => child.waitFor(pattern, timeoutMs),
+      alive: () => child.alive(),
+      exited: child.exited,
     };
   }
 
@@ -522,8 +478,8 @@ export class NetLab {
     clearInterval(this.stallTimer);
     for (const child of this.sessions) child.kill('SIGKILL');
     const children = [...this.children];
-    for (const child of children) child.kill('SIGKILL');
-    await Promise.race([Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve(undefined) : c.once('close', resolve))))), sleep(5_000)]);
+    for (const child of children) child.killNow();
+    await Promise.race([Promise.all(children.map((child) => child.exited)), sleep(5_000)]);
     for (const socket of this.sockets) socket.destroy();
     for (const { server } of this.relays.values()) server.close();
     for (let i = 0; i < this.options.namespaces; i++) {

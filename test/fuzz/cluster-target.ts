@@ -6,7 +6,7 @@
  * still welcomed.
  */
 import { randomBytes } from 'node:crypto';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import * as tls from 'node:tls';
 import fc from 'fast-check';
 import { PSK_IDENTITY, TLS_OPTIONS, clusterKey } from '../../src/node/cluster.js';
@@ -16,6 +16,7 @@ import { INSTRUMENTATION_VERSION } from '../../src/wasm/abi.js';
 import { FRAME_HEADER_BYTES, writeHeader } from '../../src/msg/frame.js';
 import { Counts, concat, fuzzProperty, type FuzzBudget, type FuzzReport } from './harness.js';
 import { bootFuzzNode, LogTail } from './node.js';
+import { freePort } from '../cluster-node.js';
 
 const CASE_MS = 15_000;
 /** The node number fake peers claim, so the fuzz does not use up the cluster's 127. */
@@ -53,14 +54,6 @@ function encodeFrames(frames: Extract<Peer, { kind: 'frames' }>['frames']): Uint
     new DataView(prefix.buffer).setUint32(0, f.prefix ?? body.length, true);
     return concat(prefix, body);
   }));
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Connect with `key`; resolves with the socket once the handshake is done, or null if it failed. */
