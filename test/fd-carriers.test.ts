@@ -16,7 +16,8 @@ import { HostInput, HostOutput, HostStreamChannels } from '../src/kernel/host-st
 import { RemoteDirectory } from '../src/kernel/remote-directory.js';
 import type { Kernel } from '../src/kernel/kernel.js';
 import { BLOCKED } from '../src/kernel/wasi/blocking.js';
-import { HostDirectory, HostFile, type FileDescription } from '../src/kernel/wasi/file-description.js';
+import { HostFile, type FileDescription } from '../src/kernel/wasi/file-description.js';
+import { HostDirectory } from '../src/kernel/wasi/host-directory.js';
 import { FILE_RIGHTS, Filetype } from '../src/kernel/wasi/types.js';
 import { HostStreams } from '../src/node/streams.js';
 import { DirCarrier } from '../src/services/dir-carrier.js';

@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { Errno, WasiError } from '../src/kernel/wasi/errno.js';
-import { HostDirectory, HostFile } from '../src/kernel/wasi/file-description.js';
+import { HostFile } from '../src/kernel/wasi/file-description.js';
+import { HostDirectory } from '../src/kernel/wasi/host-directory.js';
 import {
   createDirectoryIn, linkIn, openIn, readlinkIn, removeDirectoryIn, renameIn, setTimesIn, statIn, symlinkIn, unlinkFileIn,
 } from '../src/kernel/wasi/path-ops.js';

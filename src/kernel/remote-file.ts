@@ -310,12 +310,12 @@ export class RemoteFile extends BaseDescription {
 
   override pread(buf: Uint8Array, off: number, len: number, position: bigint): number {
     if (!this.seekable) return super.pread(buf, off, len, position);
-    throw new WasiError(Errno.NOTSUP, 'pread on a file of another node goes by readAt (remote-paths.ts)');
+    throw new WasiError(Errno.NOTSUP, 'pread on a file of another node goes by readAt (remote-calls.ts)');
   }
 
   override pwrite(buf: Uint8Array, off: number, len: number, position: bigint): number {
     if (!this.seekable) return super.pwrite(buf, off, len, position);
-    throw new WasiError(Errno.NOTSUP, 'pwrite on a file of another node goes by writeAt (remote-paths.ts)');
+    throw new WasiError(Errno.NOTSUP, 'pwrite on a file of another node goes by writeAt (remote-calls.ts)');
   }
 
   /** fd_pread: up to `len` bytes at `position` from the home; the offset does not move. */

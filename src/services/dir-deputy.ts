@@ -24,7 +24,8 @@ import type { Payload } from '../protocol.js';
 import { RemoteDirectory, type DirAnswer, type DirCall, type RemoteDirectoryLinks, type RemoteDirectoryRef } from '../kernel/remote-directory.js';
 import { Errno, WasiError, errnoName } from '../kernel/wasi/errno.js';
 import { asWasiError } from './remote-error.js';
-import { HostDirectory, HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
+import { HostFile, type FileDescription } from '../kernel/wasi/file-description.js';
+import { HostDirectory } from '../kernel/wasi/host-directory.js';
 import {
   createDirectoryIn, linkIn, openIn, readlinkIn, removeDirectoryIn, renameIn, setTimesIn, statIn, symlinkIn, unlinkFileIn,
 } from '../kernel/wasi/path-ops.js';

@@ -74,7 +74,8 @@ export const WASI_MODULE = 'wasi_snapshot_preview1';
  */
 export const WASI_MAY_UNWIND: readonly string[] = [
   'fd_read', 'fd_write', 'poll_oneoff', 'sched_yield',
-  // A directory or file of another node answers these by message (src/kernel/wasi/remote-paths.ts).
+  // A directory or file of another node answers these by message (src/kernel/remote-directory.ts,
+  // src/kernel/wasi/remote-calls.ts).
   'fd_pread', 'fd_pwrite', 'fd_readdir', 'path_create_directory', 'path_filestat_get', 'path_filestat_set_times', 'path_link',
   'path_open', 'path_readlink', 'path_remove_directory', 'path_rename', 'path_symlink', 'path_unlink_file',
 ];

@@ -7,7 +7,7 @@
  */
 import { Errno, WasiError } from './errno.js';
 import type { FdEntry, FdTable } from './fd-table.js';
-import { HostDirectory } from './file-description.js';
+import { Directory } from './directory.js';
 import { Filetype, Fstflags, type TimeSpec } from './types.js';
 
 /** Throws ENOTCAPABLE if this fd lacks `right` although its object supports it. */
@@ -27,14 +27,11 @@ export function requireWritable(e: FdEntry): void {
   if (!e.description.writable) throw new WasiError(Errno.BADF, 'fd not open for writing');
 }
 
-/** The directory behind a dir fd (for path_* calls), or ENOTDIR. */
-export function dirOf(fds: FdTable, fd: number, right: number): HostDirectory {
+/** The directory behind dir fd `fd` (a path call's, fd_readdir's), checked for `right`; ENOTDIR if it is none. */
+export function dirOf(fds: FdTable, fd: number, right: number): Directory {
   const e = fds.get(fd);
   const d = e.description;
-  if (!(d instanceof HostDirectory)) {
-    if (d.filetype === Filetype.DIRECTORY) throw new WasiError(Errno.XDEV, `fd ${fd} is a directory of another node, the other one is not`);
-    throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
-  }
+  if (!(d instanceof Directory)) throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
   need(e, right);
   return d;
 }

@@ -1,21 +1,30 @@
 /**
- * The path_* system calls. Every guest path is resolved by sandbox.ts inside the directory fd it
- * is relative to; host calls go to the result's name inside its parent directory as the walk
- * holds it open (ResolvedAt.at), so a directory swapped for a symlink meanwhile cannot redirect
- * them, and the final component is never a symlink the host could follow (we resolved or refused
- * it), so host calls use the l* forms and O_NOFOLLOW. A directory fd's walk starts from the host
- * fd it holds (HostDirectory), not from its path.
+ * The path calls in a directory of this node: one core per call, on a (directory, guest path, …),
+ * run by a HostDirectory's own calls (host-directory.ts) and, for a RemoteDirectory of another
+ * node, by the directory deputy at its home. Every guest path is resolved by sandbox.ts inside
+ * the directory it is relative to; host calls go to the result's name inside its parent
+ * directory as the walk holds it open (ResolvedAt.at), so a directory swapped for a symlink
+ * meanwhile cannot redirect them, and the final component is never a symlink the host could
+ * follow (we resolved or refused it), so host calls use the l* forms and O_NOFOLLOW. A
+ * directory's walk starts from the host fd it holds (HostDirectory), not from its path.
  */
 import * as fs from 'node:fs';
-import { dirOf, need, timesFrom } from './access.js';
+import { timesFrom } from './access.js';
 import { Errno, WasiError, host } from './errno.js';
-import type { FdEntry, FdTable } from './fd-table.js';
-import { HostDirectory, HostFile, filestatOf, type FileDescription } from './file-description.js';
+import { HostFile, filestatOf, type FileDescription } from './file-description.js';
 import { setPathTimes } from './host-times.js';
-import type { GuestMemory } from './memory.js';
-import { DIRECTORY_FLAGS, withResolved, type Resolved, type ResolvedAt } from './sandbox.js';
-import { Fdflags, Filetype, Lookupflags, Oflags, Rights, type Filestat } from './types.js';
-import { writeFilestat } from './layout.js';
+import { DIRECTORY_FLAGS, withResolved, type DirRoot, type Resolved, type ResolvedAt } from './sandbox.js';
+import { Fdflags, Lookupflags, Oflags, Rights, type Filestat } from './types.js';
+
+/**
+ * A directory as path_open's core needs it: where the walk starts, and what makes the
+ * description of a directory it opens there. HostDirectory is the one; it is named by this
+ * interface here because its own path calls are these cores (host-directory.ts imports this).
+ */
+export interface HostRoot extends DirRoot {
+  /** The description of the directory at `hostPath`, opened in this one as host fd `handle`, which it owns from now on. */
+  opened(hostPath: string, handle: number): FileDescription;
+}
 
 const C = fs.constants;
 
@@ -33,12 +42,8 @@ function requireNoTrailingSlash(r: Resolved, errno: number, what: string): void 
   if (r.trailingSlash) throw new WasiError(errno, `${what}: ${r.parts.join('/')}/ would be a directory`);
 }
 
-export function pathCreateDirectory(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
-  createDirectoryIn(dirOf(fds, fd, Rights.PATH_CREATE_DIRECTORY), mem.string(p, len));
-}
-
-/** mkdir of `path` in `dir` (the core of path_create_directory, also for remote directories). */
-export function createDirectoryIn(dir: HostDirectory, path: string): void {
+/** mkdir of `path` in `dir` (the core of path_create_directory). */
+export function createDirectoryIn(dir: DirRoot, path: string): void {
   withResolved(dir, path, false, (r) => {
     requireName(r, Errno.EXIST, 'mkdir');
     if (r.stat !== undefined) throw new WasiError(Errno.EXIST, 'mkdir: exists');
@@ -46,31 +51,16 @@ export function createDirectoryIn(dir: HostDirectory, path: string): void {
   });
 }
 
-export function pathFilestatGet(
-  fds: FdTable, mem: GuestMemory, fd: number, flags: number, p: number, len: number, out: number,
-): void {
-  const dir = dirOf(fds, fd, Rights.PATH_FILESTAT_GET);
-  mem.check(out, 64);
-  writeFilestat(mem, out, statIn(dir, mem.string(p, len), (flags & Lookupflags.SYMLINK_FOLLOW) !== 0));
-}
-
 /** The attributes of `path` in `dir` (the core of path_filestat_get). */
-export function statIn(dir: HostDirectory, path: string, follow: boolean): Filestat {
+export function statIn(dir: DirRoot, path: string, follow: boolean): Filestat {
   return withResolved(dir, path, follow, (r) => {
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'stat: no such entry');
     return filestatOf(host('lstat', () => fs.lstatSync(r.at, { bigint: true })));
   });
 }
 
-export function pathFilestatSetTimes(
-  fds: FdTable, mem: GuestMemory, fd: number, flags: number, p: number, len: number,
-  atim: bigint, mtim: bigint, fst: number,
-): void {
-  setTimesIn(dirOf(fds, fd, Rights.PATH_FILESTAT_SET_TIMES), mem.string(p, len), (flags & Lookupflags.SYMLINK_FOLLOW) !== 0, atim, mtim, fst);
-}
-
 /** Set the times of `path` in `dir` (the core of path_filestat_set_times). */
-export function setTimesIn(dir: HostDirectory, path: string, follow: boolean, atim: bigint, mtim: bigint, fst: number): void {
+export function setTimesIn(dir: DirRoot, path: string, follow: boolean, atim: bigint, mtim: bigint, fst: number): void {
   const [a, m] = timesFrom(atim, mtim, fst);
   withResolved(dir, path, follow, (r) => {
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'utimes: no such entry');
@@ -79,17 +69,8 @@ export function setTimesIn(dir: HostDirectory, path: string, follow: boolean, at
   });
 }
 
-export function pathLink(
-  fds: FdTable, mem: GuestMemory, oldFd: number, oldFlags: number, oldP: number, oldLen: number,
-  newFd: number, newP: number, newLen: number,
-): void {
-  const from = dirOf(fds, oldFd, Rights.PATH_LINK_SOURCE);
-  const to = dirOf(fds, newFd, Rights.PATH_LINK_TARGET);
-  linkIn(from, mem.string(oldP, oldLen), (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0, to, mem.string(newP, newLen));
-}
-
 /** A hard link `newPath` in `to` to `oldPath` in `from` (the core of path_link). */
-export function linkIn(from: HostDirectory, oldPath: string, follow: boolean, to: HostDirectory, newPath: string): void {
+export function linkIn(from: DirRoot, oldPath: string, follow: boolean, to: DirRoot, newPath: string): void {
   withResolved(from, oldPath, follow, (src) => withResolved(to, newPath, false, (dst) => {
     if (src.stat === undefined) throw new WasiError(Errno.NOENT, 'link: no source');
     requireName(dst, Errno.EXIST, 'link');
@@ -104,51 +85,15 @@ export function linkIn(from: HostDirectory, oldPath: string, follow: boolean, to
 const WRITE_RIGHTS = Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
 const READ_RIGHTS = Rights.FD_READ | Rights.FD_READDIR;
 
-export function pathOpen(
-  fds: FdTable, mem: GuestMemory, fd: number, dirflags: number, p: number, len: number,
-  oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number, out: number,
-): void {
-  const dir = dirOf(fds, fd, Rights.PATH_OPEN);
-  const { base, inheriting } = openRights(fds.get(fd), oflags, rightsBase, rightsInheriting, fdflags);
-  mem.check(out, 4); // before any side effect: a bad pointer must not leak a created file
-  const description = openIn(dir, mem.string(p, len), dirflags, oflags, base, fdflags);
-  mem.u32set(out, addOpened(fds, description, base, inheriting));
-}
-
-/**
- * The checks path_open makes of the directory fd and its arguments, and the rights the new fd
- * may have (the directory's inheriting rights bound them).
- */
-export function openRights(entry: FdEntry, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number): { base: number; inheriting: number } {
-  if (oflags & Oflags.CREAT) need(entry, Rights.PATH_CREATE_FILE);
-  if (oflags & Oflags.TRUNC) need(entry, Rights.PATH_FILESTAT_SET_SIZE);
-  if (oflags & ~0xf) throw new WasiError(Errno.INVAL, `oflags ${oflags}`);
-  if (fdflags & ~0x1f) throw new WasiError(Errno.INVAL, `fdflags ${fdflags}`);
-  // Only the low 30 bits are defined rights; the rest are ignored (wasi-libc asks for ~0).
-  return {
-    base: Number(rightsBase & 0x3fff_ffffn) & entry.rightsInheriting,
-    inheriting: Number(rightsInheriting & 0x3fff_ffffn) & entry.rightsInheriting,
-  };
-}
-
 /** Open (or create) `path` in `dir` for a new fd with rights `base` (the core of path_open). */
-export function openIn(dir: HostDirectory, path: string, dirflags: number, oflags: number, base: number, fdflags: number): HostFile | HostDirectory {
+export function openIn(dir: HostRoot, path: string, dirflags: number, oflags: number, base: number, fdflags: number): FileDescription {
   const excl = (oflags & (Oflags.CREAT | Oflags.EXCL)) === (Oflags.CREAT | Oflags.EXCL);
   // O_CREAT|O_EXCL never follows the final symlink (POSIX): a dangling link counts as existing.
   const follow = (dirflags & Lookupflags.SYMLINK_FOLLOW) !== 0 && !excl;
   const wantWrite = (base & WRITE_RIGHTS) !== 0 || (oflags & Oflags.TRUNC) !== 0;
   const wantRead = (base & READ_RIGHTS) !== 0 || !wantWrite;
   return withResolved(dir, path, follow, (r) =>
-    r.stat === undefined ? createFile(r, oflags, wantRead, fdflags) : openExisting(r, oflags, excl, wantRead, wantWrite, fdflags));
-}
-
-/** The new fd of a path_open: rights bounded by what the description can do. */
-export function addOpened(fds: FdTable, description: FileDescription, base: number, inheriting: number): number {
-  return fds.add({
-    description,
-    rightsBase: base & description.maxRights,
-    rightsInheriting: description.filetype === Filetype.DIRECTORY ? inheriting : 0,
-  });
+    r.stat === undefined ? createFile(r, oflags, wantRead, fdflags) : openExisting(dir, r, oflags, excl, wantRead, wantWrite, fdflags));
 }
 
 function createFile(r: ResolvedAt, oflags: number, read: boolean, fdflags: number): HostFile {
@@ -162,8 +107,8 @@ function createFile(r: ResolvedAt, oflags: number, read: boolean, fdflags: numbe
 }
 
 function openExisting(
-  r: ResolvedAt, oflags: number, excl: boolean, read: boolean, write: boolean, fdflags: number,
-): HostFile | HostDirectory {
+  dir: HostRoot, r: ResolvedAt, oflags: number, excl: boolean, read: boolean, write: boolean, fdflags: number,
+): FileDescription {
   const st = r.stat!;
   if (excl) throw new WasiError(Errno.EXIST, 'open: exists');
   // Reached only with lookupflags lacking SYMLINK_FOLLOW: O_NOFOLLOW on a symlink is ELOOP.
@@ -173,7 +118,7 @@ function openExisting(
     // Opened through the walk's fds (a symlink swapped in fails) and held: the new fd names this
     // directory from now on, whatever the host does to its path (HostDirectory).
     const hfd = host('open', () => fs.openSync(r.at, DIRECTORY_FLAGS));
-    return new HostDirectory(r.hostPath, hfd);
+    return dir.opened(r.hostPath, hfd);
   }
   if (oflags & Oflags.DIRECTORY) throw new WasiError(Errno.NOTDIR, 'open: not a directory');
   // A FIFO opened blocking would hang the whole kernel until a writer appears.
@@ -192,17 +137,8 @@ function syncFlags(fdflags: number): number {
   return f;
 }
 
-export function pathReadlink(
-  fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number, buf: number, bufLen: number, out: number,
-): void {
-  const dir = dirOf(fds, fd, Rights.PATH_READLINK);
-  mem.check(buf, bufLen >>> 0);
-  mem.check(out, 4);
-  writeLink(mem, readlinkIn(dir, mem.string(p, len)), buf, bufLen, out);
-}
-
 /** The target of symlink `path` in `dir` (the core of path_readlink). */
-export function readlinkIn(dir: HostDirectory, path: string): Uint8Array {
+export function readlinkIn(dir: DirRoot, path: string): Uint8Array {
   return withResolved(dir, path, false, (r) => {
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'readlink: no such entry');
     if (!r.stat.isSymbolicLink()) throw new WasiError(Errno.INVAL, 'readlink: not a symlink');
@@ -210,19 +146,8 @@ export function readlinkIn(dir: HostDirectory, path: string): Uint8Array {
   });
 }
 
-/** A link's target into the guest's buffer, truncated to it like POSIX readlink (wasi-libc expects bufused <= buf_len). */
-export function writeLink(mem: GuestMemory, target: Uint8Array, buf: number, bufLen: number, out: number): void {
-  const n = Math.min(target.length, bufLen >>> 0);
-  mem.writeBytes(buf, target.subarray(0, n));
-  mem.u32set(out, n);
-}
-
-export function pathRemoveDirectory(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
-  removeDirectoryIn(dirOf(fds, fd, Rights.PATH_REMOVE_DIRECTORY), mem.string(p, len));
-}
-
 /** rmdir of `path` in `dir` (the core of path_remove_directory). */
-export function removeDirectoryIn(dir: HostDirectory, path: string): void {
+export function removeDirectoryIn(dir: DirRoot, path: string): void {
   withResolved(dir, path, false, (r) => {
     requireName(r, Errno.INVAL, 'rmdir');
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'rmdir: no such entry');
@@ -231,16 +156,8 @@ export function removeDirectoryIn(dir: HostDirectory, path: string): void {
   });
 }
 
-export function pathRename(
-  fds: FdTable, mem: GuestMemory, fd: number, oldP: number, oldLen: number, newFd: number, newP: number, newLen: number,
-): void {
-  const from = dirOf(fds, fd, Rights.PATH_RENAME_SOURCE);
-  const to = dirOf(fds, newFd, Rights.PATH_RENAME_TARGET);
-  renameIn(from, mem.string(oldP, oldLen), to, mem.string(newP, newLen));
-}
-
 /** rename of `oldPath` in `from` to `newPath` in `to` (the core of path_rename). */
-export function renameIn(from: HostDirectory, oldPath: string, to: HostDirectory, newPath: string): void {
+export function renameIn(from: DirRoot, oldPath: string, to: DirRoot, newPath: string): void {
   withResolved(from, oldPath, false, (src) => withResolved(to, newPath, false, (dst) => {
     requireName(src, Errno.BUSY, 'rename');
     requireName(dst, Errno.BUSY, 'rename');
@@ -249,14 +166,8 @@ export function renameIn(from: HostDirectory, oldPath: string, to: HostDirectory
   }));
 }
 
-export function pathSymlink(
-  fds: FdTable, mem: GuestMemory, oldP: number, oldLen: number, fd: number, newP: number, newLen: number,
-): void {
-  symlinkIn(dirOf(fds, fd, Rights.PATH_SYMLINK), mem.string(oldP, oldLen), mem.string(newP, newLen));
-}
-
 /** A symlink `path` in `dir` to `target` (the core of path_symlink). */
-export function symlinkIn(dir: HostDirectory, target: string, path: string): void {
+export function symlinkIn(dir: DirRoot, target: string, path: string): void {
   if (target.includes('\0')) throw new WasiError(Errno.ILSEQ, 'symlink: NUL in target');
   // An absolute target could never be followed inside the sandbox: wasmtime refuses to create
   // one (wasi-testsuite's symlink_create), with the EPERM of every other escape. A relative
@@ -271,12 +182,8 @@ export function symlinkIn(dir: HostDirectory, target: string, path: string): voi
   });
 }
 
-export function pathUnlinkFile(fds: FdTable, mem: GuestMemory, fd: number, p: number, len: number): void {
-  unlinkFileIn(dirOf(fds, fd, Rights.PATH_UNLINK_FILE), mem.string(p, len));
-}
-
 /** unlink of `path` in `dir` (the core of path_unlink_file). */
-export function unlinkFileIn(dir: HostDirectory, path: string): void {
+export function unlinkFileIn(dir: DirRoot, path: string): void {
   withResolved(dir, path, false, (r) => {
     requireName(r, Errno.ISDIR, 'unlink');
     if (r.stat === undefined) throw new WasiError(Errno.NOENT, 'unlink: no such entry');

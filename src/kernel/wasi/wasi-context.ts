@@ -1,7 +1,7 @@
 /**
  * What the WASI import object (wasi.ts) is given and what it gives: the context a process
  * provides, and the shape of an import. In a module of their own so that the parts of wasi.ts
- * that live in other files (poll.ts, remote-paths.ts) need not import wasi.ts back.
+ * that live in other files (poll.ts, remote-calls.ts) need not import wasi.ts back.
  */
 
 import type { Blocked, WaitSpec } from './blocking.js';

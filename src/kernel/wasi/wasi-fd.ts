@@ -2,15 +2,14 @@
  * The fd_* imports (see wasi.ts for the contract every import keeps): reads and writes, seeks,
  * attributes, flags and rights, directory listings and the preopens' names.
  */
-import type { Blocked } from './blocking.js';
-import { need, requireReadable, requireWritable, timesFrom } from './access.js';
+import { BLOCKED, type Blocked } from './blocking.js';
+import { dirOf, need, requireReadable, requireWritable, timesFrom } from './access.js';
 import { Errno, WasiError } from './errno.js';
 import type { FdTable } from './fd-table.js';
-import { HostDirectory, type FileDescription } from './file-description.js';
+import type { FileDescription } from './file-description.js';
 import { writeDirents, writeFdstat, writeFilestat } from './layout.js';
 import { GuestMemory } from './memory.js';
-import { RemoteDirectory } from '../remote-directory.js';
-import * as remote from './remote-paths.js';
+import * as remote from './remote-calls.js';
 import { RemoteFile } from '../remote-file.js';
 import { Fdflags, Filetype, Rights, Whence } from './types.js';
 import type { ImportScope, WasiContext, WasiImports } from './wasi-context.js';
@@ -222,15 +221,12 @@ export function fdImports({ ctx, fds, mem, fail }: ImportScope): WasiImports {
     },
     fd_readdir(fd: number, buf: number, bufLen: number, cookie: bigint, out: number): number | Blocked {
       try {
-        const e = fds.get(fd);
-        const d = e.description;
-        if (d.filetype !== Filetype.DIRECTORY) throw new WasiError(Errno.NOTDIR, 'readdir on a non-directory');
-        need(e, Rights.FD_READDIR);
+        const d = dirOf(fds, fd, Rights.FD_READDIR);
         const m = mem();
         m.check(out, 4);
         m.check(buf, bufLen >>> 0);
-        if (d instanceof RemoteDirectory) return remote.remoteReaddir(ctx, m, d, buf, bufLen >>> 0, cookie, out);
-        const entries = d instanceof HostDirectory ? d.listFrom(cookie) : d.readdir();
+        const entries = d.listFrom(cookie, ctx);
+        if (entries === BLOCKED) return BLOCKED;
         const start = cookie > BigInt(entries.length) ? entries.length : Number(cookie);
         m.u32set(out, writeDirents(m, buf, bufLen >>> 0, entries, start));
         return 0;
