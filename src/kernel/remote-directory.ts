@@ -16,7 +16,7 @@ import { Errno, WasiError } from './wasi/errno.js';
 import type { FdTable } from './wasi/fd-table.js';
 import type { FileDescription } from './wasi/file-description.js';
 import { whenAnswered } from './wasi/remote-calls.js';
-import { Filetype, type DirEntry, type Filestat } from './wasi/types.js';
+import type { DirEntry, Filestat } from './wasi/types.js';
 import type { WasiContext } from './wasi/wasi-context.js';
 
 /** A deputy directory, named system-wide. */
@@ -129,11 +129,6 @@ export class RemoteDirectory extends Directory {
   listFrom(cookie: bigint, ctx: WasiContext): DirEntry[] | Blocked {
     if (cookie !== 0n && this.listing !== undefined) return this.listing;
     return this.ask(ctx, { op: 'list' }, (answer) => (this.listing = answer.entries ?? []));
-  }
-
-  /** Only what is known here: a directory (its attributes are the home's, and cost a round trip). */
-  override stat(): Filestat {
-    return { dev: 0n, ino: 0n, filetype: Filetype.DIRECTORY, nlink: 1n, size: 0n, atim: 0n, mtim: 0n, ctim: 0n };
   }
 
   override close(): void {
