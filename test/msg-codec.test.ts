@@ -1,13 +1,14 @@
 /**
  * The payload codec: every scalar, list, struct and variant type round-trips (property-based,
  * over random schemas); truncated or random input raises DecodeError and nothing else; invalid UTF-8 is a
- * DecodeError; strings decode from ring (shared) memory too.
+ * DecodeError; strings decode from ring (shared) memory too; a fixed layout reads and writes each
+ * field where the codec puts it.
  */
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { compile, DecodeError, Reader, Writer, variant, variantOf, type FieldType, type Schema } from '../src/msg/codec.js';
+import { compile, DecodeError, fixedLayout, Reader, Writer, variant, variantOf, type FieldType, type FixedSchema, type Schema } from '../src/msg/codec.js';
 import { MESSAGES } from '../src/protocol.js';
 
 const SCALARS = ['u8', 'u16', 'u32', 'i32', 'f64', 'u64', 'i64', 'bool', 'str', 'bytes'] as const;
@@ -122,6 +123,32 @@ test('codec: every message type of the protocol round-trips and rejects truncati
       { numRuns: 30 },
     );
   }
+});
+
+const FIXED_SCALARS = ['u8', 'u16', 'u32', 'i32', 'f64', 'u64', 'i64', 'bool'] as const;
+const fixedSchemaAndValue = fc.uniqueArray(fc.tuple(fc.constantFrom(...FIELD_NAMES), fc.constantFrom(...FIXED_SCALARS)), { selector: ([n]) => n, maxLength: 6 })
+  .map((fields) => Object.fromEntries(fields) as FixedSchema)
+  .chain((schema) => valueOf(schema).map((value) => ({ schema, value: value as Record<string, unknown> })));
+
+test('codec: a fixed layout has the encoded size, and each slot reads and writes its field where compile() puts it', () => {
+  fc.assert(
+    fc.property(fixedSchemaAndValue, fc.nat({ max: 16 }), ({ schema, value }, base) => {
+      const layout = fixedLayout(schema);
+      const bytes = encode(schema, value);
+      assert.equal(layout.size, bytes.length);
+      const encoded = new Uint8Array(base + bytes.length);
+      encoded.set(bytes, base);
+      const written = new Uint8Array(base + layout.size);
+      for (const [name, slot] of Object.entries(layout.fields)) {
+        assert.deepStrictEqual(slot.read(new DataView(encoded.buffer), base), value[name], name);
+        slot.write(new DataView(written.buffer), base, value[name] as never);
+      }
+      assert.deepStrictEqual(written, encoded, 'every slot written is the encoding');
+    }),
+    { numRuns: 300 },
+  );
+  const bool = fixedLayout({ b: 'bool' }).fields.b;
+  assert.throws(() => bool.read(new DataView(new Uint8Array([2]).buffer), 0), DecodeError);
 });
 
 test('codec: invalid UTF-8 in a string field is a DecodeError', () => {

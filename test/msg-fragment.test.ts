@@ -1,22 +1,71 @@
 /**
  * Reassembly of long messages is bounded: a peer cannot make a messenger hold more than its
  * limits in half-received messages, however many sources it claims to be; a message over them
- * is dropped and counted as malformed, and messages within them still arrive.
+ * is dropped and counted as malformed, and messages within them still arrive. The fragment
+ * header is its declared schema's encoding, both ways.
  */
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { DecodeError } from '../src/msg/codec.js';
-import { Reassembler, type ReassemblyLimits } from '../src/msg/fragment.js';
+import { compile, DecodeError, Reader, Writer } from '../src/msg/codec.js';
+import { FRAGMENT_HEADER, Reassembler, type ReassemblyLimits } from '../src/msg/fragment.js';
 import { FRAME_HEADER_BYTES, writeHeader } from '../src/msg/frame.js';
 import type { OutLink } from '../src/msg/link.js';
 import { Messenger } from '../src/msg/messenger.js';
-import { MESSAGES } from '../src/protocol.js';
+import { MESSAGES, type Payload } from '../src/protocol.js';
+import { pattern, sameBytes } from './msg-helpers.js';
 
 const LIMITS: ReassemblyLimits = { perSource: 1000, total: 1500 };
 const add = (r: Reassembler, src: number, message: number, total: number, offset: number, length: number): Uint8Array | undefined =>
   r.add(src, message, total, offset, new Uint8Array(length));
+const fragmentCodec = compile(MESSAGES.fragment.payload);
+
+/** A link that keeps what is sent on it, in frames of at most 256 B. */
+function capture(frames: Uint8Array[]): OutLink {
+  return { name: 'capture', maxFrame: 256, up: true, send: (f) => frames.push(f.slice()), flush: () => true };
+}
+
+describe('the fragment header', () => {
+  it("is its schema's encoding: the codec decodes what the messenger writes, the messenger reads what the codec encodes", () => {
+    const frames: Uint8Array[] = [];
+    const sender = new Messenger(MESSAGES, 1);
+    sender.route(2, capture(frames));
+    const data = pattern(1, 1, 1000);
+    sender.send(2, 'ping', { seq: 1, data });
+    const pieces = frames.map((f) => {
+      const r = new Reader(f, FRAME_HEADER_BYTES);
+      const header = fragmentCodec.decode(r);
+      assert.equal(r.pos, FRAME_HEADER_BYTES + FRAGMENT_HEADER.size, 'the header is as long as its encoding');
+      return { header, slice: f.subarray(r.pos) };
+    });
+    assert.ok(pieces.length > 1);
+    let next = 0;
+    for (const { header, slice } of pieces) {
+      assert.deepEqual(header, { message: 1, total: pieces[0]!.header.total, offset: next });
+      next += slice.length;
+    }
+    assert.equal(next, pieces[0]!.header.total, 'the pieces add up to the total');
+
+    const receiver = new Messenger(MESSAGES, 2);
+    const received: Uint8Array[] = [];
+    receiver.on('ping', (msg) => received.push(msg.data));
+    for (const { header, slice } of pieces) {
+      const again = fragmentFrame(1, header, slice);
+      receiver.deliver(again, 0, again.length);
+    }
+    assert.equal(received.length, 1);
+    assert.ok(sameBytes(received[0]!, data), 'fragments encoded by the codec reassemble intact');
+  });
+
+  it('a fragment frame shorter than its header is malformed, not a crash', () => {
+    const receiver = new Messenger(MESSAGES, 2);
+    const short = fragmentFrame(1, { message: 1, total: 10, offset: 0 }, new Uint8Array(0));
+    receiver.deliver(short, 0, short.length - 1);
+    assert.equal(receiver.stats.malformed, 1);
+    assert.equal(receiver.reassembling, 0);
+  });
+});
 
 describe('fragment reassembly limits', () => {
   it('refuses a message that would take a source, or every source, over its limit', () => {
@@ -60,15 +109,17 @@ describe('fragment reassembly limits', () => {
 
   it('a messenger counts a message over the limits as malformed, drops it, and still receives the next', () => {
     const frames: Uint8Array[] = [];
-    const capture: OutLink = { name: 'capture', maxFrame: 256, up: true, send: (f) => frames.push(f.slice()), flush: () => true };
     const sender = new Messenger(MESSAGES, 1, { onError: () => {} });
-    sender.route(2, capture);
+    sender.route(2, capture(frames));
     const receiver = new Messenger(MESSAGES, 2, { onError: () => {}, reassembly: LIMITS });
     const received: number[] = [];
     receiver.on('ping', (msg) => received.push(msg.data.length));
 
     // A hostile peer: first fragments of huge messages under many made-up sources.
-    for (let src = 100; src < 110; src++) receiver.deliver(firstFragment(src, 1, 1000), 0, FRAME_HEADER_BYTES + 12 + 16);
+    for (let src = 100; src < 110; src++) {
+      const first = fragmentFrame(src, { message: 1, total: 1000, offset: 0 }, new Uint8Array(16));
+      receiver.deliver(first, 0, first.length);
+    }
     assert.equal(receiver.reassembling, 1, 'one was taken; the total bound refused the others');
     assert.equal(receiver.stats.malformed, 9);
 
@@ -86,13 +137,14 @@ describe('fragment reassembly limits', () => {
   });
 });
 
-/** The first fragment (16 bytes of it) of a `total`-byte message from `src` to endpoint 2. */
-function firstFragment(src: number, message: number, total: number): Uint8Array {
-  const frame = new Uint8Array(FRAME_HEADER_BYTES + 12 + 16);
-  const view = new DataView(frame.buffer);
-  writeHeader(view, 0, { type: MESSAGES.fragment.id, flags: 0, src, dst: 2, request: 0 });
-  view.setUint32(FRAME_HEADER_BYTES, message, true);
-  view.setUint32(FRAME_HEADER_BYTES + 4, total, true);
-  view.setUint32(FRAME_HEADER_BYTES + 8, 0, true);
+/** A fragment frame from `src` to endpoint 2, its header encoded by the fragment's schema. */
+function fragmentFrame(src: number, header: Payload<'fragment'>, slice: Uint8Array): Uint8Array {
+  const w = new Writer();
+  w.reset(FRAME_HEADER_BYTES);
+  fragmentCodec.encode(w, header);
+  writeHeader(w.view, 0, { type: MESSAGES.fragment.id, flags: 0, src, dst: 2, request: 0 });
+  const frame = new Uint8Array(w.pos + slice.length);
+  frame.set(w.bytes.subarray(0, w.pos));
+  frame.set(slice, w.pos);
   return frame;
 }

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { AsyncDriver } from '../src/msg/async-driver.js';
 import { DecodeError } from '../src/msg/codec.js';
 import { Doorbell } from '../src/msg/doorbell.js';
+import { FRAGMENT_HEADER } from '../src/msg/fragment.js';
 import { FRAME_HEADER_BYTES, writeHeader } from '../src/msg/frame.js';
 import type { OutLink } from '../src/msg/link.js';
 import { Messenger } from '../src/msg/messenger.js';
@@ -189,7 +190,7 @@ function transportSuite(name: string, makePair: () => Promise<Pair>): void {
       pair.aToB.send(rawFrame(MESSAGES.ping.id, new Uint8Array([1, 0, 0]))); // truncated payload
       pair.aToB.send(rawFrame(MESSAGES.ping.id, new Uint8Array([1, 0, 0, 0, 9, 0, 0, 0, 1]))); // bytes run past the end
       pair.aToB.send(rawFrame(MESSAGES.pong.id, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 7]))); // trailing byte
-      pair.aToB.send(rawFrame(MESSAGES.fragment.id, new Uint8Array(12).fill(1))); // orphan fragment
+      pair.aToB.send(rawFrame(MESSAGES.fragment.id, new Uint8Array(FRAGMENT_HEADER.size).fill(1))); // orphan fragment
       pair.kick();
       await waitFor(() => pair.b.stats.malformed === 5, 5000, 'five malformed frames');
       const reply = await request(pair, new Uint8Array([7, 7]), 10_000, 9);

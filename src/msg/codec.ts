@@ -6,7 +6,8 @@
  * Encoding is little-endian and positional: no field names on the wire. Strings and byte arrays
  * carry a u32 length. A variant (a tagged union, `variant('op', { … })`) is one u8, the index of
  * its case in declaration order, then that case's fields. Each schema compiles once into a list of
- * closures: no JSON, no reflection on the hot path.
+ * closures: no JSON, no reflection on the hot path. A struct of fixed-size scalars also has a
+ * layout (fixedLayout): its size and where each field lies, for headers patched or read in place.
  */
 
 export type Scalar = 'u8' | 'u16' | 'u32' | 'i32' | 'f64' | 'u64' | 'i64' | 'bool' | 'str' | 'bytes';
@@ -156,10 +157,13 @@ export class Reader {
   }
 
   bool(): boolean {
-    const v = this.u8();
-    if (v > 1) throw new DecodeError(`invalid bool ${v}`);
-    return v === 1;
+    return asBool(this.u8());
   }
+}
+
+function asBool(v: number): boolean {
+  if (v > 1) throw new DecodeError(`invalid bool ${v}`);
+  return v === 1;
 }
 
 type Encode = (w: Writer, v: unknown) => void;
@@ -193,6 +197,52 @@ function minBytes(type: FieldType): number {
   let n = 0;
   for (const t of Object.values(type as Schema)) n += minBytes(t);
   return n;
+}
+
+/** The scalars of one size, of which a fixed layout is made. */
+export type FixedScalar = Exclude<Scalar, 'str' | 'bytes'>;
+export type FixedSchema = { readonly [field: string]: FixedScalar };
+
+/** A field of a fixed layout: where it lies, and its value read or written there in place. */
+export interface Slot<V> {
+  /** Its offset from the start of the struct. */
+  readonly at: number;
+  /** `view` must hold the whole struct from `base`: a slot checks no bounds. */
+  read(view: DataView, base: number): V;
+  write(view: DataView, base: number, value: V): void;
+}
+
+/** A struct of fixed-size fields as compile() encodes it: its size, and a slot per field. */
+export interface Layout<S extends FixedSchema> {
+  readonly size: number;
+  readonly fields: { readonly [K in keyof S]: Slot<ValueOf<S[K]>> };
+}
+
+/** Each fixed scalar read and written in place, little-endian as Writer and Reader do. */
+const SLOTS: { readonly [K in FixedScalar]: (at: number) => Slot<ValueOf<K>> } = {
+  u8: (at) => ({ at, read: (d, b) => d.getUint8(b + at), write: (d, b, v) => d.setUint8(b + at, v) }),
+  u16: (at) => ({ at, read: (d, b) => d.getUint16(b + at, true), write: (d, b, v) => d.setUint16(b + at, v, true) }),
+  u32: (at) => ({ at, read: (d, b) => d.getUint32(b + at, true), write: (d, b, v) => d.setUint32(b + at, v, true) }),
+  i32: (at) => ({ at, read: (d, b) => d.getInt32(b + at, true), write: (d, b, v) => d.setInt32(b + at, v, true) }),
+  f64: (at) => ({ at, read: (d, b) => d.getFloat64(b + at, true), write: (d, b, v) => d.setFloat64(b + at, v, true) }),
+  u64: (at) => ({ at, read: (d, b) => d.getBigUint64(b + at, true), write: (d, b, v) => d.setBigUint64(b + at, v, true) }),
+  i64: (at) => ({ at, read: (d, b) => d.getBigInt64(b + at, true), write: (d, b, v) => d.setBigInt64(b + at, v, true) }),
+  bool: (at) => ({ at, read: (d, b) => asBool(d.getUint8(b + at)), write: (d, b, v) => d.setUint8(b + at, v ? 1 : 0) }),
+};
+
+/**
+ * The encoding of `schema` as a layout, for a header on a hot path: written once and patched
+ * field by field, or read a field at a time, with no Writer, Reader or decoded object. Fields lie
+ * where compile() puts them, so either side may use the codec and the other the layout.
+ */
+export function fixedLayout<S extends FixedSchema>(schema: S): Layout<S> {
+  const fields: Record<string, Slot<unknown>> = {};
+  let size = 0;
+  for (const [name, type] of Object.entries(schema)) {
+    fields[name] = SLOTS[type](size);
+    size += minBytes(type);
+  }
+  return { size, fields: fields as Layout<S>['fields'] };
 }
 
 function isVariant(type: FieldType): type is Variant {

@@ -5,13 +5,18 @@
  * up, rather than hand over something stitched from the wrong pieces.
  */
 
-import { DecodeError } from './codec.js';
+import { DecodeError, fixedLayout } from './codec.js';
+import { TRANSPORT_MESSAGES } from './message-table.js';
 
 /** The largest message accepted for reassembly: a bound on what a peer can make us allocate. */
 export const MAX_MESSAGE_BYTES = 1 << 30;
 
-/** Fragment payload header: message id, total length, offset — then the slice. */
-export const FRAGMENT_HEADER_BYTES = 12;
+/**
+ * A fragment's payload: its declared fields (message id, total length, offset) as the codec lays
+ * them out, then the slice. The sender writes them once per message and patches `offset` per
+ * piece; the receiver reads them in place.
+ */
+export const FRAGMENT_HEADER = fixedLayout(TRANSPORT_MESSAGES.fragment.payload);
 
 /**
  * Bounds on the bytes held for half-received messages (each is allocated whole at its first

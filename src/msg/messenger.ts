@@ -10,7 +10,7 @@
  */
 
 import { DecodeError, Reader, Writer } from './codec.js';
-import { FRAGMENT_HEADER_BYTES, Reassembler, type ReassemblyLimits } from './fragment.js';
+import { FRAGMENT_HEADER, Reassembler, type ReassemblyLimits } from './fragment.js';
 import { FRAME_HEADER_BYTES, FrameFlag, readHeader, writeHeader, type FrameHeader } from './frame.js';
 import { LinkDownError, type FrameSink, type InLink, type OutLink } from './link.js';
 import { RemoteError, TransportCode, WaitStations, type Continuation } from './requests.js';
@@ -269,19 +269,19 @@ export class Messenger<T extends WireTable> {
    * smaller maxFrame must not collide with the originator's own fragment ids.
    */
   private sendFragments(link: OutLink, dst: EndpointId, frame: Uint8Array): void {
-    const chunk = link.maxFrame - FRAME_HEADER_BYTES - FRAGMENT_HEADER_BYTES;
-    const message = this.nextFragmentId++ >>> 0;
-    const src = this.self;
-    const piece = new Uint8Array(FRAME_HEADER_BYTES + FRAGMENT_HEADER_BYTES + chunk);
+    const { size, fields } = FRAGMENT_HEADER;
+    const data = FRAME_HEADER_BYTES + size;
+    const chunk = link.maxFrame - data;
+    const piece = new Uint8Array(data + chunk);
     const view = new DataView(piece.buffer);
-    writeHeader(view, 0, { type: FRAGMENT_TYPE, flags: 0, src, dst, request: 0 });
-    view.setUint32(16, message, true);
-    view.setUint32(20, frame.length, true);
+    writeHeader(view, 0, { type: FRAGMENT_TYPE, flags: 0, src: this.self, dst, request: 0 });
+    fields.message.write(view, FRAME_HEADER_BYTES, this.nextFragmentId++ >>> 0);
+    fields.total.write(view, FRAME_HEADER_BYTES, frame.length);
     for (let offset = 0; offset < frame.length; offset += chunk) {
       const slice = frame.subarray(offset, Math.min(offset + chunk, frame.length));
-      view.setUint32(24, offset, true);
-      piece.set(slice, FRAME_HEADER_BYTES + FRAGMENT_HEADER_BYTES);
-      link.send(piece.subarray(0, FRAME_HEADER_BYTES + FRAGMENT_HEADER_BYTES + slice.length));
+      fields.offset.write(view, FRAME_HEADER_BYTES, offset);
+      piece.set(slice, data);
+      link.send(piece.subarray(0, data + slice.length));
       this.stats.fragmentsSent++;
     }
   }
@@ -329,7 +329,7 @@ export class Messenger<T extends WireTable> {
     }
     this.stats.received++;
     try {
-      if (header.type === FRAGMENT_TYPE) this.reassemble(header, bytes, offset, length);
+      if (header.type === FRAGMENT_TYPE) this.reassemble(header, view);
       else this.dispatch(header, bytes, offset, length);
     } catch (error) {
       if (error instanceof DecodeError) this.stats.malformed++;
@@ -363,12 +363,16 @@ export class Messenger<T extends WireTable> {
     }
   }
 
-  private reassemble(header: FrameHeader, bytes: Uint8Array, offset: number, length: number): void {
-    const r = new Reader(bytes, offset + FRAME_HEADER_BYTES, offset + length);
-    const message = r.u32();
-    const total = r.u32();
-    const at = r.u32();
-    const whole = this.reassembler.add(header.src, message, total, at, bytes.subarray(r.pos, offset + length));
+  /** `view` spans the whole fragment frame, valid only during the call (the reassembler copies). */
+  private reassemble(header: FrameHeader, view: DataView): void {
+    const { size, fields } = FRAGMENT_HEADER;
+    const data = FRAME_HEADER_BYTES + size;
+    if (view.byteLength < data) throw new DecodeError(`fragment frame of ${view.byteLength} B is shorter than its header`);
+    const message = fields.message.read(view, FRAME_HEADER_BYTES);
+    const total = fields.total.read(view, FRAME_HEADER_BYTES);
+    const at = fields.offset.read(view, FRAME_HEADER_BYTES);
+    const slice = new Uint8Array(view.buffer, view.byteOffset + data, view.byteLength - data);
+    const whole = this.reassembler.add(header.src, message, total, at, slice);
     if (whole === undefined) return;
     this.stats.received--; // the whole message is counted once, when delivered below
     this.deliver(whole, 0, whole.length);
