@@ -5,7 +5,7 @@
  * nodes and a host are Messengers in this thread joined by cables the test pumps.
  */
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,6 +114,7 @@ async function rerun<T>(lab: Lab, op: () => T | typeof BLOCKED): Promise<T> {
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const scratch = fs.mkdtempSync(join(tmpdir(), 'popcorn-carriers-'));
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 async function readText(lab: Lab, d: FileDescription, len = 64): Promise<string> {
   const buf = new Uint8Array(len);
