@@ -100,6 +100,8 @@ export class Messenger<T extends WireTable> {
   private readonly stations = new WaitStations((error, describe) => this.continuationFailed(error, describe));
   private readonly reassembler: Reassembler;
   private writer = new Writer(4096);
+  /** Decodes every frame delivered (Reader.point); each is decoded whole before its handler runs. */
+  private readonly reader = new Reader(new Uint8Array(0));
   private readonly local: Uint8Array[] = [];
   private nextFragmentId = 1;
   private readonly now: () => number;
@@ -317,8 +319,9 @@ export class Messenger<T extends WireTable> {
       this.stats.malformed++;
       return;
     }
-    const view = new DataView(bytes.buffer, bytes.byteOffset + offset, length);
-    const header = readHeader(view, 0);
+    const r = this.reader;
+    r.point(bytes, offset + FRAME_HEADER_BYTES, offset + length);
+    const header = readHeader(r.view, offset);
     if (header.dst !== this.self) {
       try {
         this.relay(header, bytes.subarray(offset, offset + length));
@@ -329,8 +332,8 @@ export class Messenger<T extends WireTable> {
     }
     this.stats.received++;
     try {
-      if (header.type === FRAGMENT_TYPE) this.reassemble(header, view);
-      else this.dispatch(header, bytes, offset, length);
+      if (header.type === FRAGMENT_TYPE) this.reassemble(header, r);
+      else this.dispatch(header, r);
     } catch (error) {
       if (error instanceof DecodeError) this.stats.malformed++;
       else this.handlerFailed(error, header);
@@ -363,27 +366,29 @@ export class Messenger<T extends WireTable> {
     }
   }
 
-  /** `view` spans the whole fragment frame, valid only during the call (the reassembler copies). */
-  private reassemble(header: FrameHeader, view: DataView): void {
+  /** `r` holds the fragment after its frame header, valid only during the call (the reassembler copies). */
+  private reassemble(header: FrameHeader, r: Reader): void {
     const { size, fields } = FRAGMENT_HEADER;
-    const data = FRAME_HEADER_BYTES + size;
-    if (view.byteLength < data) throw new DecodeError(`fragment frame of ${view.byteLength} B is shorter than its header`);
-    const message = fields.message.read(view, FRAME_HEADER_BYTES);
-    const total = fields.total.read(view, FRAME_HEADER_BYTES);
-    const at = fields.offset.read(view, FRAME_HEADER_BYTES);
-    const slice = new Uint8Array(view.buffer, view.byteOffset + data, view.byteLength - data);
+    const base = r.pos;
+    const data = base + size;
+    if (r.end < data) throw new DecodeError(`fragment frame of ${r.end - base + FRAME_HEADER_BYTES} B is shorter than its header`);
+    const message = fields.message.read(r.view, base);
+    const total = fields.total.read(r.view, base);
+    const at = fields.offset.read(r.view, base);
+    const slice = r.bytes.subarray(data, r.end);
     const whole = this.reassembler.add(header.src, message, total, at, slice);
     if (whole === undefined) return;
     this.stats.received--; // the whole message is counted once, when delivered below
     this.deliver(whole, 0, whole.length);
   }
 
-  private dispatch(header: FrameHeader, bytes: Uint8Array, offset: number, length: number): void {
+  /** `r` holds the payload, after the frame header: decoded whole before the handler runs. */
+  private dispatch(header: FrameHeader, r: Reader): void {
     const entry = this.types.byId.get(header.type);
     if (entry === undefined) throw new DecodeError(`unknown message type ${header.type}`);
-    const r = new Reader(bytes, offset + FRAME_HEADER_BYTES, offset + length);
+    const length = r.end - r.pos + FRAME_HEADER_BYTES;
     const payload = entry.codec.decode(r);
-    if (r.pos !== offset + length) throw new DecodeError(`${length - (r.pos - offset)} trailing bytes after ${entry.name}`);
+    if (r.pos !== r.end) throw new DecodeError(`${r.end - r.pos} trailing bytes after ${entry.name}`);
     this.traffic.received(header.type, header.src, length);
     if (this.observer !== null) this.observer.received(entry.name, length, header.src, header.request, (header.flags & FrameFlag.Response) !== 0);
     if ((header.flags & FrameFlag.Response) !== 0) {

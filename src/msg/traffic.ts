@@ -25,27 +25,45 @@ export interface TrafficRow {
 }
 
 export class Traffic {
-  private readonly types = new Map<number, TrafficCounts>();
+  /** By type id (a u16, and a table declares few): indexed, no hashing. */
+  private readonly types: (TrafficCounts | undefined)[] = [];
   private readonly peers = new Map<EndpointId, TrafficCounts>();
+  /** The peer counted last: a conversation repeats it, and a hit costs no lookup. */
+  private lastPeer = -1;
+  private lastPeerCounts: TrafficCounts = new Float64Array(4);
 
   sent(type: number, dst: EndpointId, bytes: number): void {
-    add(counts(this.types, type), SENT, bytes);
-    add(counts(this.peers, dst), SENT, bytes);
+    add(this.ofType(type), SENT, bytes);
+    add(this.ofPeer(dst), SENT, bytes);
   }
 
   received(type: number, src: EndpointId, bytes: number): void {
-    add(counts(this.types, type), RECEIVED, bytes);
-    add(counts(this.peers, src), RECEIVED, bytes);
+    add(this.ofType(type), RECEIVED, bytes);
+    add(this.ofPeer(src), RECEIVED, bytes);
   }
 
   /** The counters by message type id. */
   byType(): Map<number, TrafficRow> {
-    return rows(this.types);
+    const byId = new Map<number, TrafficCounts>();
+    this.types.forEach((c, type) => byId.set(type, c as TrafficCounts));
+    return rows(byId);
   }
 
   /** The counters by peer endpoint. */
   byPeer(): Map<EndpointId, TrafficRow> {
     return rows(this.peers);
+  }
+
+  private ofType(type: number): TrafficCounts {
+    return (this.types[type] ??= new Float64Array(4));
+  }
+
+  private ofPeer(peer: EndpointId): TrafficCounts {
+    if (peer !== this.lastPeer) {
+      this.lastPeerCounts = counts(this.peers, peer);
+      this.lastPeer = peer;
+    }
+    return this.lastPeerCounts;
   }
 }
 
